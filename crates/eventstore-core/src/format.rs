@@ -1,0 +1,324 @@
+//! The CloudEvents JSON event format (single events and batches).
+//!
+//! ```
+//! use eventstore_core::{Event, JsonFormat};
+//!
+//! let event: Event = r#"{"specversion":"1.0","id":"1","source":"/shop","type":"order.created",
+//!                        "datacontenttype":"application/json","data":{"total":10}}"#.parse()?;
+//! let text = JsonFormat::new().write_event(&event);
+//! assert_eq!(JsonFormat::new().parse_event(&text)?, event);
+//! # Ok::<(), eventstore_core::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::data::{Data, Json};
+use crate::error::{Error, Result, Rule, ValidationError};
+use crate::event::{Event, EventBuilder, SPEC_VERSION};
+use crate::extension::{ExtensionType, ExtensionValue};
+use crate::timestamp;
+use crate::validate::{is_extension_name, is_json_media_type};
+
+/// Reads and writes the CloudEvents JSON format.
+///
+/// Extension attributes carry no type in JSON beyond string, number and boolean. Tell
+/// the format which extensions are URIs, timestamps or bytes with
+/// [`with_extension_type`](Self::with_extension_type); others are read as strings,
+/// integers and booleans.
+#[derive(Debug, Clone, Default)]
+pub struct JsonFormat {
+    extension_types: HashMap<String, ExtensionType>,
+}
+
+impl JsonFormat {
+    /// A format with no extension types declared.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares the type of an extension attribute, so that its JSON string is read as
+    /// that type (and refused when it is not one).
+    #[must_use]
+    pub fn with_extension_type(mut self, name: impl Into<String>, ty: ExtensionType) -> Self {
+        self.extension_types.insert(name.into(), ty);
+        self
+    }
+
+    /// Parses one event (`application/cloudevents+json`).
+    pub fn parse_event(&self, text: &str) -> Result<Event> {
+        let members: Members<'_> = serde_json::from_str(text).map_err(|e| json_error(None, &e))?;
+        self.event_from_members(members).map_err(Error::from)
+    }
+
+    /// Parses a batch (`application/cloudevents-batch+json`): all events or an error
+    /// that gives the index of the first invalid one.
+    pub fn parse_batch(&self, text: &str) -> Result<Vec<Event>> {
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| json_error(None, &e))?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let members: Members<'_> =
+                    serde_json::from_str(raw.get()).map_err(|e| json_error(Some(index), &e))?;
+                self.event_from_members(members)
+                    .map_err(|e| Error::from(e.at(index)))
+            })
+            .collect()
+    }
+
+    /// Writes one event.
+    pub fn write_event(&self, event: &Event) -> String {
+        serde_json::to_string(event).expect("an event always serializes")
+    }
+
+    /// Writes a batch.
+    pub fn write_batch(&self, events: &[Event]) -> String {
+        serde_json::to_string(events).expect("an event always serializes")
+    }
+
+    fn event_from_members(&self, members: Members<'_>) -> Result<Event, ValidationError> {
+        let Members(members, required) = members;
+        let mut b = EventBuilder::default();
+        let mut specversion = None;
+        let mut data = None;
+        let mut data_base64 = None;
+        let mut content_type = None;
+        for (name, raw) in members {
+            if raw.get() == "null" {
+                continue;
+            }
+            match name.as_str() {
+                "specversion" => specversion = Some(string(&name, raw)?),
+                "id" => b = b.id(string(&name, raw)?),
+                "source" => b = b.source(string(&name, raw)?),
+                "type" => b = b.ty(string(&name, raw)?),
+                "subject" => b = b.subject(string(&name, raw)?),
+                "time" => {
+                    let text = string(&name, raw)?;
+                    let time = timestamp::parse_rfc3339(&text)
+                        .ok_or_else(|| ValidationError::new("time", Rule::NotTimestamp(text)))?;
+                    b = b.time(time);
+                }
+                "datacontenttype" => {
+                    let ct = string(&name, raw)?;
+                    content_type = Some(ct.clone());
+                    b = b.datacontenttype(ct);
+                }
+                "dataschema" => b = b.dataschema(string(&name, raw)?),
+                "data" => data = Some(raw),
+                "data_base64" => data_base64 = Some(string(&name, raw)?),
+                _ => b = b.extension(name.clone(), self.extension(&name, raw)?),
+            }
+        }
+        match specversion.as_deref() {
+            None => return Err(ValidationError::new("specversion", Rule::Missing)),
+            Some("") => return Err(ValidationError::new("specversion", Rule::Empty)),
+            Some(SPEC_VERSION) => {}
+            Some(other) => {
+                return Err(ValidationError::new(
+                    "specversion",
+                    Rule::UnsupportedSpecVersion(other.to_owned()),
+                ));
+            }
+        }
+        match (data, data_base64) {
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new("data", Rule::DataAndDataBase64));
+            }
+            (None, Some(encoded)) => {
+                let bytes = BASE64
+                    .decode(encoded)
+                    .map_err(|_| ValidationError::new("data_base64", Rule::NotBase64))?;
+                b = b.data(Data::Binary(bytes));
+            }
+            (Some(raw), None) => b = b.data(data_member(raw, content_type.as_deref())?),
+            (None, None) => {}
+        }
+        // Missing required attributes are reported by name, before the builder's
+        // emptiness checks would report them as empty.
+        for (attribute, present) in required {
+            if !present {
+                return Err(ValidationError::new(attribute, Rule::Missing));
+            }
+        }
+        b.build()
+    }
+
+    fn extension(&self, name: &str, raw: &RawValue) -> Result<ExtensionValue, ValidationError> {
+        let invalid = |rule| ValidationError::new(name, rule);
+        if !is_extension_name(name) {
+            return Err(invalid(Rule::InvalidExtensionName));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(raw.get()).map_err(|e| invalid(Rule::NotJson(e.to_string())))?;
+        let declared = self.extension_types.get(name).copied();
+        match (declared, value) {
+            (None | Some(ExtensionType::Boolean), serde_json::Value::Bool(b)) => {
+                Ok(ExtensionValue::Boolean(b))
+            }
+            (None | Some(ExtensionType::Integer), serde_json::Value::Number(n)) => n
+                .as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .map(ExtensionValue::Integer)
+                .ok_or_else(|| invalid(Rule::IntegerOutOfRange(n.to_string()))),
+            (None, serde_json::Value::String(s)) => Ok(ExtensionValue::String(s)),
+            (Some(ty), serde_json::Value::String(s)) => ty.parse_str(&s).map_err(invalid),
+            (Some(ty), _) => Err(invalid(Rule::WrongType {
+                expected: type_name(ty),
+            })),
+            (None, _) => Err(invalid(Rule::WrongType {
+                expected: "a string, an integer or a boolean",
+            })),
+        }
+    }
+}
+
+fn type_name(ty: ExtensionType) -> &'static str {
+    match ty {
+        ExtensionType::String => "a string",
+        ExtensionType::Integer => "an integer",
+        ExtensionType::Boolean => "a boolean",
+        ExtensionType::Uri => "a URI string",
+        ExtensionType::UriRef => "a URI-reference string",
+        ExtensionType::Timestamp => "an RFC 3339 timestamp string",
+        ExtensionType::Binary => "a base64 string",
+    }
+}
+
+/// Reads `data`: JSON for a JSON content type (or none), text for a string under any
+/// other content type, JSON otherwise.
+fn data_member(raw: &RawValue, content_type: Option<&str>) -> Result<Data, ValidationError> {
+    let is_json = content_type.is_none_or(is_json_media_type);
+    if !is_json && raw.get().starts_with('"') {
+        return Ok(Data::Text(string("data", raw)?));
+    }
+    Json::from_string(raw.get().to_owned())
+        .map(Data::Json)
+        .map_err(|e| ValidationError::new("data", Rule::NotJson(e.to_string())))
+}
+
+fn string(attribute: &str, raw: &RawValue) -> Result<String, ValidationError> {
+    serde_json::from_str(raw.get()).map_err(|_| {
+        ValidationError::new(
+            attribute,
+            Rule::WrongType {
+                expected: "a string",
+            },
+        )
+    })
+}
+
+fn json_error(index: Option<usize>, error: &serde_json::Error) -> Error {
+    Error::Json {
+        index,
+        message: error.to_string(),
+    }
+}
+
+/// An event object's members in document order, refusing repeated names, and which of
+/// the required attributes were present (non-null).
+struct Members<'a>(Vec<(String, &'a RawValue)>, [(&'static str, bool); 4]);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+            type Value = Members<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CloudEvent: a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members: Vec<(String, &'a RawValue)> = Vec::with_capacity(8);
+                let mut required = [
+                    ("specversion", true),
+                    ("id", false),
+                    ("source", false),
+                    ("type", false),
+                ];
+                while let Some(name) = map.next_key::<String>()? {
+                    if members.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format_args!(
+                            "attribute `{name}` {}",
+                            Rule::Repeated
+                        )));
+                    }
+                    let raw: &'a RawValue = map.next_value()?;
+                    if let Some(slot) = required
+                        .iter_mut()
+                        .find(|(n, _)| *n == name)
+                        .filter(|_| raw.get() != "null")
+                    {
+                        slot.1 = true;
+                    }
+                    members.push((name, raw));
+                }
+                Ok(Members(members, required))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Serialize for Event {
+    /// Writes the event in the CloudEvents JSON format.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("specversion", SPEC_VERSION)?;
+        map.serialize_entry("id", self.id())?;
+        map.serialize_entry("source", self.source())?;
+        map.serialize_entry("type", self.ty())?;
+        if let Some(subject) = self.subject() {
+            map.serialize_entry("subject", subject)?;
+        }
+        if let Some(time) = self.time() {
+            map.serialize_entry("time", &timestamp::format_rfc3339(time))?;
+        }
+        let optional = [
+            ("datacontenttype", self.datacontenttype()),
+            ("dataschema", self.dataschema()),
+            ("correlationid", self.correlationid()),
+            ("topic", self.topic()),
+            ("destination", self.destination()),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        for (name, value) in self.extensions() {
+            map.serialize_entry(name, &value.to_json())?;
+        }
+        match self.data() {
+            Some(Data::Json(json)) => map.serialize_entry("data", json.raw())?,
+            Some(Data::Text(text)) => map.serialize_entry("data", text)?,
+            Some(Data::Binary(bytes)) => {
+                map.serialize_entry("data_base64", &BASE64.encode(bytes))?
+            }
+            None => {}
+        }
+        map.end()
+    }
+}
+
+impl FromStr for Event {
+    type Err = Error;
+
+    /// Parses one event in the CloudEvents JSON format, with no extension types
+    /// declared (see [`JsonFormat`]).
+    fn from_str(text: &str) -> Result<Self> {
+        JsonFormat::new().parse_event(text)
+    }
+}

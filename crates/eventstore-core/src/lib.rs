@@ -1,0 +1,49 @@
+//! The core of [eventstore-sql](https://docs.rs/eventstore-sql): the CloudEvents 1.0
+//! event model with its validation and JSON format, the [`EventStore`] trait, the query
+//! model, and the SQL query builder the backends share. No database client lives here.
+//!
+//! ```
+//! use eventstore_core::{Event, EventQuery, JsonFormat};
+//!
+//! let event = Event::builder()
+//!     .id("1")
+//!     .source("/shop/orders")
+//!     .ty("com.example.order.created")
+//!     .subject("order-1")
+//!     .json(&serde_json::json!({ "items": 3 }))
+//!     .build()?;
+//! let json = JsonFormat::new().write_event(&event);
+//! assert_eq!(json.parse::<Event>()?, event);
+//!
+//! let query = EventQuery::new().subject("order-1").limit(10);
+//! # let _ = query;
+//! # Ok::<(), eventstore_core::Error>(())
+//! ```
+
+mod append;
+mod data;
+mod error;
+mod event;
+mod extension;
+mod format;
+mod query;
+pub mod sql;
+mod store;
+mod stored;
+pub mod timestamp;
+pub mod validate;
+
+pub use append::{
+    AppendOptions, AppendResult, AppendedEvent, ExpectedVersion, OnDuplicate, SkippedEvent,
+};
+pub use data::{Data, Json};
+pub use error::{Error, Result, Rule, ValidationError};
+pub use event::{Event, EventBuilder, SPEC_VERSION};
+pub use extension::{ExtensionType, ExtensionValue};
+pub use format::JsonFormat;
+pub use query::{EventQuery, Order};
+pub use store::{EventStore, EventStream};
+pub use stored::StoredEvent;
+
+/// Re-exported so that users name the same time type the store uses.
+pub use time;

@@ -1,0 +1,224 @@
+//! What to read: [`EventQuery`] and its builder.
+
+use time::OffsetDateTime;
+
+use crate::extension::ExtensionValue;
+
+/// The order of a query's results by sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+/// A query over the store: filters (all of which must hold), order, and paging.
+///
+/// Filters that take several values match any of them (`types(["a", "b"])` is
+/// `type IN ('a', 'b')`); an empty list matches nothing. The time range is half-open
+/// (`from` inclusive, `to` exclusive); events without `time` never match a time range.
+/// The sequence range is inclusive. For large tables page with [`after`](Self::after)
+/// (keyset) rather than [`offset`](Self::offset).
+///
+/// ```
+/// use eventstore_core::{EventQuery, Order};
+///
+/// let query = EventQuery::new()
+///     .ty("com.example.order.created")
+///     .subject("order-42")
+///     .order(Order::Descending)
+///     .limit(10);
+/// assert_eq!(query.limit_value(), Some(10));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct EventQuery {
+    pub(crate) types: Option<Vec<String>>,
+    pub(crate) sources: Option<Vec<String>>,
+    pub(crate) subjects: Option<Vec<String>>,
+    pub(crate) correlation_ids: Option<Vec<String>>,
+    pub(crate) topics: Option<Vec<String>>,
+    pub(crate) destinations: Option<Vec<String>>,
+    pub(crate) extensions: Vec<(String, ExtensionValue)>,
+    pub(crate) time_from: Option<OffsetDateTime>,
+    pub(crate) time_to: Option<OffsetDateTime>,
+    pub(crate) min_sequence: Option<i64>,
+    pub(crate) max_sequence: Option<i64>,
+    pub(crate) after: Option<i64>,
+    pub(crate) limit: Option<u64>,
+    pub(crate) offset: u64,
+    pub(crate) order: Order,
+}
+
+fn push(list: &mut Option<Vec<String>>, values: impl IntoIterator<Item = impl Into<String>>) {
+    list.get_or_insert_with(Vec::new)
+        .extend(values.into_iter().map(Into::into));
+}
+
+impl EventQuery {
+    /// A query for every event, oldest first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events of this `type` (adds to any types already given).
+    pub fn ty(mut self, ty: impl Into<String>) -> Self {
+        push(&mut self.types, [ty]);
+        self
+    }
+
+    /// Events of any of these types.
+    pub fn types(mut self, types: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        push(&mut self.types, types);
+        self
+    }
+
+    /// Events from this `source`.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        push(&mut self.sources, [source]);
+        self
+    }
+
+    /// Events from any of these sources.
+    pub fn sources(mut self, sources: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        push(&mut self.sources, sources);
+        self
+    }
+
+    /// Events about this `subject`.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        push(&mut self.subjects, [subject]);
+        self
+    }
+
+    /// Events about any of these subjects.
+    pub fn subjects(mut self, subjects: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        push(&mut self.subjects, subjects);
+        self
+    }
+
+    /// Events with this `correlationid`.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        push(&mut self.correlation_ids, [id]);
+        self
+    }
+
+    /// Events with this `topic`.
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        push(&mut self.topics, [topic]);
+        self
+    }
+
+    /// Events with this `destination`.
+    pub fn destination(mut self, destination: impl Into<String>) -> Self {
+        push(&mut self.destinations, [destination]);
+        self
+    }
+
+    /// Events whose extension `name` equals `value`, type included.
+    pub fn extension(mut self, name: impl Into<String>, value: impl Into<ExtensionValue>) -> Self {
+        self.extensions.push((name.into(), value.into()));
+        self
+    }
+
+    /// Events whose `time` is at or after `from`.
+    pub fn time_from(mut self, from: OffsetDateTime) -> Self {
+        self.time_from = Some(from);
+        self
+    }
+
+    /// Events whose `time` is before `to`.
+    pub fn time_to(mut self, to: OffsetDateTime) -> Self {
+        self.time_to = Some(to);
+        self
+    }
+
+    /// Events whose sequence is at least `min`.
+    pub fn min_sequence(mut self, min: i64) -> Self {
+        self.min_sequence = Some(min);
+        self
+    }
+
+    /// Events whose sequence is at most `max`.
+    pub fn max_sequence(mut self, max: i64) -> Self {
+        self.max_sequence = Some(max);
+        self
+    }
+
+    /// Events strictly after `sequence` in the query's order: greater for ascending,
+    /// smaller for descending. Pass the last sequence of one page to get the next.
+    pub fn after(mut self, sequence: i64) -> Self {
+        self.after = Some(sequence);
+        self
+    }
+
+    /// At most `limit` events.
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Skips the first `offset` matching events.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Sets the order.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// The `type` filter, if any.
+    pub fn type_filter(&self) -> Option<&[String]> {
+        self.types.as_deref()
+    }
+
+    /// The `source` filter, if any.
+    pub fn source_filter(&self) -> Option<&[String]> {
+        self.sources.as_deref()
+    }
+
+    /// The `subject` filter, if any.
+    pub fn subject_filter(&self) -> Option<&[String]> {
+        self.subjects.as_deref()
+    }
+
+    /// The `correlationid` filter, if any.
+    pub fn correlation_id_filter(&self) -> Option<&[String]> {
+        self.correlation_ids.as_deref()
+    }
+
+    /// The extension filters.
+    pub fn extension_filters(&self) -> &[(String, ExtensionValue)] {
+        &self.extensions
+    }
+
+    /// The time range's bounds.
+    pub fn time_range(&self) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+        (self.time_from, self.time_to)
+    }
+
+    /// The `after` position, if any.
+    pub fn after_value(&self) -> Option<i64> {
+        self.after
+    }
+
+    /// The limit, if any.
+    pub fn limit_value(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// The offset.
+    pub fn offset_value(&self) -> u64 {
+        self.offset
+    }
+
+    /// The order.
+    pub fn order_value(&self) -> Order {
+        self.order
+    }
+}

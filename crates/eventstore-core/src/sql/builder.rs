@@ -1,0 +1,253 @@
+//! The query builder: an [`EventQuery`] becomes SQL text plus bound parameters.
+
+use time::OffsetDateTime;
+
+use super::{Dialect, TableName};
+use crate::error::{Error, Result};
+use crate::query::{EventQuery, Order};
+use crate::validate::is_extension_name;
+
+/// A parameter value, converted to the driver's type by the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// An instant (the backend decides its column representation).
+    Time(OffsetDateTime),
+    /// A JSON document.
+    Json(serde_json::Value),
+}
+
+/// SQL text and its parameters, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sql {
+    /// The statement.
+    pub text: String,
+    /// The values of its placeholders.
+    pub params: Vec<SqlValue>,
+}
+
+/// Collects parameters and hands out their placeholders.
+pub struct Binder<'d> {
+    dialect: &'d dyn Dialect,
+    params: Vec<SqlValue>,
+}
+
+impl<'d> Binder<'d> {
+    fn new(dialect: &'d dyn Dialect) -> Self {
+        Self {
+            dialect,
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    pub fn bind(&mut self, value: SqlValue) -> String {
+        self.params.push(value);
+        self.dialect.placeholder(self.params.len())
+    }
+
+    fn finish(self, text: String) -> Sql {
+        Sql {
+            text,
+            params: self.params,
+        }
+    }
+}
+
+/// The `SELECT` for an [`EventQuery`], reading at most `page` rows when given (the
+/// smaller of it and the query's own limit).
+pub fn select_events(
+    dialect: &dyn Dialect,
+    table: &TableName,
+    query: &EventQuery,
+    page: Option<u64>,
+) -> Result<Sql> {
+    let mut b = Binder::new(dialect);
+    let mut conditions = Vec::new();
+    let lists = [
+        ("type", &query.types),
+        ("source", &query.sources),
+        ("subject", &query.subjects),
+        ("correlationid", &query.correlation_ids),
+        ("topic", &query.topics),
+        ("destination", &query.destinations),
+    ];
+    for (column, values) in lists {
+        match values.as_deref() {
+            None => {}
+            Some([]) => conditions.push("1 = 0".to_owned()),
+            Some([one]) => conditions.push(format!(
+                "{column} = {}",
+                b.bind(SqlValue::Text(one.clone()))
+            )),
+            Some(many) => conditions.push(dialect.any_of(column, many, &mut b)),
+        }
+    }
+    for (name, value) in &query.extensions {
+        if !is_extension_name(name) {
+            return Err(Error::InvalidQuery(format!(
+                "extension name {name:?} is not valid: use only a-z and 0-9"
+            )));
+        }
+        conditions.push(dialect.extension_equals(name, value, &mut b));
+    }
+    if let Some(from) = query.time_from {
+        conditions.push(format!("time >= {}", b.bind(SqlValue::Time(from))));
+    }
+    if let Some(to) = query.time_to {
+        conditions.push(format!("time < {}", b.bind(SqlValue::Time(to))));
+    }
+    if let Some(min) = query.min_sequence {
+        conditions.push(format!("sequence >= {}", b.bind(SqlValue::Int(min))));
+    }
+    if let Some(max) = query.max_sequence {
+        conditions.push(format!("sequence <= {}", b.bind(SqlValue::Int(max))));
+    }
+    let direction = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    if let Some(after) = query.after {
+        let op = if query.order == Order::Ascending {
+            ">"
+        } else {
+            "<"
+        };
+        conditions.push(format!("sequence {op} {}", b.bind(SqlValue::Int(after))));
+    }
+    let mut text = format!("SELECT {} FROM {}", dialect.event_columns(), table.quoted());
+    if !conditions.is_empty() {
+        text.push_str(" WHERE ");
+        text.push_str(&conditions.join(" AND "));
+    }
+    text.push_str(" ORDER BY sequence ");
+    text.push_str(direction);
+    let limit = match (query.limit, page) {
+        (Some(l), Some(p)) => Some(l.min(p)),
+        (l, p) => l.or(p),
+    };
+    push_limit(&mut text, &mut b, limit, query.offset);
+    Ok(b.finish(text))
+}
+
+/// The `SELECT` of a subject's stream from `from_version` on, in stream-version order,
+/// at most `page` rows.
+pub fn select_stream(
+    dialect: &dyn Dialect,
+    table: &TableName,
+    subject: &str,
+    from_version: i64,
+    page: Option<u64>,
+) -> Sql {
+    let mut b = Binder::new(dialect);
+    let subject = b.bind(SqlValue::Text(subject.to_owned()));
+    let from = b.bind(SqlValue::Int(from_version));
+    let mut text = format!(
+        "SELECT {} FROM {} WHERE subject = {subject} AND stream_version >= {from} \
+         ORDER BY stream_version ASC",
+        dialect.event_columns(),
+        table.quoted()
+    );
+    push_limit(&mut text, &mut b, page, 0);
+    b.finish(text)
+}
+
+/// The `SELECT` of one event by `(source, id)`.
+pub fn select_by_id(dialect: &dyn Dialect, table: &TableName, source: &str, id: &str) -> Sql {
+    let mut b = Binder::new(dialect);
+    let source = b.bind(SqlValue::Text(source.to_owned()));
+    let id = b.bind(SqlValue::Text(id.to_owned()));
+    let text = format!(
+        "SELECT {} FROM {} WHERE source = {source} AND id = {id}",
+        dialect.event_columns(),
+        table.quoted()
+    );
+    b.finish(text)
+}
+
+fn push_limit(text: &mut String, b: &mut Binder<'_>, limit: Option<u64>, offset: u64) {
+    // Both databases take LIMIT and OFFSET as signed 64-bit values.
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    // An OFFSET needs a LIMIT in SQLite; the largest one means "no limit" everywhere.
+    let limit = limit.or((offset > 0).then_some(u64::MAX));
+    if let Some(limit) = limit {
+        text.push_str(&format!(" LIMIT {}", b.bind(SqlValue::Int(clamp(limit)))));
+    }
+    if offset > 0 {
+        text.push_str(&format!(" OFFSET {}", b.bind(SqlValue::Int(clamp(offset)))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extension::ExtensionValue;
+
+    struct Numbered;
+
+    impl Dialect for Numbered {
+        fn placeholder(&self, index: usize) -> String {
+            format!("?{index}")
+        }
+        fn event_columns(&self) -> &'static str {
+            "*"
+        }
+        fn extension_equals(
+            &self,
+            name: &str,
+            value: &ExtensionValue,
+            b: &mut Binder<'_>,
+        ) -> String {
+            let v = b.bind(SqlValue::Text(value.to_string()));
+            format!("ext({name}) = {v}")
+        }
+    }
+
+    #[test]
+    fn every_value_is_bound() {
+        let table = TableName::new("events").unwrap();
+        let query = EventQuery::new()
+            .types(["a", "b'; DROP TABLE events; --"])
+            .subject("s")
+            .extension("ext", "v")
+            .min_sequence(5)
+            .after(10)
+            .order(Order::Descending)
+            .limit(20)
+            .offset(3);
+        let sql = select_events(&Numbered, &table, &query, Some(7)).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT * FROM \"events\" WHERE type IN (?1, ?2) AND subject = ?3 AND ext(ext) = ?4 \
+             AND sequence >= ?5 AND sequence < ?6 ORDER BY sequence DESC LIMIT ?7 OFFSET ?8"
+        );
+        assert_eq!(sql.params.len(), 8);
+        assert_eq!(sql.params[6], SqlValue::Int(7));
+        assert!(!sql.text.contains("DROP"));
+    }
+
+    #[test]
+    fn invalid_extension_names_are_refused() {
+        let table = TableName::default();
+        let query = EventQuery::new().extension("x') OR 1=1 --", "v");
+        assert!(matches!(
+            select_events(&Numbered, &table, &query, None),
+            Err(Error::InvalidQuery(_))
+        ));
+    }
+
+    #[test]
+    fn empty_lists_match_nothing_and_offsets_need_a_limit() {
+        let table = TableName::default();
+        let query = EventQuery::new().types(Vec::<String>::new()).offset(2);
+        let sql = select_events(&Numbered, &table, &query, None).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT * FROM \"events\" WHERE 1 = 0 ORDER BY sequence ASC LIMIT ?1 OFFSET ?2"
+        );
+        assert_eq!(sql.params[0], SqlValue::Int(i64::MAX));
+    }
+}

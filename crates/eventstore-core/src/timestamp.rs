@@ -1,0 +1,178 @@
+//! RFC 3339 timestamps: a strict parser, the CloudEvents JSON form, and the fixed-width
+//! form the SQL backends store (it sorts as text in time order and keeps nanoseconds).
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// Parses an RFC 3339 `date-time` strictly (two-digit offsets with a colon, seconds
+/// required, at most nanosecond precision) and returns it as a UTC instant.
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let mut pos = 19;
+    let mut nanos = 0u32;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            let d = u32::from(b[pos] - b'0');
+            let place = pos - start;
+            if place < 9 {
+                nanos = nanos * 10 + d;
+            } else if d != 0 {
+                // Finer than a nanosecond: refusing beats silently truncating.
+                return None;
+            }
+            pos += 1;
+        }
+        let places = pos - start;
+        if places == 0 {
+            return None;
+        }
+        for _ in places..9 {
+            nanos *= 10;
+        }
+    }
+    let offset = match &b[pos..] {
+        [b'Z' | b'z'] => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), ..] if b.len() - pos == 6 && b[pos + 3] == b':' => {
+            let h = digits(b, pos + 1, 2)?;
+            let m = digits(b, pos + 4, 2)?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let (h, m) = (h as i8, m as i8);
+            if *sign == b'+' {
+                UtcOffset::from_hms(h, m, 0).ok()?
+            } else {
+                UtcOffset::from_hms(-h, -m, 0).ok()?
+            }
+        }
+        _ => return None,
+    };
+    let date = Date::from_calendar_date(year as i32, Month::try_from(month as u8).ok()?, day as u8)
+        .ok()?;
+    let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).ok()?;
+    let utc = PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .to_offset(UtcOffset::UTC);
+    is_representable(utc).then_some(utc)
+}
+
+/// Whether an instant can be written as an RFC 3339 timestamp (years 0000 to 9999).
+pub fn is_representable(time: OffsetDateTime) -> bool {
+    (0..=9999).contains(&time.to_offset(UtcOffset::UTC).year())
+}
+
+/// Writes a UTC instant in the shortest RFC 3339 form: `2018-04-05T17:31:00Z`, with a
+/// fraction only when there is one, trailing zeros trimmed.
+pub fn format_rfc3339(time: OffsetDateTime) -> String {
+    let mut out = format_fixed(time);
+    // format_fixed always ends in ".nnnnnnnnnZ"; trim the fraction's trailing zeros.
+    out.pop();
+    while out.ends_with('0') {
+        out.pop();
+    }
+    if out.ends_with('.') {
+        out.pop();
+    }
+    out.push('Z');
+    out
+}
+
+/// Writes a UTC instant in the fixed-width form the SQL backends store:
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. Text order of this form is time order.
+pub fn format_fixed(time: OffsetDateTime) -> String {
+    let t = time.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    )
+}
+
+/// Reads the fixed-width form written by [`format_fixed`] (or any RFC 3339 timestamp).
+pub fn parse_fixed(text: &str) -> Option<OffsetDateTime> {
+    parse_rfc3339(text)
+}
+
+fn digits(b: &[u8], start: usize, len: usize) -> Option<u32> {
+    let slice = b.get(start..start + len)?;
+    slice.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_to_the_same_instant() {
+        let a = parse_rfc3339("2018-04-05T17:31:00Z").unwrap();
+        assert_eq!(parse_rfc3339("2018-04-05T18:31:00+01:00"), Some(a));
+        assert_eq!(parse_rfc3339("2018-04-05T16:31:00-01:00"), Some(a));
+        assert_eq!(parse_rfc3339("2018-04-05T17:31:00.000000000Z"), Some(a));
+        assert_eq!(parse_rfc3339("2018-04-05t17:31:00z"), Some(a));
+    }
+
+    #[test]
+    fn keeps_nanoseconds() {
+        let t = parse_rfc3339("2018-04-05T17:31:00.123456789Z").unwrap();
+        assert_eq!(t.nanosecond(), 123_456_789);
+        assert_eq!(format_rfc3339(t), "2018-04-05T17:31:00.123456789Z");
+        assert_eq!(format_fixed(t), "2018-04-05T17:31:00.123456789Z");
+        let t = parse_rfc3339("2018-04-05T17:31:00.5Z").unwrap();
+        assert_eq!(format_rfc3339(t), "2018-04-05T17:31:00.5Z");
+        assert_eq!(format_fixed(t), "2018-04-05T17:31:00.500000000Z");
+        assert_eq!(parse_fixed(&format_fixed(t)), Some(t));
+    }
+
+    #[test]
+    fn refuses_what_rfc3339_does_not_allow() {
+        for bad in [
+            "lunchtime",
+            "2018-04-05T18:31Z",
+            "2018-04-05T18:31:00X",
+            "2018-04-05T18:31:00+25:00",
+            "2018-04-05T18:31:00+xx:00",
+            "2018-04-05T18:31:00+05",
+            "2018-04-05 18:31:00Z",
+            "2018-02-30T18:31:00Z",
+            "2018-04-05T24:00:00Z",
+            "2018-04-05T18:31:00.Z",
+            "2018-04-05T18:31:00.1234567891Z",
+            "2018-04-05T18:31:00Z ",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert!(parse_rfc3339("2018-04-05T18:31:00.1234567890Z").is_some());
+    }
+
+    #[test]
+    fn fixed_form_sorts_as_time() {
+        let early = parse_rfc3339("0999-12-31T23:59:59.999999999Z").unwrap();
+        let late = parse_rfc3339("2000-01-01T00:00:00Z").unwrap();
+        assert!(format_fixed(early) < format_fixed(late));
+    }
+}

@@ -1,0 +1,79 @@
+//! # eventstore-sql
+//!
+//! A SQL event store for [CloudEvents](https://cloudevents.io): append events
+//! atomically, query them by any attribute, read a subject's stream, and stream results
+//! of any size with bounded memory — on embedded SQLite (the default `sqlite` feature)
+//! with PostgreSQL to come, behind the same [`EventStore`] trait.
+//!
+//! ```
+//! use eventstore_sql::{Event, EventQuery, EventStore, SqliteEventStore};
+//! use futures::TryStreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> eventstore_sql::Result<()> {
+//! let store = SqliteEventStore::open_in_memory().await?;
+//! let created = Event::builder()
+//!     .id("order-1-created")
+//!     .source("/shop/orders")
+//!     .ty("com.example.order.created")
+//!     .subject("order-1")
+//!     .json(&serde_json::json!({ "total": 42 }))
+//!     .build()?;
+//! store.append(vec![created]).await?;
+//!
+//! let stream: Vec<_> = store.stream("order-1", 1).try_collect().await?;
+//! assert_eq!(stream[0].ty(), "com.example.order.created");
+//! let found = store.get("/shop/orders", "order-1-created").await?;
+//! assert!(found.is_some());
+//! let recent: Vec<_> =
+//!     store.query(EventQuery::new().ty("com.example.order.created").limit(10)).try_collect().await?;
+//! assert_eq!(recent.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//!
+//! | feature  | default | brings |
+//! |----------|---------|--------|
+//! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
+//!
+//! Choose the backend at run time from a URL with [`connect`].
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::sync::Arc;
+
+pub use eventstore_core::*;
+
+/// The SQLite backend.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite {
+    pub use eventstore_sqlite::*;
+}
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
+
+/// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
+/// `sqlite::memory:`. A scheme whose backend was not compiled in is refused with
+/// [`Error::Config`] naming the feature to enable.
+pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(SqliteEventStore::open_url(url).await?)),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => Err(Error::Config(
+            "sqlite: URLs need the `sqlite` feature of eventstore-sql".to_owned(),
+        )),
+        "postgres" | "postgresql" => Err(Error::Config(
+            "postgres: URLs need the PostgreSQL backend, which this version does not have yet"
+                .to_owned(),
+        )),
+        _ => Err(Error::Config(format!(
+            "unknown database URL {url:?}: expected sqlite://path/to/events.db"
+        ))),
+    }
+}

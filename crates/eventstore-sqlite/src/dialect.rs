@@ -1,0 +1,47 @@
+//! SQLite's spelling of the shared query builder, and parameter binding.
+
+use eventstore_core::ExtensionValue;
+use eventstore_core::sql::{Binder, Dialect, SqlValue};
+use eventstore_core::timestamp::format_fixed;
+use rusqlite::types::{ToSqlOutput, Value};
+
+/// The SQLite [`Dialect`]: numbered `?N` placeholders, `IN` lists, extensions read with
+/// `json_extract`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteDialect;
+
+/// The columns an [`EventRow`](eventstore_core::sql::EventRow) is read from, in order.
+pub(crate) const EVENT_COLUMNS: &str = "sequence, stream_version, recorded_at, id, source, type, \
+     subject, time, datacontenttype, dataschema, correlationid, topic, destination, extensions, \
+     data_kind, data";
+
+impl Dialect for SqliteDialect {
+    fn placeholder(&self, index: usize) -> String {
+        format!("?{index}")
+    }
+
+    fn event_columns(&self) -> &'static str {
+        EVENT_COLUMNS
+    }
+
+    fn extension_equals(&self, name: &str, value: &ExtensionValue, b: &mut Binder<'_>) -> String {
+        // The name was validated as [a-z0-9]+, and is bound anyway.
+        let path = b.bind(SqlValue::Text(format!("$.{name}.{}", value.kind().tag())));
+        let value = match value {
+            ExtensionValue::Integer(i) => SqlValue::Int(i64::from(*i)),
+            ExtensionValue::Boolean(v) => SqlValue::Int(i64::from(*v)),
+            other => SqlValue::Text(other.to_string()),
+        };
+        format!("json_extract(extensions, {path}) = {}", b.bind(value))
+    }
+}
+
+/// A query parameter as rusqlite binds it.
+pub(crate) fn to_sql(value: &SqlValue) -> ToSqlOutput<'_> {
+    match value {
+        SqlValue::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+        SqlValue::Text(t) => ToSqlOutput::Borrowed(t.as_str().into()),
+        SqlValue::Time(t) => ToSqlOutput::Owned(Value::Text(format_fixed(*t))),
+        SqlValue::Json(j) => ToSqlOutput::Owned(Value::Text(j.to_string())),
+    }
+}

@@ -1,0 +1,40 @@
+//! The SQLite backend of [eventstore-sql](https://docs.rs/eventstore-sql): a CloudEvents
+//! store in one file (or in memory), no server needed.
+//!
+//! ```
+//! use eventstore_core::{Event, EventQuery, EventStore};
+//! use eventstore_sqlite::SqliteEventStore;
+//! use futures::TryStreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> eventstore_core::Result<()> {
+//! let store = SqliteEventStore::open_in_memory().await?;
+//! let event = Event::builder()
+//!     .id("1")
+//!     .source("/shop")
+//!     .ty("order.created")
+//!     .subject("order-1")
+//!     .build()?;
+//! store.append(vec![event]).await?;
+//! let events: Vec<_> = store.query(EventQuery::new().subject("order-1")).try_collect().await?;
+//! assert_eq!(events[0].stream_version(), Some(1));
+//! # Ok(()) }
+//! ```
+//!
+//! Design notes: every call runs on tokio's blocking pool; appends are serialized
+//! through one writer connection in `BEGIN IMMEDIATE` transactions (SQLite allows one
+//! writer at a time, and queueing in-process beats spinning on the file lock); reads
+//! come from an r2d2 pool of reader connections and are streamed in keyset pages.
+
+mod dialect;
+mod error;
+mod options;
+mod read;
+mod schema;
+mod store;
+mod write;
+
+pub use dialect::SqliteDialect;
+pub use options::SqliteOptions;
+pub use schema::SCHEMA_VERSION;
+pub use store::SqliteEventStore;

@@ -1,0 +1,140 @@
+//! How to open a SQLite event store.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use eventstore_core::sql::TableName;
+use eventstore_core::{Error, Result};
+
+use crate::store::SqliteEventStore;
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    File(PathBuf),
+    /// A private in-memory database, shared by the store's connections.
+    Memory(String),
+}
+
+/// Options for opening a [`SqliteEventStore`].
+///
+/// ```no_run
+/// # async fn f() -> eventstore_core::Result<()> {
+/// use eventstore_sqlite::SqliteOptions;
+/// let store = SqliteOptions::file("events.db").table("orders_events")?.open().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteOptions {
+    pub(crate) location: Location,
+    pub(crate) table: TableName,
+    pub(crate) readers: u32,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) auto_migrate: bool,
+    pub(crate) page_size: u64,
+    pub(crate) synchronous_full: bool,
+}
+
+impl SqliteOptions {
+    /// A database file, created if missing.
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        Self::with_location(Location::File(path.as_ref().to_owned()))
+    }
+
+    /// A private in-memory database that lives as long as the store.
+    pub fn in_memory() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self::with_location(Location::Memory(format!(
+            "file:/eventstore-{}-{n}?vfs=memdb",
+            std::process::id()
+        )))
+    }
+
+    /// Options from a URL: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+    /// `sqlite:path.db` or `sqlite::memory:`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
+            Error::Config(format!(
+                "{url:?} is not a sqlite: URL (sqlite://path/to/events.db)"
+            ))
+        })?;
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        match path {
+            "" => Err(Error::Config(format!("{url:?} names no database file"))),
+            ":memory:" => Ok(Self::in_memory()),
+            path => Ok(Self::file(path)),
+        }
+    }
+
+    fn with_location(location: Location) -> Self {
+        let readers = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() as u32)
+            .max(2);
+        Self {
+            location,
+            table: TableName::default(),
+            readers,
+            busy_timeout: Duration::from_secs(5),
+            auto_migrate: true,
+            page_size: 1000,
+            synchronous_full: false,
+        }
+    }
+
+    /// The event table's name (default `events`): validated as an identifier.
+    pub fn table(mut self, name: &str) -> Result<Self> {
+        self.table = TableName::new(name)?;
+        Ok(self)
+    }
+
+    /// How many connections serve reads (default: the number of CPUs, at least 2).
+    /// Writes go through one connection of their own.
+    pub fn readers(mut self, readers: u32) -> Result<Self> {
+        if readers == 0 {
+            return Err(Error::Config("readers must be at least 1".to_owned()));
+        }
+        self.readers = readers;
+        Ok(self)
+    }
+
+    /// How long a statement waits for another process's lock before failing with a
+    /// database error (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Whether opening applies missing migrations (default `true`). When `false`, open
+    /// fails with [`Error::SchemaOutdated`] until [`SqliteEventStore::migrate`] runs.
+    pub fn auto_migrate(mut self, auto_migrate: bool) -> Self {
+        self.auto_migrate = auto_migrate;
+        self
+    }
+
+    /// How many rows a read fetches per page (default 1000): memory per open stream is
+    /// about two pages of events.
+    pub fn page_size(mut self, rows: u64) -> Result<Self> {
+        if rows == 0 {
+            return Err(Error::Config("page_size must be at least 1".to_owned()));
+        }
+        self.page_size = rows;
+        Ok(self)
+    }
+
+    /// Use `synchronous = FULL`: every commit is fsynced, so it survives power loss, at
+    /// a cost in append rate. The default, `NORMAL` in WAL mode, survives a crash of the
+    /// process but may lose the last commits on power loss.
+    pub fn synchronous_full(mut self, full: bool) -> Self {
+        self.synchronous_full = full;
+        self
+    }
+
+    /// Opens the store.
+    pub async fn open(self) -> Result<SqliteEventStore> {
+        SqliteEventStore::open_with(self).await
+    }
+}

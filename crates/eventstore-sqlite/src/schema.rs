@@ -1,0 +1,136 @@
+//! Versioned, embedded migrations of the SQLite schema, applied under SQLite's write
+//! lock (`BEGIN IMMEDIATE`) so that processes opening one file at once cannot race.
+
+use eventstore_core::sql::TableName;
+use eventstore_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::db;
+
+/// One migration: a version, what it does, and its SQL with `{table}` and `{table_x}`
+/// (the derived index names) to fill in.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// The migrations in order. Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "event table and its indexes",
+    sql: include_str!("../migrations/0001_events.sql"),
+}];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
+    table_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (table_name, version)
+)";
+
+fn render(sql: &str, table: &TableName) -> String {
+    let mut out = sql.replace("{table}", &table.quoted());
+    // Derived names: {table_suffix} becomes "table_suffix".
+    while let Some(start) = out.find("{table_") {
+        let Some(len) = out[start..].find('}') else {
+            break;
+        };
+        let suffix = out[start + "{table_".len()..start + len].to_owned();
+        out.replace_range(start..=start + len, &table.derived(&suffix));
+    }
+    out
+}
+
+/// The version recorded for `table`, 0 when none.
+fn recorded_version(conn: &Connection, table: &TableName) -> Result<i64> {
+    let ledger_exists: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'eventstore_migrations'",
+            [],
+            |_| Ok(true),
+        )
+        .optional()
+        .map_err(db)?
+        .unwrap_or(false);
+    if !ledger_exists {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM eventstore_migrations WHERE table_name = ?1",
+        [table.as_str()],
+        |row| row.get(0),
+    )
+    .map_err(db)
+}
+
+/// Applies every migration `table` lacks, in one write transaction, and returns the
+/// versions applied. Fails with [`Error::SchemaTooNew`] when the file is ahead of this
+/// build.
+pub(crate) fn migrate(conn: &mut Connection, table: &TableName) -> Result<Vec<i64>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let found = recorded_version(&tx, table)?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(table, found));
+    }
+    tx.execute_batch(LEDGER).map_err(db)?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+        tx.execute_batch(&render(migration.sql, table))
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO eventstore_migrations (table_name, version, description, applied_at) \
+             VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            params![table.as_str(), migration.version, migration.description],
+        )
+        .map_err(db)?;
+        applied.push(migration.version);
+    }
+    tx.commit().map_err(db)?;
+    if !applied.is_empty() {
+        tracing::info!(table = %table, ?applied, "applied SQLite migrations");
+    }
+    Ok(applied)
+}
+
+/// Checks that `table` is exactly at [`SCHEMA_VERSION`], without changing anything.
+pub(crate) fn check(conn: &Connection, table: &TableName) -> Result<()> {
+    let found = recorded_version(conn, table)?;
+    match found {
+        f if f > SCHEMA_VERSION => Err(too_new(table, f)),
+        f if f < SCHEMA_VERSION => Err(Error::SchemaOutdated {
+            table: table.to_string(),
+            found: f,
+            required: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn too_new(table: &TableName, found: i64) -> Error {
+    Error::SchemaTooNew {
+        table: table.to_string(),
+        found,
+        supported: SCHEMA_VERSION,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_table_and_index_names() {
+        let table = TableName::new("ev").unwrap();
+        assert_eq!(
+            render("CREATE INDEX {table_type} ON {table} (type)", &table),
+            "CREATE INDEX \"ev_type\" ON \"ev\" (type)"
+        );
+    }
+}

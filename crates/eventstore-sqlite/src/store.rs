@@ -1,0 +1,251 @@
+//! [`SqliteEventStore`]: the [`EventStore`] on a SQLite database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use eventstore_core::sql::{Pager, TableName, select_by_id};
+use eventstore_core::{
+    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Result,
+    StoredEvent,
+};
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::Mutex;
+use tracing::Instrument as _;
+
+use crate::dialect::SqliteDialect;
+use crate::error::{db, joined};
+use crate::options::{Location, SqliteOptions};
+use crate::read::{failed, fetch, paged};
+use crate::schema;
+use crate::write::WriteSql;
+
+/// A CloudEvents store in a SQLite database.
+///
+/// Cheap to clone (an `Arc` inside); every clone is the same store. All database work
+/// runs on tokio's blocking pool. Appends go through one writer connection in
+/// `BEGIN IMMEDIATE` transactions, queued fairly, so concurrent appends never fail with
+/// "database is locked"; reads use a pool of reader connections and, in WAL mode, never
+/// wait for writers.
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) table: TableName,
+    readers: Pool<SqliteConnectionManager>,
+    writer: Arc<Mutex<Connection>>,
+    write_sql: WriteSql,
+    page_size: u64,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
+        self.readers.get().map_err(db)
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteEventStore")
+            .field("table", &self.shared.table)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    let synchronous = if options.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    Ok(())
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the database file at `path`, with default options.
+    pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        SqliteOptions::file(path).open().await
+    }
+
+    /// Opens a `sqlite:` URL (see [`SqliteOptions::from_url`]).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        SqliteOptions::from_url(url)?.open().await
+    }
+
+    /// Opens a private in-memory store.
+    pub async fn open_in_memory() -> Result<Self> {
+        SqliteOptions::in_memory().open().await
+    }
+
+    pub(crate) async fn open_with(options: SqliteOptions) -> Result<Self> {
+        let shared = tokio::task::spawn_blocking(move || Self::open_blocking(options));
+        joined(shared.await).map(|shared| Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    fn open_blocking(options: SqliteOptions) -> Result<Shared> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let path = match &options.location {
+            Location::File(path) => path.to_string_lossy().into_owned(),
+            Location::Memory(uri) => uri.clone(),
+        };
+        let mut writer = Connection::open_with_flags(&path, flags)
+            .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
+        configure(&writer, &options).map_err(db)?;
+        if matches!(options.location, Location::File(_)) {
+            // WAL lets readers run beside the writer; it is a property of the file.
+            let mode: String = writer
+                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+                .map_err(db)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "SQLite refused WAL mode; readers will wait for writers");
+            }
+        }
+        if options.auto_migrate {
+            schema::migrate(&mut writer, &options.table)?;
+        } else {
+            schema::check(&writer, &options.table)?;
+        }
+        let init_options = options.clone();
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(flags)
+            .with_init(move |conn| configure(conn, &init_options));
+        let readers = Pool::builder()
+            .max_size(options.readers)
+            .min_idle(Some(0))
+            .build(manager)
+            .map_err(db)?;
+        Ok(Shared {
+            write_sql: WriteSql::new(&options.table),
+            table: options.table,
+            readers,
+            writer: Arc::new(Mutex::new(writer)),
+            page_size: options.page_size,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Applies any migrations the table lacks (for stores opened with
+    /// [`auto_migrate(false)`](SqliteOptions::auto_migrate)); returns the versions
+    /// applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let table = self.shared.table.clone();
+        self.with_writer(move |conn, _| schema::migrate(conn, &table))
+            .await
+    }
+
+    /// The event table's name.
+    pub fn table(&self) -> &TableName {
+        &self.shared.table
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool, after every append queued
+    /// before it.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.shared.check_open()?;
+        let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let shared = Arc::clone(&self.shared);
+        joined(tokio::task::spawn_blocking(move || f(&mut conn, &shared)).await)
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.shared.check_open()?;
+        let shared = Arc::clone(&self.shared);
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let conn = shared.reader()?;
+                f(&conn, &shared)
+            })
+            .await,
+        )
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append_with(
+        &self,
+        events: Vec<Event>,
+        options: AppendOptions,
+    ) -> Result<AppendResult> {
+        let span =
+            tracing::debug_span!("append", table = %self.shared.table, events = events.len());
+        self.with_writer(move |conn, shared| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let result = shared.write_sql.append(&tx, &events, &options)?;
+            tx.commit().map_err(db)?;
+            Ok(result)
+        })
+        .instrument(span)
+        .await
+    }
+
+    fn query(&self, query: EventQuery) -> EventStream {
+        if let Err(e) = self.shared.check_open() {
+            return failed(e);
+        }
+        paged(
+            Arc::clone(&self.shared),
+            Pager::query(query, self.shared.page_size),
+        )
+    }
+
+    async fn get(&self, source: &str, id: &str) -> Result<Option<StoredEvent>> {
+        let sql = select_by_id(&SqliteDialect, &self.shared.table, source, id);
+        self.with_reader(move |conn, _| Ok(fetch(conn, &sql)?.pop()))
+            .await
+    }
+
+    fn stream(&self, subject: &str, from_version: i64) -> EventStream {
+        if let Err(e) = self.shared.check_open() {
+            return failed(e);
+        }
+        paged(
+            Arc::clone(&self.shared),
+            Pager::stream(subject, from_version, self.shared.page_size),
+        )
+    }
+
+    async fn stream_version(&self, subject: &str) -> Result<Option<i64>> {
+        let subject = subject.to_owned();
+        self.with_reader(move |conn, shared| shared.write_sql.current_version(conn, &subject))
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
+        // Wait for appends already queued to finish, then checkpoint the WAL so the file
+        // is complete on its own.
+        let conn = self.shared.writer.lock().await;
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        Ok(())
+    }
+}

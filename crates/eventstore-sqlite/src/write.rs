@@ -1,0 +1,162 @@
+//! The write path: one batch appended inside one transaction.
+
+use std::collections::HashMap;
+
+use eventstore_core::sql::{DataColumn, TableName, data_columns, extensions_column};
+use eventstore_core::timestamp::format_fixed;
+use eventstore_core::{
+    AppendOptions, AppendResult, AppendedEvent, Error, Event, OnDuplicate, Result, SkippedEvent,
+};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use time::OffsetDateTime;
+
+use crate::error::db;
+
+/// The statements of the write path for one table.
+#[derive(Debug)]
+pub(crate) struct WriteSql {
+    insert: String,
+    current_version: String,
+}
+
+impl WriteSql {
+    pub(crate) fn new(table: &TableName) -> Self {
+        let t = table.quoted();
+        Self {
+            insert: format!(
+                "INSERT INTO {t} (stream_version, recorded_at, id, source, type, subject, time, \
+                 datacontenttype, dataschema, correlationid, topic, destination, extensions, \
+                 data_kind, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 ON CONFLICT (source, id) DO NOTHING"
+            ),
+            current_version: format!("SELECT MAX(stream_version) FROM {t} WHERE subject = ?1"),
+        }
+    }
+
+    pub(crate) fn current_version(&self, conn: &Connection, subject: &str) -> Result<Option<i64>> {
+        conn.prepare_cached(&self.current_version)
+            .and_then(|mut stmt| stmt.query_row([subject], |row| row.get(0)).optional())
+            .map(Option::flatten)
+            .map_err(db)
+    }
+
+    /// Appends `events` on `conn`, which must be inside a write transaction (the caller
+    /// commits, or rolls back on error).
+    pub(crate) fn append(
+        &self,
+        conn: &Connection,
+        events: &[Event],
+        options: &AppendOptions,
+    ) -> Result<AppendResult> {
+        let recorded_at = OffsetDateTime::now_utc();
+        let recorded_text = format_fixed(recorded_at);
+        let mut versions: HashMap<&str, Option<i64>> = HashMap::new();
+        for (subject, expected) in options.expectations() {
+            let actual = self.current_version(conn, subject)?;
+            if !expected.is_met_by(actual) {
+                return Err(Error::Conflict {
+                    subject: subject.to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let mut insert = conn.prepare_cached(&self.insert).map_err(db)?;
+        let mut appended = Vec::with_capacity(events.len());
+        let mut skipped = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            let stream_version = match event.subject() {
+                None => None,
+                Some(subject) => {
+                    let current = match versions.get(subject) {
+                        Some(v) => *v,
+                        None => self.current_version(conn, subject)?,
+                    };
+                    Some(current.unwrap_or(0) + 1)
+                }
+            };
+            let extensions = extensions_column(event);
+            let data = data_columns(event);
+            let changed = insert
+                .execute(params![
+                    stream_version,
+                    recorded_text,
+                    event.id(),
+                    event.source(),
+                    event.ty(),
+                    event.subject(),
+                    event.time().map(format_fixed),
+                    event.datacontenttype(),
+                    event.dataschema(),
+                    event.correlationid(),
+                    event.topic(),
+                    event.destination(),
+                    extensions,
+                    data.map(|d| d.kind()),
+                    data.map(data_value),
+                ])
+                .map_err(|e| constraint_error(e, event, options))?;
+            if changed == 0 {
+                match options.duplicate_policy() {
+                    OnDuplicate::Error => {
+                        return Err(Error::Duplicate {
+                            event_source: event.source().to_owned(),
+                            id: event.id().to_owned(),
+                        });
+                    }
+                    OnDuplicate::Skip => {
+                        skipped.push(SkippedEvent {
+                            index,
+                            source: event.source().to_owned(),
+                            id: event.id().to_owned(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            if let Some(subject) = event.subject() {
+                versions.insert(subject, stream_version);
+            }
+            appended.push(AppendedEvent {
+                index,
+                sequence: conn.last_insert_rowid(),
+                stream_version,
+            });
+        }
+        Ok(AppendResult {
+            appended,
+            skipped,
+            recorded_at,
+        })
+    }
+}
+
+fn data_value(data: DataColumn<'_>) -> ToSqlOutput<'_> {
+    match data {
+        DataColumn::Json(text) | DataColumn::Text(text) => {
+            ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+        }
+        DataColumn::Binary(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+    }
+}
+
+/// The only unique constraint an insert can still break, its conflicts on `(source, id)`
+/// being absorbed by `ON CONFLICT`, is the stream version's: another connection wrote
+/// to the subject. With every write under `BEGIN IMMEDIATE` this cannot happen, but a
+/// foreign writer that skips the lock must still get a conflict, not a generic error.
+fn constraint_error(error: rusqlite::Error, event: &Event, options: &AppendOptions) -> Error {
+    match (&error, event.subject()) {
+        (rusqlite::Error::SqliteFailure(e, _), Some(subject))
+            if e.code == ErrorCode::ConstraintViolation =>
+        {
+            Error::Conflict {
+                subject: subject.to_owned(),
+                expected: options.expected(subject),
+                actual: None,
+            }
+        }
+        _ => db(error),
+    }
+}

@@ -1,0 +1,45 @@
+//! Events the suite appends.
+
+use eventstore_core::time::{Duration, OffsetDateTime};
+use eventstore_core::{Event, EventQuery, EventStore, StoredEvent};
+use futures::TryStreamExt as _;
+
+/// A minimal valid event: `id`, `source` `/testkit`, `type` `test.event`.
+pub fn event(id: impl Into<String>) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/testkit")
+        .ty("test.event")
+        .build()
+        .expect("valid event")
+}
+
+/// A minimal valid event about `subject`.
+pub fn on_subject(id: impl Into<String>, subject: &str) -> Event {
+    event(id)
+        .into_builder()
+        .subject(subject)
+        .build()
+        .expect("valid event")
+}
+
+/// An instant with nanoseconds: 2024-05-06T07:08:09.123456789Z plus `offset_ns`.
+pub fn instant(offset_ns: i64) -> OffsetDateTime {
+    let base = OffsetDateTime::from_unix_timestamp_nanos(1_714_979_289_123_456_789)
+        .expect("valid instant");
+    base + Duration::nanoseconds(offset_ns)
+}
+
+/// Every event in the store, in sequence order.
+pub async fn all(store: &dyn EventStore) -> Vec<StoredEvent> {
+    store
+        .query(EventQuery::new())
+        .try_collect()
+        .await
+        .expect("query succeeds")
+}
+
+/// How many events the store holds.
+pub async fn count(store: &dyn EventStore) -> usize {
+    all(store).await.len()
+}

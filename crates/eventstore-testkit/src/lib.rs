@@ -1,0 +1,94 @@
+//! The backend-agnostic conformance suite of eventstore-sql.
+//!
+//! Every backend runs the same tests through the public [`EventStore`] API, against a
+//! real database, with a fresh store per test. A backend's test file is one macro call
+//! naming an async function that opens a fresh store:
+//!
+//! ```ignore
+//! async fn fresh() -> eventstore_testkit::Fixture {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = SqliteEventStore::open(dir.path().join("events.db")).await.unwrap();
+//!     eventstore_testkit::Fixture::new(store).keep(dir)
+//! }
+//! eventstore_testkit::conformance_suite!(fresh);
+//! ```
+//!
+//! The tests are also plain `pub async fn`s in [`suite`], for a backend that needs to
+//! call them its own way.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use eventstore_core::EventStore;
+
+pub mod data;
+pub mod suite;
+pub mod vectors;
+
+/// A fresh store for one test, and whatever must live as long as it (a temporary
+/// directory, a schema to drop).
+pub struct Fixture {
+    /// The store under test.
+    pub store: Arc<dyn EventStore>,
+    keep: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+impl Fixture {
+    /// Wraps a store.
+    pub fn new(store: impl EventStore + 'static) -> Self {
+        Self {
+            store: Arc::new(store),
+            keep: Vec::new(),
+        }
+    }
+
+    /// Keeps `guard` alive as long as the fixture.
+    #[must_use]
+    pub fn keep(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.keep.push(Box::new(guard));
+        self
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance test, each calling `$fresh().await`
+/// for a new [`Fixture`].
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fresh:path) => {
+        $crate::conformance_suite!(@each $fresh;
+            append_and_get_round_trip,
+            get_of_unknown_event_is_none,
+            failed_batch_writes_nothing,
+            empty_batch_is_a_no_op,
+            duplicates_are_refused_or_skipped,
+            expected_versions_are_enforced,
+            concurrent_appenders_race_one_winner,
+            concurrent_appenders_get_distinct_versions,
+            stream_reads_from_a_version,
+            events_without_subject_have_no_stream_version,
+            every_filter_matches_the_model,
+            orders_limits_offsets_and_keyset_pages,
+            extension_filters_match_typed_values,
+            time_ranges_are_nanosecond_exact,
+            long_reads_are_paged_without_loss,
+            valid_vectors_round_trip,
+            invalid_vectors_are_refused,
+            large_payloads_round_trip,
+            unicode_round_trips,
+            binary_data_round_trips,
+            closed_store_refuses_work
+        );
+    };
+    (@each $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = $fresh().await;
+                $crate::suite::$name(&*fixture.store).await;
+            }
+        )*
+    };
+}
+
+/// The store under test, as the suite functions take it.
+pub type Store = dyn EventStore;

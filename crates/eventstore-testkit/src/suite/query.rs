@@ -1,0 +1,466 @@
+//! Queries: every filter against an in-memory model of the same data, orders, limits,
+//! offsets, keyset pages.
+
+use eventstore_core::time::OffsetDateTime;
+use eventstore_core::{Event, EventQuery, EventStore, ExtensionValue, Order};
+use futures::TryStreamExt as _;
+
+use crate::data::{all, instant};
+
+/// One filter combination, kept in a form both the store and the model understand.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    types: Option<Vec<&'static str>>,
+    sources: Option<Vec<&'static str>>,
+    subjects: Option<Vec<&'static str>>,
+    correlation_ids: Option<Vec<&'static str>>,
+    topics: Option<Vec<&'static str>>,
+    destinations: Option<Vec<&'static str>>,
+    extension: Option<(&'static str, ExtensionValue)>,
+    time_from: Option<OffsetDateTime>,
+    time_to: Option<OffsetDateTime>,
+    min_sequence: Option<usize>,
+    max_sequence: Option<usize>,
+}
+
+const TYPES: [&str; 4] = [
+    "order.created",
+    "order.paid",
+    "order.shipped",
+    "user.signed_up",
+];
+const SOURCES: [&str; 3] = ["/shop", "/billing", "/users"];
+
+fn dataset() -> Vec<Event> {
+    (0..240usize)
+        .map(|i| {
+            let mut b = Event::builder()
+                .id(format!("e{i}"))
+                .source(SOURCES[i % 3])
+                .ty(TYPES[i % 4])
+                .extension("region", if i % 2 == 0 { "eu" } else { "us" })
+                .extension("priority", (i % 3) as i32)
+                .extension("urgent", i % 5 == 0);
+            if i % 11 != 0 {
+                b = b.subject(format!("s{}", i % 7));
+            }
+            if i % 6 != 0 {
+                b = b.correlationid(format!("c{}", i % 5));
+            }
+            if i % 9 != 0 {
+                b = b.topic(if i % 2 == 0 { "orders" } else { "users" });
+            }
+            if i % 4 == 1 {
+                b = b.destination(format!("d{}", i % 3));
+            }
+            if i % 13 != 0 {
+                // Times out of sequence order, 1 µs apart plus odd nanoseconds.
+                b = b.time(instant(((i * 7919) % 240) as i64 * 1000 + (i % 7) as i64));
+            }
+            b.json(&serde_json::json!({ "i": i })).build().unwrap()
+        })
+        .collect()
+}
+
+fn matches(f: &Filter, e: &Event, sequence: i64, sequences: &[i64]) -> bool {
+    let among = |list: &Option<Vec<&str>>, value: Option<&str>| {
+        list.as_ref()
+            .is_none_or(|l| value.is_some_and(|v| l.contains(&v)))
+    };
+    among(&f.types, Some(e.ty()))
+        && among(&f.sources, Some(e.source()))
+        && among(&f.subjects, e.subject())
+        && among(&f.correlation_ids, e.correlationid())
+        && among(&f.topics, e.topic())
+        && among(&f.destinations, e.destination())
+        && f.extension
+            .as_ref()
+            .is_none_or(|(n, v)| e.extensions().get(*n) == Some(v))
+        && f.time_from
+            .is_none_or(|t| e.time().is_some_and(|et| et >= t))
+        && f.time_to.is_none_or(|t| e.time().is_some_and(|et| et < t))
+        && f.min_sequence.is_none_or(|i| sequence >= sequences[i])
+        && f.max_sequence.is_none_or(|i| sequence <= sequences[i])
+}
+
+fn to_query(f: &Filter, sequences: &[i64]) -> EventQuery {
+    let mut q = EventQuery::new();
+    if let Some(v) = &f.types {
+        q = q.types(v.iter().copied());
+    }
+    if let Some(v) = &f.sources {
+        q = q.sources(v.iter().copied());
+    }
+    if let Some(v) = &f.subjects {
+        q = q.subjects(v.iter().copied());
+    }
+    for c in f.correlation_ids.iter().flatten() {
+        q = q.correlation_id(*c);
+    }
+    for t in f.topics.iter().flatten() {
+        q = q.topic(*t);
+    }
+    for d in f.destinations.iter().flatten() {
+        q = q.destination(*d);
+    }
+    if let Some((name, value)) = &f.extension {
+        q = q.extension(*name, value.clone());
+    }
+    if let Some(t) = f.time_from {
+        q = q.time_from(t);
+    }
+    if let Some(t) = f.time_to {
+        q = q.time_to(t);
+    }
+    if let Some(i) = f.min_sequence {
+        q = q.min_sequence(sequences[i]);
+    }
+    if let Some(i) = f.max_sequence {
+        q = q.max_sequence(sequences[i]);
+    }
+    q
+}
+
+fn filters() -> Vec<Filter> {
+    let base = Filter::default;
+    vec![
+        base(),
+        Filter {
+            types: Some(vec!["order.created"]),
+            ..base()
+        },
+        Filter {
+            types: Some(vec!["order.created", "order.paid"]),
+            ..base()
+        },
+        Filter {
+            types: Some(vec![]),
+            ..base()
+        },
+        Filter {
+            sources: Some(vec!["/billing"]),
+            ..base()
+        },
+        Filter {
+            sources: Some(vec!["/billing", "/users"]),
+            ..base()
+        },
+        Filter {
+            subjects: Some(vec!["s3"]),
+            ..base()
+        },
+        Filter {
+            subjects: Some(vec!["s1", "s2", "nope"]),
+            ..base()
+        },
+        Filter {
+            correlation_ids: Some(vec!["c2"]),
+            ..base()
+        },
+        Filter {
+            topics: Some(vec!["orders"]),
+            ..base()
+        },
+        Filter {
+            destinations: Some(vec!["d1"]),
+            ..base()
+        },
+        Filter {
+            extension: Some(("region", "eu".into())),
+            ..base()
+        },
+        Filter {
+            extension: Some(("priority", ExtensionValue::Integer(2))),
+            ..base()
+        },
+        Filter {
+            extension: Some(("priority", ExtensionValue::String("2".into()))),
+            ..base()
+        },
+        Filter {
+            extension: Some(("urgent", true.into())),
+            ..base()
+        },
+        Filter {
+            time_from: Some(instant(100_000)),
+            ..base()
+        },
+        Filter {
+            time_to: Some(instant(50_003)),
+            ..base()
+        },
+        Filter {
+            time_from: Some(instant(20_000)),
+            time_to: Some(instant(180_000)),
+            ..base()
+        },
+        Filter {
+            min_sequence: Some(17),
+            max_sequence: Some(200),
+            ..base()
+        },
+        Filter {
+            types: Some(vec!["order.paid", "order.shipped"]),
+            subjects: Some(vec!["s2", "s5"]),
+            time_from: Some(instant(10_000)),
+            ..base()
+        },
+        Filter {
+            sources: Some(vec!["/shop"]),
+            correlation_ids: Some(vec!["c1", "c3"]),
+            topics: Some(vec!["orders"]),
+            ..base()
+        },
+        Filter {
+            types: Some(vec!["order.created"]),
+            extension: Some(("urgent", false.into())),
+            min_sequence: Some(30),
+            time_to: Some(instant(200_000)),
+            ..base()
+        },
+        Filter {
+            destinations: Some(vec!["d0", "d2"]),
+            subjects: Some(vec!["s4"]),
+            ..base()
+        },
+    ]
+}
+
+async fn seed(store: &dyn EventStore) -> (Vec<Event>, Vec<i64>) {
+    let events = dataset();
+    let mut sequences = Vec::new();
+    for chunk in events.chunks(40) {
+        let result = store.append(chunk.to_vec()).await.unwrap();
+        sequences.extend(result.sequences());
+    }
+    (events, sequences)
+}
+
+async fn ids(store: &dyn EventStore, query: EventQuery) -> Vec<String> {
+    let events: Vec<_> = store.query(query.clone()).try_collect().await.unwrap();
+    events.iter().map(|e| e.id().to_owned()).collect()
+}
+
+/// Every filter, alone and combined, in both orders, with and without limit and offset,
+/// returns exactly what an in-memory model of the same events returns.
+pub async fn every_filter_matches_the_model(store: &dyn EventStore) {
+    let (events, sequences) = seed(store).await;
+    for filter in filters() {
+        let mut expected: Vec<String> = events
+            .iter()
+            .zip(&sequences)
+            .filter(|(e, s)| matches(&filter, e, **s, &sequences))
+            .map(|(e, _)| e.id().to_owned())
+            .collect();
+        let query = to_query(&filter, &sequences);
+        assert_eq!(ids(store, query.clone()).await, expected, "{filter:?}");
+        let paged: Vec<String> = expected.iter().skip(3).take(7).cloned().collect();
+        assert_eq!(
+            ids(store, query.clone().offset(3).limit(7)).await,
+            paged,
+            "{filter:?}"
+        );
+        expected.reverse();
+        let desc = query.order(Order::Descending);
+        assert_eq!(
+            ids(store, desc.clone()).await,
+            expected,
+            "{filter:?} descending"
+        );
+        let paged: Vec<String> = expected.iter().skip(2).take(5).cloned().collect();
+        assert_eq!(
+            ids(store, desc.offset(2).limit(5)).await,
+            paged,
+            "{filter:?} descending"
+        );
+    }
+}
+
+/// Keyset pages (`after` the last sequence seen) walk the whole store in either order
+/// with no gap and no repeat; a limit of 0 returns nothing; an offset past the end
+/// returns nothing.
+pub async fn orders_limits_offsets_and_keyset_pages(store: &dyn EventStore) {
+    seed(store).await;
+    let everything = all(store).await;
+    assert_eq!(everything.len(), 240);
+    assert!(
+        everything
+            .windows(2)
+            .all(|w| w[0].sequence() < w[1].sequence())
+    );
+    for order in [Order::Ascending, Order::Descending] {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let mut query = EventQuery::new().order(order).limit(17);
+            if let Some(a) = after {
+                query = query.after(a);
+            }
+            let page: Vec<_> = store.query(query).try_collect().await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|e| e.sequence());
+            walked.extend(page);
+        }
+        let mut expected = everything.clone();
+        if order == Order::Descending {
+            expected.reverse();
+        }
+        assert_eq!(walked, expected, "{order:?}");
+    }
+    assert!(ids(store, EventQuery::new().limit(0)).await.is_empty());
+    assert!(ids(store, EventQuery::new().offset(240)).await.is_empty());
+    assert_eq!(ids(store, EventQuery::new().offset(239)).await, ["e239"]);
+    assert_eq!(
+        ids(store, EventQuery::new().limit(u64::MAX)).await.len(),
+        240
+    );
+    let last = everything.last().unwrap().sequence();
+    assert!(ids(store, EventQuery::new().after(last)).await.is_empty());
+    assert_eq!(
+        ids(
+            store,
+            EventQuery::new()
+                .after(last)
+                .order(Order::Descending)
+                .limit(1)
+        )
+        .await,
+        ["e238"]
+    );
+}
+
+/// Extension filters compare type and value: the integer 2 is not the string "2".
+pub async fn extension_filters_match_typed_values(store: &dyn EventStore) {
+    let make = |id: &str, value: ExtensionValue| {
+        Event::builder()
+            .id(id)
+            .source("/x")
+            .ty("t")
+            .extension("level", value)
+            .build()
+            .unwrap()
+    };
+    let at = instant(5);
+    store
+        .append(vec![
+            make("int", ExtensionValue::Integer(2)),
+            make("str", ExtensionValue::String("2".into())),
+            make("bool", ExtensionValue::Boolean(true)),
+            make("uri", ExtensionValue::Uri("https://example.com/a".into())),
+            make("uriref", ExtensionValue::UriRef("/a".into())),
+            make("ts", ExtensionValue::Timestamp(at)),
+            make("bin", ExtensionValue::Binary(vec![0, 255, 7])),
+            make("strtrue", ExtensionValue::String("true".into())),
+        ])
+        .await
+        .unwrap();
+    let q = |v: ExtensionValue| EventQuery::new().extension("level", v);
+    assert_eq!(ids(store, q(ExtensionValue::Integer(2))).await, ["int"]);
+    assert_eq!(
+        ids(store, q(ExtensionValue::String("2".into()))).await,
+        ["str"]
+    );
+    assert_eq!(ids(store, q(ExtensionValue::Boolean(true))).await, ["bool"]);
+    assert_eq!(
+        ids(
+            store,
+            q(ExtensionValue::Uri("https://example.com/a".into()))
+        )
+        .await,
+        ["uri"]
+    );
+    assert_eq!(
+        ids(store, q(ExtensionValue::UriRef("/a".into()))).await,
+        ["uriref"]
+    );
+    assert_eq!(ids(store, q(ExtensionValue::Timestamp(at))).await, ["ts"]);
+    assert_eq!(
+        ids(store, q(ExtensionValue::Binary(vec![0, 255, 7]))).await,
+        ["bin"]
+    );
+    assert!(ids(store, q(ExtensionValue::Integer(3))).await.is_empty());
+    let bad: Result<Vec<_>, _> = store
+        .query(EventQuery::new().extension("Bad Name", "x"))
+        .try_collect()
+        .await;
+    assert!(
+        matches!(bad, Err(eventstore_core::Error::InvalidQuery(_))),
+        "{bad:?}"
+    );
+}
+
+/// Time bounds compare at nanosecond precision: `from` inclusive, `to` exclusive.
+pub async fn time_ranges_are_nanosecond_exact(store: &dyn EventStore) {
+    let at = |id: &str, ns| {
+        Event::builder()
+            .id(id)
+            .source("/x")
+            .ty("t")
+            .time(instant(ns))
+            .build()
+            .unwrap()
+    };
+    store
+        .append(vec![at("a", 0), at("b", 1), at("c", 2), at("d", 1_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store, EventQuery::new().time_from(instant(1))).await,
+        ["b", "c", "d"]
+    );
+    assert_eq!(
+        ids(store, EventQuery::new().time_to(instant(1))).await,
+        ["a"]
+    );
+    assert_eq!(
+        ids(
+            store,
+            EventQuery::new().time_from(instant(1)).time_to(instant(2))
+        )
+        .await,
+        ["b"]
+    );
+    assert_eq!(
+        ids(
+            store,
+            EventQuery::new()
+                .time_from(instant(2))
+                .time_to(instant(1_000))
+        )
+        .await,
+        ["c"]
+    );
+    let stored = store.get("/x", "b").await.unwrap().unwrap();
+    assert_eq!(stored.time(), Some(instant(1)));
+}
+
+/// A read longer than any page returns every event once, in order, whatever the limit
+/// and offset.
+pub async fn long_reads_are_paged_without_loss(store: &dyn EventStore) {
+    for batch in 0..5 {
+        let events = (0..500).map(|i| crate::data::on_subject(format!("{batch}-{i}"), "long"));
+        store.append(events.collect()).await.unwrap();
+    }
+    let events = all(store).await;
+    assert_eq!(events.len(), 2500);
+    assert!(events.windows(2).all(|w| w[0].sequence() < w[1].sequence()));
+    let desc: Vec<_> = store
+        .query(EventQuery::new().order(Order::Descending))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(desc.len(), 2500);
+    assert!(desc.windows(2).all(|w| w[0].sequence() > w[1].sequence()));
+    let window: Vec<_> = store
+        .query(EventQuery::new().offset(1100).limit(1300))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(window, events[1100..2400]);
+    let stream: Vec<_> = store.stream("long", 1).try_collect().await.unwrap();
+    assert_eq!(stream, events);
+    let tail: Vec<_> = store.stream("long", 1001).try_collect().await.unwrap();
+    assert_eq!(tail, events[1000..]);
+}

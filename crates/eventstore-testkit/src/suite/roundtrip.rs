@@ -1,0 +1,224 @@
+//! Round trips: the conformance vectors, large payloads, unicode, bytes.
+
+use std::collections::HashMap;
+
+use eventstore_core::{
+    AppendOptions, Data, Error, Event, EventQuery, EventStore, ExtensionValue, OnDuplicate,
+};
+use futures::TryStreamExt as _;
+
+use crate::data::{count, instant};
+use crate::vectors;
+
+/// Every valid vector parses; vectors with the same sample id parse to equal events;
+/// each one is appended, read back equal (extension types included) and written back to
+/// JSON that parses to the same event.
+pub async fn valid_vectors_round_trip(store: &dyn EventStore) {
+    let format = vectors::format();
+    let mut samples: HashMap<String, Event> = HashMap::new();
+    let valid = vectors::valid();
+    assert_eq!(valid.len(), 10, "the suite has 10 valid vectors");
+    for vector in &valid {
+        let event = format
+            .parse_event(&vector.event)
+            .unwrap_or_else(|e| panic!("{} must parse: {e}", vector.id));
+        if let Some(sample) = &vector.sample_id {
+            let first = samples
+                .entry(sample.clone())
+                .or_insert_with(|| event.clone());
+            assert_eq!(
+                &event, first,
+                "{} differs from its sample {sample}",
+                vector.id
+            );
+        }
+        let skip = AppendOptions::new().on_duplicate(OnDuplicate::Skip);
+        store.append_with(vec![event.clone()], skip).await.unwrap();
+        let stored = store
+            .get(event.source(), event.id())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.event(), &event, "{} changed in the store", vector.id);
+        let written = format.write_event(stored.event());
+        let reparsed = format.parse_event(&written).unwrap();
+        assert_eq!(
+            reparsed, event,
+            "{} changed through JSON: {written}",
+            vector.id
+        );
+    }
+    let all_types = samples
+        .get("allExtensionTypes")
+        .expect("the extension sample");
+    let stored = store
+        .get(all_types.source(), all_types.id())
+        .await
+        .unwrap()
+        .unwrap();
+    let ext = stored.extensions();
+    assert_eq!(ext.get("extinteger"), Some(&ExtensionValue::Integer(10)));
+    assert_eq!(ext.get("extboolean"), Some(&ExtensionValue::Boolean(true)));
+    assert_eq!(
+        ext.get("exturi"),
+        Some(&ExtensionValue::Uri("https://cloudevents.io".into()))
+    );
+    assert_eq!(
+        ext.get("exturiref"),
+        Some(&ExtensionValue::UriRef("//authority/path".into()))
+    );
+    assert_eq!(
+        ext.get("extbinary"),
+        Some(&ExtensionValue::Binary(b"Ma".to_vec()))
+    );
+    assert!(matches!(
+        ext.get("exttimestamp"),
+        Some(ExtensionValue::Timestamp(_))
+    ));
+    let text = samples.get("simpleTextData").unwrap();
+    assert_eq!(text.data(), Some(&Data::Text("Simple text".into())));
+}
+
+/// Every invalid vector is refused with a validation error naming the offending
+/// attribute; a batch holding one is refused whole, at its index; nothing is written.
+pub async fn invalid_vectors_are_refused(store: &dyn EventStore) {
+    let format = vectors::format();
+    let invalid = vectors::invalid();
+    assert_eq!(invalid.len(), 25, "the suite has 25 invalid vectors");
+    let minimal = &vectors::valid()[0].event;
+    for vector in &invalid {
+        let expected = vectors::expected_attribute(&vector.id);
+        match format.parse_event(&vector.event) {
+            Err(Error::Invalid(e)) => {
+                assert_eq!(e.attribute(), expected, "{}: {e}", vector.id);
+                assert!(e.to_string().contains(expected), "{}: {e}", vector.id);
+            }
+            other => panic!("{} must be refused as invalid, got {other:?}", vector.id),
+        }
+        let batch = format!("[{minimal},{}]", vector.event);
+        match format.parse_batch(&batch) {
+            Err(Error::Invalid(e)) => assert_eq!(e.index(), Some(1), "{}", vector.id),
+            other => panic!("{} in a batch must be refused, got {other:?}", vector.id),
+        }
+        if let Ok(events) = format.parse_batch(&batch) {
+            store.append(events).await.unwrap();
+        }
+    }
+    assert_eq!(count(store).await, 0);
+    let err = format.parse_event("{not json").unwrap_err();
+    assert!(
+        matches!(err, Error::Json { .. }) && err.is_invalid(),
+        "{err}"
+    );
+}
+
+/// 1 MiB of JSON, of text and of bytes are stored and read back exactly.
+pub async fn large_payloads_round_trip(store: &dyn EventStore) {
+    const MIB: usize = 1024 * 1024;
+    let big_text: String = "abcdefghij0123456789äöü€"
+        .chars()
+        .cycle()
+        .take(MIB)
+        .collect();
+    let base = || Event::builder().source("/big").ty("big");
+    let json = base()
+        .id("json")
+        .json(&serde_json::json!({ "blob": big_text }))
+        .build()
+        .unwrap();
+    let text = base()
+        .id("text")
+        .datacontenttype("text/plain")
+        .text(big_text.clone())
+        .build()
+        .unwrap();
+    let bytes: Vec<u8> = (0..MIB).map(|i| (i * 31 % 251) as u8).collect();
+    let binary = base().id("binary").binary(bytes).build().unwrap();
+    let batch = vec![json, text, binary];
+    store.append(batch.clone()).await.unwrap();
+    for event in &batch {
+        let stored = store.get("/big", event.id()).await.unwrap().unwrap();
+        assert_eq!(stored.event(), event, "{}", event.id());
+        assert!(stored.data().unwrap().len() >= MIB);
+    }
+    let read: Vec<_> = store.query(EventQuery::new()).try_collect().await.unwrap();
+    let read: Vec<Event> = read.into_iter().map(|e| e.into_event()).collect();
+    assert_eq!(read, batch);
+}
+
+/// Unicode in every string attribute, in text and JSON data, in extension values and in
+/// query filters.
+pub async fn unicode_round_trips(store: &dyn EventStore) {
+    let event = Event::builder()
+        .id("标识-1 🧾")
+        .source("/shop/%E2%9C%93")
+        .ty("ödeme.alındı")
+        .subject("заказ-42 ✓")
+        .correlationid("相关-7")
+        .topic("توبيك")
+        .destination("destinación")
+        .extension("note", "naïve café 🍰 \u{202E}rtl")
+        .datacontenttype("text/plain; charset=utf-8")
+        .text("héllo wörld 你好 🌍 \u{1F600} \u{10FFFF}")
+        .time(instant(42))
+        .build()
+        .unwrap();
+    let json = Event::builder()
+        .id("json-ünï")
+        .source("/shop")
+        .ty("ödeme.alındı")
+        .subject("заказ-42 ✓")
+        .json(&serde_json::json!({ "ключ": "值 🎉", "emoji": "👩‍👩‍👧" }))
+        .build()
+        .unwrap();
+    store
+        .append(vec![event.clone(), json.clone()])
+        .await
+        .unwrap();
+    let got = store
+        .get("/shop/%E2%9C%93", "标识-1 🧾")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.event(), &event);
+    let by_subject: Vec<_> = store.stream("заказ-42 ✓", 1).try_collect().await.unwrap();
+    assert_eq!(by_subject.len(), 2);
+    assert_eq!(by_subject[1].event(), &json);
+    let q = EventQuery::new()
+        .ty("ödeme.alındı")
+        .correlation_id("相关-7")
+        .topic("توبيك");
+    let found: Vec<_> = store.query(q).try_collect().await.unwrap();
+    assert_eq!(found.len(), 1);
+    let q = EventQuery::new().extension("note", "naïve café 🍰 \u{202E}rtl");
+    assert_eq!(
+        store.query(q).try_collect::<Vec<_>>().await.unwrap().len(),
+        1
+    );
+}
+
+/// Every byte value, and empty data of each kind, round-trip.
+pub async fn binary_data_round_trips(store: &dyn EventStore) {
+    let all_bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    let base = |id: &str| Event::builder().id(id).source("/bin").ty("bin");
+    let events = vec![
+        base("all")
+            .datacontenttype("application/octet-stream")
+            .binary(all_bytes)
+            .build()
+            .unwrap(),
+        base("empty-bytes").binary(Vec::new()).build().unwrap(),
+        base("empty-text").text("").build().unwrap(),
+        base("nul-text").text("a\0b").build().unwrap(),
+        base("ext")
+            .extension("sig", ExtensionValue::Binary(vec![0, 1, 254, 255]))
+            .build()
+            .unwrap(),
+        base("no-data").build().unwrap(),
+    ];
+    store.append(events.clone()).await.unwrap();
+    for event in &events {
+        let stored = store.get("/bin", event.id()).await.unwrap().unwrap();
+        assert_eq!(stored.event(), event, "{}", event.id());
+    }
+}
