@@ -43,5 +43,10 @@ pub(crate) fn to_sql(value: &SqlValue) -> ToSqlOutput<'_> {
         SqlValue::Text(t) => ToSqlOutput::Borrowed(t.as_str().into()),
         SqlValue::Time(t) => ToSqlOutput::Owned(Value::Text(format_fixed(*t))),
         SqlValue::Json(j) => ToSqlOutput::Owned(Value::Text(j.to_string())),
+        // SqliteDialect binds lists element by element; should one reach SQLite, it
+        // arrives as a JSON array for `json_each`.
+        SqlValue::TextList(list) => ToSqlOutput::Owned(Value::Text(
+            serde_json::Value::from(list.clone()).to_string(),
+        )),
     }
 }

@@ -18,6 +18,9 @@ pub enum SqlValue {
     Time(OffsetDateTime),
     /// A JSON document.
     Json(serde_json::Value),
+    /// A list of texts, bound as one array parameter by backends whose
+    /// [`Dialect::any_of`] uses it (PostgreSQL's `= ANY($n)`).
+    TextList(Vec<String>),
 }
 
 /// SQL text and its parameters, in placeholder order.

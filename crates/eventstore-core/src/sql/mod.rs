@@ -48,53 +48,99 @@ pub trait Dialect: Send + Sync {
 }
 
 /// A validated, quotable table name: ASCII letters, digits and `_`, not starting with a
-/// digit, at most [`MAX_TABLE_NAME_LEN`] bytes.
+/// digit, at most [`MAX_TABLE_NAME_LEN`] bytes; optionally in a schema (PostgreSQL)
+/// validated the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TableName(String);
+pub struct TableName {
+    name: String,
+    schema: Option<String>,
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TABLE_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+fn invalid(what: &str, name: &str) -> Error {
+    Error::Config(format!(
+        "{what} name {name:?} is not a valid identifier: use 1 to {MAX_TABLE_NAME_LEN} \
+         ASCII letters, digits or underscores, not starting with a digit"
+    ))
+}
 
 impl TableName {
     /// Validates a table name.
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        let valid = !name.is_empty()
-            && name.len() <= MAX_TABLE_NAME_LEN
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !name.as_bytes()[0].is_ascii_digit();
-        if valid {
-            Ok(Self(name))
+        if is_identifier(&name) {
+            Ok(Self { name, schema: None })
         } else {
-            Err(Error::Config(format!(
-                "table name {name:?} is not a valid identifier: use 1 to {MAX_TABLE_NAME_LEN} \
-                 ASCII letters, digits or underscores, not starting with a digit"
-            )))
+            Err(invalid("table", &name))
         }
     }
 
-    /// The name as given.
+    /// The same table in `schema` (validated like a table name): [`quoted`](Self::quoted)
+    /// then qualifies the name.
+    pub fn in_schema(mut self, schema: impl Into<String>) -> Result<Self> {
+        let schema = schema.into();
+        if !is_identifier(&schema) {
+            return Err(invalid("schema", &schema));
+        }
+        self.schema = Some(schema);
+        Ok(self)
+    }
+
+    /// The name as given, without its schema.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
-    /// The name quoted as an SQL identifier.
+    /// The schema, when one was given.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The name quoted as an SQL identifier, qualified by its schema when it has one.
     pub fn quoted(&self) -> String {
-        format!("\"{}\"", self.0)
+        match &self.schema {
+            Some(schema) => format!("\"{schema}\".\"{}\"", self.name),
+            None => format!("\"{}\"", self.name),
+        }
     }
 
-    /// A quoted name derived from this one, for an index or a companion table.
+    /// A quoted, unqualified name derived from this one, for an index or a companion
+    /// table (index names take no schema: an index lives in its table's).
     pub fn derived(&self, suffix: &str) -> String {
-        format!("\"{}_{suffix}\"", self.0)
+        format!("\"{}_{suffix}\"", self.name)
+    }
+
+    /// A derived name qualified by the schema, for a companion object (a sequence, a
+    /// table) that is named outside `CREATE INDEX`.
+    pub fn derived_qualified(&self, suffix: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("\"{schema}\".{}", self.derived(suffix)),
+            None => self.derived(suffix),
+        }
     }
 }
 
 impl Default for TableName {
     fn default() -> Self {
-        Self("events".to_owned())
+        Self {
+            name: "events".to_owned(),
+            schema: None,
+        }
     }
 }
 
 impl std::fmt::Display for TableName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        if let Some(schema) = &self.schema {
+            write!(f, "{schema}.")?;
+        }
+        f.write_str(&self.name)
     }
 }
 
@@ -120,6 +166,15 @@ mod tests {
                 matches!(TableName::new(bad), Err(Error::Config(_))),
                 "{bad}"
             );
+            assert!(
+                matches!(TableName::default().in_schema(bad), Err(Error::Config(_))),
+                "{bad}"
+            );
         }
+        let qualified = TableName::new("ev").unwrap().in_schema("app").unwrap();
+        assert_eq!(qualified.quoted(), "\"app\".\"ev\"");
+        assert_eq!(qualified.derived("seq"), "\"ev_seq\"");
+        assert_eq!(qualified.derived_qualified("seq"), "\"app\".\"ev_seq\"");
+        assert_eq!(qualified.to_string(), "app.ev");
     }
 }
