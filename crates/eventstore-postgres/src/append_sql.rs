@@ -1,0 +1,93 @@
+//! The append statement: a whole batch in one round trip.
+//!
+//! One `INSERT … SELECT … FROM unnest(…)` over one array parameter per column, inside
+//! a statement that, on the same snapshot, finds the batch's events already stored,
+//! checks the expected versions, numbers each subject's new events after its current
+//! version, takes the horizon lock (see [`crate::horizon`]) and only then, gated on all
+//! that, inserts. The result rows say what happened:
+//!
+//! | outcome     | n                  | stream_version | subject |
+//! |-------------|--------------------|----------------|---------|
+//! | `appended`  | the sequence       | the version    |         |
+//! | `duplicate` | the batch position | (1-based)      |         |
+//! | `conflict`  | the actual version |                | subject |
+//!
+//! The gate is an uncorrelated sub-select, so PostgreSQL evaluates it (and with it the
+//! horizon lock) once, before the insert's first row and so before the first
+//! `nextval`. A concurrent writer can still slip in between snapshot and insert; the
+//! unique indexes then refuse the insert (SQLSTATE 23505) and the store retries on a
+//! new snapshot, which sees the other writer's events.
+
+use eventstore_core::sql::TableName;
+
+use crate::schema::sequence_name;
+
+/// The statement's text for `table`. Parameters: `$1`–`$14` the column arrays, `$15`
+/// the horizon-lock namespace (already shifted into the high 32 bits), `$16` whether
+/// duplicates are skipped, `$17`–`$19` the expectations (subject, kind, version),
+/// `$20` the recording time.
+pub(crate) fn append_sql(table: &TableName) -> String {
+    let t = table.quoted();
+    let sequence = sequence_name(table);
+    format!(
+        "WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[],
+        $12::text[], $13::jsonb[], $14::bytea[])
+        WITH ORDINALITY AS u(id, source, type, subject, time, datacontenttype, dataschema,
+            correlationid, topic, destination, extensions, data_kind, data, data_bytes, ord)
+), duplicate AS (
+    SELECT i.ord FROM input i
+    WHERE EXISTS (SELECT 1 FROM {t} e WHERE e.source = i.source AND e.id = i.id)
+), fresh AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.subject ORDER BY i.ord) AS k
+    FROM input i WHERE i.ord NOT IN (SELECT ord FROM duplicate)
+), current AS (
+    SELECT s.subject,
+        (SELECT max(e.stream_version) FROM {t} e WHERE e.subject = s.subject) AS version
+    FROM (SELECT DISTINCT subject FROM fresh WHERE subject IS NOT NULL) s
+), expectation AS (
+    SELECT x.subject, x.kind, x.version,
+        (SELECT max(e.stream_version) FROM {t} e WHERE e.subject = x.subject) AS actual
+    FROM unnest($17::text[], $18::text[], $19::int8[]) AS x(subject, kind, version)
+), conflict AS (
+    SELECT subject, actual FROM expectation
+    WHERE NOT CASE kind
+        WHEN 'no_stream' THEN actual IS NULL
+        WHEN 'exists' THEN actual IS NOT NULL
+        ELSE actual IS NOT DISTINCT FROM version END
+), horizon AS (
+    SELECT pg_advisory_xact_lock_shared($15::int8
+        | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
+    FROM {sequence}
+), gate AS (
+    SELECT NOT EXISTS (SELECT 1 FROM conflict)
+        AND ($16::bool OR NOT EXISTS (SELECT 1 FROM duplicate))
+        AND (SELECT count(*) FROM horizon) = 1 AS ok
+), inserted AS (
+    INSERT INTO {t} (stream_version, recorded_at, id, source, type, subject, time,
+        datacontenttype, dataschema, correlationid, topic, destination, extensions,
+        data_kind, data, data_bytes)
+    SELECT CASE WHEN f.subject IS NULL THEN NULL ELSE COALESCE(c.version, 0) + f.k END,
+        $20::timestamptz, f.id, f.source, f.type, f.subject, f.time, f.datacontenttype,
+        f.dataschema, f.correlationid, f.topic, f.destination, f.extensions, f.data_kind,
+        f.data, f.data_bytes
+    FROM fresh f LEFT JOIN current c ON c.subject = f.subject
+    WHERE (SELECT ok FROM gate)
+    ORDER BY f.ord
+    RETURNING sequence, stream_version
+)
+SELECT 'appended' AS outcome, sequence AS n, stream_version, NULL::text AS subject
+    FROM inserted
+UNION ALL SELECT 'duplicate', ord, NULL, NULL FROM duplicate
+UNION ALL SELECT 'conflict', actual, NULL, subject FROM conflict"
+    )
+}
+
+/// The current version of one subject's stream.
+pub(crate) fn current_version_sql(table: &TableName) -> String {
+    format!(
+        "SELECT max(stream_version) FROM {} WHERE subject = $1",
+        table.quoted()
+    )
+}

@@ -1,0 +1,67 @@
+//! Building the store's pool: the TLS connector its settings ask for.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+#[cfg(not(feature = "tls"))]
+use eventstore_core::Error;
+use eventstore_core::Result;
+
+use crate::error::db;
+use crate::options::PostgresOptions;
+use crate::tls::TlsMode;
+
+/// A pool for `config` with the options' size, time-outs and TLS.
+pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions) -> Result<Pool> {
+    config.ssl_mode(options.tls.mode.ssl_mode());
+    if let Some(timeout) = options.connect_timeout {
+        config.connect_timeout(timeout);
+    }
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = if options.tls.mode == TlsMode::Disable {
+        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    } else {
+        tls_manager(config, options, manager_config)?
+    };
+    Pool::builder(manager)
+        .max_size(options.pool_size)
+        .wait_timeout(options.wait_timeout)
+        .create_timeout(options.connect_timeout)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(db)
+}
+
+#[cfg(feature = "tls")]
+fn tls_manager(
+    config: tokio_postgres::Config,
+    options: &PostgresOptions,
+    manager_config: ManagerConfig,
+) -> Result<Manager> {
+    let connector = crate::rustls::connector(&options.tls)?;
+    Ok(Manager::from_config(config, connector, manager_config))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_manager(
+    config: tokio_postgres::Config,
+    options: &PostgresOptions,
+    manager_config: ManagerConfig,
+) -> Result<Manager> {
+    match options.tls.mode {
+        // Without TLS support, "prefer" means plain TCP, as in a libpq built without
+        // OpenSSL.
+        TlsMode::Prefer => {
+            let mut config = config;
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            Ok(Manager::from_config(
+                config,
+                tokio_postgres::NoTls,
+                manager_config,
+            ))
+        }
+        mode => Err(Error::Config(format!(
+            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres"
+        ))),
+    }
+}

@@ -1,0 +1,95 @@
+//! The safe sequence horizon: how far a follower of the global order may read without
+//! ever skipping an event that commits later with a smaller sequence.
+//!
+//! Every append takes, inside its insert statement and before its first `nextval`, a
+//! shared transaction-scoped advisory lock whose key carries `v`, the sequence's
+//! `last_value` at that moment (see [`crate::append_sql`]); the lock is held until the
+//! transaction ends. Every sequence the transaction takes is greater than `v`.
+//!
+//! A follower reads, in one statement and in this order, the head `H` (the sequence's
+//! `last_value`) and then the locks in `pg_locks`. The horizon is the smallest `v`
+//! held, or `H` when none is. Proof sketch that no event at or below the horizon can
+//! commit after the follower has computed it:
+//!
+//! - a writer whose lock was seen takes sequences above its `v`, so above the horizon;
+//! - a writer whose lock was not seen either ended before the scan (its events are
+//!   committed, or rolled back, and visible to any later snapshot, because PostgreSQL
+//!   releases a transaction's locks after making its commit visible) or took its lock
+//!   after the scan, hence its `nextval` after the scan, hence after `H` was read: its
+//!   sequences are above `H`.
+//!
+//! So a follower reads `sequence <= horizon` in a *later statement* (a new snapshot:
+//! READ COMMITTED, or autocommit), and never needs a global write lock. Ordering by
+//! sequence keeps each subject in stream-version order, since a stream version is only
+//! taken after the previous one committed (the unique index on `(subject,
+//! stream_version)` refuses it otherwise).
+//!
+//! The lock key is 64 bits: the high 32 are the store's namespace (see
+//! [`crate::keys`]), the low 32 bits of `v`. The full `v` is recovered as the largest
+//! value at or below `H` with those low bits, which is exact while no append stays in
+//! flight for 2^31 sequence values.
+
+use eventstore_core::sql::TableName;
+use eventstore_core::{Error, Result};
+use tokio_postgres::GenericClient;
+
+use crate::error::db;
+use crate::keys::horizon_class;
+use crate::schema::sequence_name;
+
+/// Where the head of the store is, and how far a follower may safely read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// The highest sequence handed out (committed or not).
+    pub head: i64,
+    /// The highest sequence a follower may read up to without skipping anything.
+    pub safe: i64,
+}
+
+impl Horizon {
+    /// How many sequence values followers are held behind the head by appends still in
+    /// flight: a transaction left open shows here, so alert on it.
+    pub fn lag(&self) -> i64 {
+        self.head - self.safe
+    }
+}
+
+/// The namespace of `table`'s horizon locks, shifted into the high 32 bits of a key.
+pub(crate) fn lock_base(table: &TableName) -> i64 {
+    (u64::from(horizon_class(table)) << 32) as i64
+}
+
+/// The horizon statement for `table`: `$1` is the lock namespace as `pg_locks.classid`.
+pub(crate) fn horizon_sql(table: &TableName) -> String {
+    format!(
+        "SELECT h.head, h.head - COALESCE((
+            SELECT max(d) FROM (
+                SELECT ((h.head & 4294967295) - l.objid::int8 + 4294967296) % 4294967296 AS d
+                FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.objsubid = 1
+                    AND l.classid = $1::int8::oid
+                    AND l.database = (SELECT oid FROM pg_database
+                                      WHERE datname = current_database())
+            ) lags WHERE d < 2147483648), 0)
+        FROM (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS head
+              FROM {}) h",
+        sequence_name(table)
+    )
+}
+
+/// Computes the horizon of `table` on `client` (a pooled client, or a transaction the
+/// caller holds). Read events up to [`Horizon::safe`] in a later statement, with a
+/// snapshot taken after this one: READ COMMITTED (PostgreSQL's default), not
+/// REPEATABLE READ.
+pub async fn horizon(client: &impl GenericClient, table: &TableName) -> Result<Horizon> {
+    let class = i64::from(horizon_class(table));
+    let row = client
+        .query_one(&horizon_sql(table), &[&class])
+        .await
+        .map_err(db)?;
+    let (head, safe): (i64, i64) = (row.get(0), row.get(1));
+    if safe > head {
+        return Err(Error::database("horizon above the head"));
+    }
+    Ok(Horizon { head, safe })
+}

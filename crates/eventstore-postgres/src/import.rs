@@ -1,0 +1,165 @@
+//! Bulk import with binary `COPY`: millions of events in one transaction.
+
+use std::collections::HashMap;
+use std::pin::pin;
+
+use eventstore_core::sql::{DataColumn, data_columns, extensions_column};
+use eventstore_core::timestamp::format_fixed;
+use eventstore_core::{Error, Event, Result};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tracing::Instrument as _;
+
+use crate::error::{db, unique_violation};
+use crate::schema::sequence_name;
+use crate::store::PostgresEventStore;
+use crate::types::{Jsonb, survives_jsonb};
+use crate::write::{recorded_now, violation_error};
+
+/// How many events one `COPY` carries: the stream versions of a chunk's new subjects
+/// are looked up before it.
+const CHUNK: usize = 20_000;
+
+/// What an import wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportResult {
+    /// How many events were written.
+    pub count: u64,
+    /// The recording time of every imported event.
+    pub recorded_at: time::OffsetDateTime,
+}
+
+const COLUMN_TYPES: [Type; 16] = [
+    Type::INT8,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::TEXT,
+    Type::JSONB,
+    Type::BYTEA,
+];
+
+impl PostgresEventStore {
+    /// Loads events with binary `COPY … FROM STDIN`, in one transaction: all are
+    /// written or none. Events get sequences in iteration order and stream versions
+    /// after their subjects' current ones. A `(source, id)` already stored, or twice in
+    /// the import, fails it with [`Error::Duplicate`]; an append to one of its subjects
+    /// committed meanwhile, with [`Error::Conflict`]. Followers see the imported events
+    /// once the import commits, in order (the import holds the horizon back meanwhile).
+    pub async fn import<I>(&self, events: I) -> Result<ImportResult>
+    where
+        I: IntoIterator<Item = Event>,
+        I::IntoIter: Send,
+    {
+        let table = self.table().clone();
+        let span = tracing::info_span!("import", table = %table);
+        async move {
+            let mut client = self.pool().get().await.map_err(db)?;
+            let tx = client.transaction().await.map_err(db)?;
+            tx.execute(
+                &format!(
+                    "SELECT pg_advisory_xact_lock_shared($1::int8 | ((CASE WHEN is_called \
+                     THEN last_value ELSE last_value - 1 END) & 4294967295)) FROM {}",
+                    sequence_name(&table)
+                ),
+                &[&crate::horizon::lock_base(&table)],
+            )
+            .await
+            .map_err(db)?;
+            let versions_sql = format!(
+                "SELECT subject, max(stream_version) FROM {} WHERE subject = ANY($1) \
+                 GROUP BY subject",
+                table.quoted()
+            );
+            let copy_sql = format!(
+                "COPY {} (stream_version, recorded_at, id, source, type, subject, time, \
+                 datacontenttype, dataschema, correlationid, topic, destination, extensions, \
+                 data_kind, data, data_bytes) FROM STDIN (FORMAT binary)",
+                table.quoted()
+            );
+            let recorded_at = recorded_now();
+            let mut versions: HashMap<String, i64> = HashMap::new();
+            let mut count = 0u64;
+            let mut events = events.into_iter().peekable();
+            while events.peek().is_some() {
+                let chunk: Vec<Event> = events.by_ref().take(CHUNK).collect();
+                let unknown: Vec<&str> = chunk
+                    .iter()
+                    .filter_map(Event::subject)
+                    .filter(|s| !versions.contains_key(*s))
+                    .collect();
+                if !unknown.is_empty() {
+                    for row in tx.query(&versions_sql, &[&unknown]).await.map_err(db)? {
+                        versions.insert(row.get(0), row.get(1));
+                    }
+                }
+                let sink = tx.copy_in(&copy_sql).await.map_err(db)?;
+                let mut writer = pin!(BinaryCopyInWriter::new(sink, &COLUMN_TYPES));
+                for event in &chunk {
+                    let version = event.subject().map(|s| {
+                        let v = versions.entry(s.to_owned()).or_insert(0);
+                        *v += 1;
+                        *v
+                    });
+                    let time = event.time().map(format_fixed);
+                    let extensions = extensions_column(event).map(Jsonb);
+                    let data = data_columns(event);
+                    let json = match data {
+                        Some(DataColumn::Json(t)) if survives_jsonb(t) => Some(Jsonb(t)),
+                        _ => None,
+                    };
+                    let bytes: Option<&[u8]> = match data {
+                        Some(DataColumn::Json(t)) if survives_jsonb(t) => None,
+                        Some(DataColumn::Json(t) | DataColumn::Text(t)) => Some(t.as_bytes()),
+                        Some(DataColumn::Binary(b)) => Some(b),
+                        None => None,
+                    };
+                    let row: [&(dyn ToSql + Sync); 16] = [
+                        &version,
+                        &recorded_at,
+                        &event.id(),
+                        &event.source(),
+                        &event.ty(),
+                        &event.subject(),
+                        &time,
+                        &event.datacontenttype(),
+                        &event.dataschema(),
+                        &event.correlationid(),
+                        &event.topic(),
+                        &event.destination(),
+                        &extensions,
+                        &data.map(|d| d.kind()),
+                        &json,
+                        &bytes,
+                    ];
+                    writer
+                        .as_mut()
+                        .write(&row)
+                        .await
+                        .map_err(|e| copy_error(&e))?;
+                }
+                count += writer.finish().await.map_err(|e| copy_error(&e))?;
+            }
+            tx.commit().await.map_err(|e| copy_error(&e))?;
+            Ok(ImportResult { count, recorded_at })
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn copy_error(error: &tokio_postgres::Error) -> Error {
+    match unique_violation(error) {
+        Some(violation) => violation_error(violation, &Default::default()),
+        None => Error::database(error.to_string()),
+    }
+}

@@ -1,0 +1,171 @@
+//! How to open a PostgreSQL event store.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use eventstore_core::sql::TableName;
+use eventstore_core::{Error, Result};
+
+use crate::store::PostgresEventStore;
+use crate::tls::TlsOptions;
+
+/// Where connections come from.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// A configuration: the store builds its own pool.
+    Config(Box<tokio_postgres::Config>),
+    /// A pool the application already has.
+    Pool(Pool),
+}
+
+/// Options for opening a [`PostgresEventStore`].
+///
+/// ```no_run
+/// # async fn f() -> eventstore_core::Result<()> {
+/// use eventstore_postgres::PostgresOptions;
+/// let store = PostgresOptions::from_url("postgres://app@db.internal/app?sslmode=verify-full")?
+///     .schema("events")?
+///     .table("orders_events")?
+///     .pool_size(16)?
+///     .open()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct PostgresOptions {
+    pub(crate) source: Source,
+    pub(crate) tls: TlsOptions,
+    pub(crate) table: String,
+    pub(crate) schema: String,
+    pub(crate) pool_size: usize,
+    pub(crate) wait_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) auto_migrate: bool,
+    pub(crate) extensions_index: bool,
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration may hold a password: show only what identifies the store.
+        f.debug_struct("PostgresOptions")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresOptions {
+    /// Options from a URL: `postgres://user:password@host:port/database?sslmode=…`.
+    ///
+    /// `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it,
+    /// without verifying its certificate), `require` (TLS, certificate not verified),
+    /// `verify-ca` (TLS, certificate chain verified) or `verify-full` (chain and host
+    /// name verified). `sslrootcert` names a PEM file of trusted CA certificates
+    /// (default: the Mozilla roots of `webpki-roots`).
+    pub fn from_url(url: &str) -> Result<Self> {
+        let (url, tls) = TlsOptions::from_url(url)?;
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let mut options = Self::from_config(config);
+        options.tls = tls;
+        Ok(options)
+    }
+
+    /// Options from a tokio-postgres configuration. Its `ssl_mode` is honoured as
+    /// `disable`, `prefer` or `require`; use [`tls`](Self::tls) to verify certificates.
+    pub fn from_config(config: tokio_postgres::Config) -> Self {
+        let tls = TlsOptions::from_mode(config.get_ssl_mode());
+        Self {
+            source: Source::Config(Box::new(config)),
+            tls,
+            table: "events".to_owned(),
+            schema: "public".to_owned(),
+            pool_size: 16,
+            wait_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            auto_migrate: true,
+            extensions_index: true,
+        }
+    }
+
+    /// Options over a deadpool pool the application already has (its size, time-outs
+    /// and TLS are the pool's).
+    pub fn from_pool(pool: Pool) -> Self {
+        let mut options = Self::from_config(tokio_postgres::Config::new());
+        options.source = Source::Pool(pool);
+        options
+    }
+
+    /// The event table's name (default `events`): validated as an identifier.
+    pub fn table(mut self, name: &str) -> Result<Self> {
+        TableName::new(name)?;
+        self.table = name.to_owned();
+        Ok(self)
+    }
+
+    /// The schema of the event table and the migration ledger (default `public`),
+    /// created if missing: validated as an identifier.
+    pub fn schema(mut self, name: &str) -> Result<Self> {
+        TableName::default().in_schema(name)?;
+        self.schema = name.to_owned();
+        Ok(self)
+    }
+
+    /// The most connections the store's pool opens (default 16). Each open read stream
+    /// holds one until it ends.
+    pub fn pool_size(mut self, size: usize) -> Result<Self> {
+        if size == 0 {
+            return Err(Error::Config("pool_size must be at least 1".to_owned()));
+        }
+        self.pool_size = size;
+        Ok(self)
+    }
+
+    /// How long a call waits for a free pooled connection before failing (default
+    /// 30 s; `None` waits for ever).
+    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// How long opening one connection may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The TLS settings, replacing those the URL or configuration gave.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether opening applies missing migrations (default `true`). When `false`, open
+    /// fails with [`Error::SchemaOutdated`] until [`PostgresEventStore::migrate`] runs.
+    pub fn auto_migrate(mut self, auto_migrate: bool) -> Self {
+        self.auto_migrate = auto_migrate;
+        self
+    }
+
+    /// Whether migrating creates the GIN index on `extensions` (default `true`).
+    /// Without it, extension filters scan the rows the other filters leave; with it,
+    /// each append with extensions also updates the index (see docs/schema.md for the
+    /// measured cost). An existing index is never dropped.
+    pub fn extensions_index(mut self, create: bool) -> Self {
+        self.extensions_index = create;
+        self
+    }
+
+    /// The validated, schema-qualified table.
+    pub(crate) fn table_name(&self) -> Result<TableName> {
+        TableName::new(self.table.clone())?.in_schema(self.schema.clone())
+    }
+
+    /// Opens the store: builds the pool (unless given one) and migrates.
+    pub async fn open(self) -> Result<PostgresEventStore> {
+        PostgresEventStore::open_with(self).await
+    }
+}

@@ -1,0 +1,188 @@
+//! Versioned, embedded migrations of the PostgreSQL schema, applied in one transaction
+//! under an advisory lock (one per schema, see [`crate::keys`]) so that processes
+//! opening the store at once never race: the first applies, the others wait and find
+//! nothing left to do.
+
+use eventstore_core::sql::TableName;
+use eventstore_core::{Error, Result};
+use tokio_postgres::GenericClient;
+
+use crate::error::db;
+use crate::keys::{migration_key, schema_of};
+
+/// One migration: a version, what it does, and its SQL with `{table}`, `{sequence}`,
+/// `{sequence_literal}` and `{table_x}` (derived index names) to fill in.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// The migrations in order. Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "event table, its sequence and its indexes",
+    sql: include_str!("../migrations/0001_events.sql"),
+}];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The optional GIN index on `extensions`: it serves extension filters (`@>`) but
+/// costs appends, so a deployment may leave it out.
+const EXTENSIONS_INDEX: &str = "CREATE INDEX IF NOT EXISTS {table_extensions} ON {table} USING gin (extensions jsonb_path_ops)";
+
+fn ledger(table: &TableName) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            table_name text NOT NULL,
+            version bigint NOT NULL,
+            description text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (table_name, version)
+        )",
+        ledger_name(table)
+    )
+}
+
+fn ledger_name(table: &TableName) -> String {
+    format!("\"{}\".eventstore_migrations", schema_of(table))
+}
+
+/// The sequence's qualified, quoted name.
+pub(crate) fn sequence_name(table: &TableName) -> String {
+    format!("\"{}\".{}", schema_of(table), table.derived("sequence"))
+}
+
+/// The table's qualified, quoted name.
+pub(crate) fn table_name(table: &TableName) -> String {
+    format!("\"{}\".\"{}\"", schema_of(table), table.as_str())
+}
+
+fn render(sql: &str, table: &TableName) -> String {
+    let sequence = sequence_name(table);
+    let mut out = sql
+        .replace("{table}", &table_name(table))
+        .replace("{sequence_literal}", &sequence)
+        .replace("{sequence}", &sequence);
+    while let Some(start) = out.find("{table_") {
+        let Some(len) = out[start..].find('}') else {
+            break;
+        };
+        let suffix = out[start + "{table_".len()..start + len].to_owned();
+        out.replace_range(start..=start + len, &table.derived(&suffix));
+    }
+    out
+}
+
+async fn recorded_version(client: &impl GenericClient, table: &TableName) -> Result<i64> {
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ledger_name(table)])
+        .await
+        .map_err(db)?
+        .get::<_, bool>(0);
+    if !exists {
+        return Ok(0);
+    }
+    let sql = format!(
+        "SELECT COALESCE(MAX(version), 0) FROM {} WHERE table_name = $1",
+        ledger_name(table)
+    );
+    Ok(client
+        .query_one(&sql, &[&table.as_str()])
+        .await
+        .map_err(db)?
+        .get(0))
+}
+
+/// Applies every migration `table` lacks, in one transaction under the schema's
+/// migration lock, and returns the versions applied. Fails with
+/// [`Error::SchemaTooNew`] when the database is ahead of this build.
+pub(crate) async fn migrate(
+    client: &mut tokio_postgres::Client,
+    table: &TableName,
+    extensions_index: bool,
+) -> Result<Vec<i64>> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&migration_key(table)])
+        .await
+        .map_err(db)?;
+    let found = recorded_version(&tx, table).await?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(table, found));
+    }
+    let mut applied = Vec::new();
+    let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > found).collect();
+    if !pending.is_empty() || extensions_index {
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{}\"; {}",
+            schema_of(table),
+            ledger(table)
+        ))
+        .await
+        .map_err(db)?;
+    }
+    for migration in pending {
+        tx.batch_execute(&render(migration.sql, table))
+            .await
+            .map_err(db)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (table_name, version, description) VALUES ($1, $2, $3)",
+                ledger_name(table)
+            ),
+            &[&table.as_str(), &migration.version, &migration.description],
+        )
+        .await
+        .map_err(db)?;
+        applied.push(migration.version);
+    }
+    if extensions_index {
+        tx.batch_execute(&render(EXTENSIONS_INDEX, table))
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    if !applied.is_empty() {
+        tracing::info!(table = %table, ?applied, "applied PostgreSQL migrations");
+    }
+    Ok(applied)
+}
+
+/// Checks that `table` is exactly at [`SCHEMA_VERSION`], without changing anything.
+pub(crate) async fn check(client: &impl GenericClient, table: &TableName) -> Result<()> {
+    match recorded_version(client, table).await? {
+        f if f > SCHEMA_VERSION => Err(too_new(table, f)),
+        f if f < SCHEMA_VERSION => Err(Error::SchemaOutdated {
+            table: table.to_string(),
+            found: f,
+            required: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn too_new(table: &TableName, found: i64) -> Error {
+    Error::SchemaTooNew {
+        table: table.to_string(),
+        found,
+        supported: SCHEMA_VERSION,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_qualified_names() {
+        let table = TableName::new("ev").unwrap().in_schema("app").unwrap();
+        assert_eq!(
+            render(
+                "CREATE INDEX {table_type} ON {table} (type) -- {sequence}",
+                &table
+            ),
+            "CREATE INDEX \"ev_type\" ON \"app\".\"ev\" (type) -- \"app\".\"ev_sequence\""
+        );
+    }
+}

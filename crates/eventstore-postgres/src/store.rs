@@ -1,0 +1,282 @@
+//! [`PostgresEventStore`]: the [`EventStore`] on a PostgreSQL database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Object, Pool};
+use eventstore_core::sql::{TableName, select_by_id, select_stream};
+use eventstore_core::{
+    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Result,
+    StoredEvent,
+};
+use tokio_postgres::GenericClient;
+use tracing::Instrument as _;
+
+use crate::append_sql::{append_sql, current_version_sql};
+use crate::dialect::{PostgresDialect, to_sql};
+use crate::error::db;
+use crate::horizon::{Horizon, horizon, lock_base};
+use crate::options::{PostgresOptions, Source};
+use crate::read::{Read, event_row, failed, stream};
+use crate::write::{Attempt, Batch, attempt, violation_error};
+use crate::{connect, schema};
+
+/// How often an append is retried after a concurrent writer took a stream version or
+/// a `(source, id)` between its snapshot and its insert.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// A CloudEvents store in a PostgreSQL database, shared by any number of processes.
+///
+/// Cheap to clone (an `Arc` inside); every clone is the same store. Each append is one
+/// statement (one round trip) on a pooled connection; reads stream rows as they arrive
+/// on a connection the stream holds until it ends.
+#[derive(Clone)]
+pub struct PostgresEventStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: Pool,
+    owns_pool: bool,
+    table: TableName,
+    append_sql: String,
+    current_version_sql: String,
+    horizon_key: i64,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for PostgresEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresEventStore")
+            .field("table", &self.shared.table.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresEventStore {
+    /// Opens the store a `postgres://` URL names, with default options (see
+    /// [`PostgresOptions::from_url`]).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        PostgresOptions::from_url(url)?.open().await
+    }
+
+    /// Opens the store on a pool the application already has, with default options.
+    pub async fn open_pool(pool: Pool) -> Result<Self> {
+        PostgresOptions::from_pool(pool).open().await
+    }
+
+    pub(crate) async fn open_with(options: PostgresOptions) -> Result<Self> {
+        let table = options.table_name()?;
+        let (pool, owns_pool) = match &options.source {
+            Source::Config(config) => (connect::pool((**config).clone(), &options)?, true),
+            Source::Pool(pool) => (pool.clone(), false),
+        };
+        let store = Self {
+            shared: Arc::new(Shared {
+                pool,
+                owns_pool,
+                append_sql: append_sql(&table),
+                current_version_sql: current_version_sql(&table),
+                horizon_key: lock_base(&table),
+                table,
+                closed: AtomicBool::new(false),
+            }),
+        };
+        let mut client = store.client().await?;
+        if options.auto_migrate {
+            schema::migrate(&mut client, &store.shared.table, options.extensions_index).await?;
+        } else {
+            schema::check(&**client, &store.shared.table).await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies any migrations the table lacks (for stores opened with
+    /// [`auto_migrate(false)`](PostgresOptions::auto_migrate)); returns the versions
+    /// applied. Safe to call from many processes at once.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut client = self.client().await?;
+        schema::migrate(&mut client, &self.shared.table, false).await
+    }
+
+    /// The schema-qualified event table.
+    pub fn table(&self) -> &TableName {
+        &self.shared.table
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Pool {
+        &self.shared.pool
+    }
+
+    /// The safe sequence horizon now: followers read up to [`Horizon::safe`]; its
+    /// [`lag`](Horizon::lag) behind the head shows appends held open.
+    pub async fn horizon(&self) -> Result<Horizon> {
+        let client = self.client().await?;
+        horizon(&**client, &self.shared.table).await
+    }
+
+    /// The horizon computed on a client or transaction the caller holds (see
+    /// [`horizon`](crate::horizon())).
+    pub async fn horizon_in(&self, client: &impl GenericClient) -> Result<Horizon> {
+        horizon(client, &self.shared.table).await
+    }
+
+    /// Appends a batch inside a transaction (or on a client) the caller holds, so that
+    /// the caller's own writes and the events commit together. Same semantics as
+    /// [`EventStore::append_with`], except that a concurrent append to the same subject
+    /// that commits first surfaces as [`Error::Conflict`] rather than being retried
+    /// (PostgreSQL aborts the caller's transaction on the unique violation): retry the
+    /// transaction.
+    pub async fn append_in(
+        &self,
+        client: &impl GenericClient,
+        events: Vec<Event>,
+        options: AppendOptions,
+    ) -> Result<AppendResult> {
+        self.shared.check_open()?;
+        let span =
+            tracing::debug_span!("append", table = %self.shared.table, events = events.len());
+        async {
+            let batch = Batch::new(&events, &options);
+            let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
+            match attempt(
+                client,
+                &statement,
+                self.shared.horizon_key,
+                &batch,
+                &options,
+            )
+            .await?
+            {
+                Attempt::Done(result) => result,
+                Attempt::Raced(violation) => Err(violation_error(violation, &options)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.shared.check_open()?;
+        self.shared.pool.get().await.map_err(db)
+    }
+}
+
+impl Shared {
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresEventStore {
+    async fn append_with(
+        &self,
+        events: Vec<Event>,
+        options: AppendOptions,
+    ) -> Result<AppendResult> {
+        let span =
+            tracing::debug_span!("append", table = %self.shared.table, events = events.len());
+        async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&self.shared.append_sql)
+                .await
+                .map_err(db)?;
+            let batch = Batch::new(&events, &options);
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match attempt(&**client, &statement, self.shared.horizon_key, &batch, &options)
+                    .await?
+                {
+                    Attempt::Done(result) => return result,
+                    Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
+                        return Err(violation_error(violation, &options));
+                    }
+                    Attempt::Raced(violation) => {
+                        tracing::debug!(constraint = %violation.constraint, attempts, "append raced; retrying");
+                        // Spread the racers out a little so one of them wins.
+                        let jitter = u64::from(attempts.min(10)) * (events.len() as u64 % 7 + 1);
+                        tokio::time::sleep(Duration::from_micros(100 * jitter)).await;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn query(&self, query: EventQuery) -> EventStream {
+        if let Err(e) = self.shared.check_open() {
+            return failed(e);
+        }
+        let span = tracing::debug_span!("query", table = %self.shared.table);
+        let _entered = span.enter();
+        stream(
+            self.shared.pool.clone(),
+            self.shared.table.clone(),
+            Read::Query(Box::new(query)),
+        )
+    }
+
+    async fn get(&self, source: &str, id: &str) -> Result<Option<StoredEvent>> {
+        let sql = select_by_id(&PostgresDialect, &self.shared.table, source, id);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql.text).await.map_err(db)?;
+        let params: Vec<_> = sql.params.iter().map(to_sql).collect();
+        let refs: Vec<_> = params
+            .iter()
+            .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let row = client.query_opt(&statement, &refs).await.map_err(db)?;
+        row.as_ref().map(event_row).transpose()
+    }
+
+    fn stream(&self, subject: &str, from_version: i64) -> EventStream {
+        if let Err(e) = self.shared.check_open() {
+            return failed(e);
+        }
+        let sql = select_stream(
+            &PostgresDialect,
+            &self.shared.table,
+            subject,
+            from_version,
+            None,
+        );
+        stream(
+            self.shared.pool.clone(),
+            self.shared.table.clone(),
+            Read::Sql(sql),
+        )
+    }
+
+    async fn stream_version(&self, subject: &str) -> Result<Option<i64>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.shared.current_version_sql)
+            .await
+            .map_err(db)?;
+        let row = client
+            .query_one(&statement, &[&subject])
+            .await
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
+        if self.shared.owns_pool {
+            // Idle connections close now, those held by open streams when they end.
+            self.shared.pool.close();
+        }
+        Ok(())
+    }
+}

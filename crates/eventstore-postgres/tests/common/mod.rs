@@ -1,0 +1,77 @@
+//! What every integration test needs: the server, and a schema of its own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+
+/// The server under test: `DATABASE_URL`, or the local default.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A schema unique to one test, dropped (with everything in it) when this is dropped.
+pub struct Schema {
+    pub name: String,
+}
+
+impl Schema {
+    pub fn new(prefix: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            name: format!(
+                "t_{prefix}_{}_{}_{nanos}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    pub fn options(&self) -> PostgresOptions {
+        PostgresOptions::from_url(&database_url())
+            .expect("DATABASE_URL is a valid PostgreSQL URL")
+            .schema(&self.name)
+            .expect("valid schema name")
+            .pool_size(10)
+            .expect("valid pool size")
+    }
+
+    pub async fn open(&self) -> PostgresEventStore {
+        match self.options().open().await {
+            Ok(store) => store,
+            Err(e) => panic!(
+                "cannot open a store on PostgreSQL at {} (set DATABASE_URL): {e}",
+                database_url()
+            ),
+        }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a
+        // thread with a runtime of its own.
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(async move {
+                    let (client, connection) =
+                        tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await?;
+                    tokio::spawn(connection);
+                    client.batch_execute(&sql).await
+                })
+        })
+        .join();
+        if let Ok(Err(e)) = result {
+            eprintln!("could not drop a test schema: {e}");
+        }
+    }
+}
