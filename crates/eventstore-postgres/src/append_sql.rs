@@ -3,8 +3,9 @@
 //! One `INSERT … SELECT … FROM unnest(…)` over one array parameter per column, inside
 //! a statement that, on the same snapshot, finds the batch's events already stored,
 //! checks the expected versions, numbers each subject's new events after its current
-//! version, takes the horizon lock (see [`crate::horizon`]) and only then, gated on all
-//! that, inserts. The result rows say what happened:
+//! version, takes an exclusive lock per subject (in hash order, so that writers of
+//! overlapping subjects queue instead of deadlocking on the stream-version index), then
+//! the horizon lock (see [`crate::horizon`]) and only then, gated on all that, inserts. The result rows say what happened:
 //!
 //! | outcome     | n                  | stream_version | subject |
 //! |-------------|--------------------|----------------|---------|
@@ -14,9 +15,10 @@
 //!
 //! The gate is an uncorrelated sub-select, so PostgreSQL evaluates it (and with it the
 //! horizon lock) once, before the insert's first row and so before the first
-//! `nextval`. A concurrent writer can still slip in between snapshot and insert; the
-//! unique indexes then refuse the insert (SQLSTATE 23505) and the store retries on a
-//! new snapshot, which sees the other writer's events.
+//! `nextval`. A writer that waited for a subject lock, or a concurrent writer of the
+//! same `(source, id)`, may find its snapshot stale; the unique indexes then refuse the
+//! insert (SQLSTATE 23505) and the store retries on a new snapshot, which sees the other
+//! writer's events.
 
 use eventstore_core::sql::TableName;
 
@@ -25,7 +27,7 @@ use crate::schema::sequence_name;
 /// The statement's text for `table`. Parameters: `$1`–`$14` the column arrays, `$15`
 /// the horizon-lock namespace (already shifted into the high 32 bits), `$16` whether
 /// duplicates are skipped, `$17`–`$19` the expectations (subject, kind, version),
-/// `$20` the recording time.
+/// `$20` the recording time, `$21` the namespace of the subject locks.
 pub(crate) fn append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
@@ -56,6 +58,10 @@ pub(crate) fn append_sql(table: &TableName) -> String {
         WHEN 'no_stream' THEN actual IS NULL
         WHEN 'exists' THEN actual IS NOT NULL
         ELSE actual IS NOT DISTINCT FROM version END
+), subject_locks AS (
+    SELECT pg_advisory_xact_lock($21::int4, h)
+    FROM (SELECT DISTINCT hashtext(subject) AS h FROM fresh WHERE subject IS NOT NULL
+          ORDER BY 1) s
 ), horizon AS (
     SELECT pg_advisory_xact_lock_shared($15::int8
         | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
@@ -63,6 +69,7 @@ pub(crate) fn append_sql(table: &TableName) -> String {
 ), gate AS (
     SELECT NOT EXISTS (SELECT 1 FROM conflict)
         AND ($16::bool OR NOT EXISTS (SELECT 1 FROM duplicate))
+        AND (SELECT count(*) FROM subject_locks) >= 0
         AND (SELECT count(*) FROM horizon) = 1 AS ok
 ), inserted AS (
     INSERT INTO {t} (stream_version, recorded_at, id, source, type, subject, time,

@@ -9,6 +9,8 @@
 //! - migrations: the whole 64-bit hash of `eventstore-sql/migrate:<schema>`, taken with
 //!   `pg_advisory_xact_lock(bigint)` (one key per schema, because stores in one schema
 //!   share the migration ledger);
+//! - per-subject append locks: `(int4, int4)` keys, the first the hash of
+//!   `eventstore-sql/subject:<schema>.<table>`, the second the subject's `hashtext`;
 //! - the sequence horizon: the high 32 bits are the hash of
 //!   `eventstore-sql/horizon:<schema>.<table>` and the low 32 bits carry a sequence
 //!   value (see [`crate::horizon`]).
@@ -49,6 +51,19 @@ pub(crate) fn horizon_class(table: &TableName) -> u32 {
         table.as_str(),
     ]);
     (hash >> 32) as u32 ^ hash as u32
+}
+
+/// The namespace (first `int4` key) of the table's per-subject append locks, taken
+/// with `pg_advisory_xact_lock(int4, int4)` (`pg_locks.objsubid` 2) and the subject's
+/// `hashtext` as the second key.
+pub(crate) fn subject_class(table: &TableName) -> i32 {
+    let hash = fnv1a(&[
+        "eventstore-sql/subject:",
+        schema_of(table),
+        ".",
+        table.as_str(),
+    ]);
+    ((hash >> 32) as u32 ^ hash as u32) as i32
 }
 
 #[cfg(test)]

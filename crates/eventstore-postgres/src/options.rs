@@ -164,6 +164,13 @@ impl PostgresOptions {
         TableName::new(self.table.clone())?.in_schema(self.schema.clone())
     }
 
+    /// Applies the migrations the table lacks, without opening a store (for a
+    /// deployment step before stores open with `auto_migrate(false)`), and returns the
+    /// versions applied: empty when another process applied them first.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        PostgresEventStore::migrate_with(self).await
+    }
+
     /// Opens the store: builds the pool (unless given one) and migrates.
     pub async fn open(self) -> Result<PostgresEventStore> {
         PostgresEventStore::open_with(self).await

@@ -104,16 +104,45 @@ pub(crate) async fn migrate(
     extensions_index: bool,
 ) -> Result<Vec<i64>> {
     let tx = client.transaction().await.map_err(db)?;
+    match apply(&tx, table, extensions_index).await {
+        Ok(applied) => {
+            tx.commit().await.map_err(db)?;
+            if !applied.is_empty() {
+                tracing::info!(table = %table, ?applied, "applied PostgreSQL migrations");
+            }
+            Ok(applied)
+        }
+        Err(e) => {
+            // Roll back now rather than on drop, so the schema's lock is released even
+            // when the caller's runtime is busy.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn apply(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &TableName,
+    extensions_index: bool,
+) -> Result<Vec<i64>> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&migration_key(table)])
         .await
         .map_err(db)?;
-    let found = recorded_version(&tx, table).await?;
+    let found = recorded_version(tx, table).await?;
     if found > SCHEMA_VERSION {
         return Err(too_new(table, found));
     }
     let mut applied = Vec::new();
     let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > found).collect();
-    if !pending.is_empty() || extensions_index {
+    let index = format!("\"{}\".{}", schema_of(table), table.derived("extensions"));
+    let add_index = extensions_index
+        && !tx
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&index])
+            .await
+            .map_err(db)?
+            .get::<_, bool>(0);
+    if !pending.is_empty() {
         tx.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS \"{}\"; {}",
             schema_of(table),
@@ -137,14 +166,10 @@ pub(crate) async fn migrate(
         .map_err(db)?;
         applied.push(migration.version);
     }
-    if extensions_index {
+    if add_index {
         tx.batch_execute(&render(EXTENSIONS_INDEX, table))
             .await
             .map_err(db)?;
-    }
-    tx.commit().await.map_err(db)?;
-    if !applied.is_empty() {
-        tracing::info!(table = %table, ?applied, "applied PostgreSQL migrations");
     }
     Ok(applied)
 }

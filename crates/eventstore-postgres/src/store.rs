@@ -18,9 +18,10 @@ use crate::append_sql::{append_sql, current_version_sql};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
 use crate::horizon::{Horizon, horizon, lock_base};
+use crate::keys::subject_class;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
-use crate::write::{Attempt, Batch, attempt, violation_error};
+use crate::write::{Attempt, Batch, LockKeys, attempt, violation_error};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
@@ -43,7 +44,7 @@ struct Shared {
     table: TableName,
     append_sql: String,
     current_version_sql: String,
-    horizon_key: i64,
+    keys: LockKeys,
     closed: AtomicBool,
 }
 
@@ -67,6 +68,18 @@ impl PostgresEventStore {
         PostgresOptions::from_pool(pool).open().await
     }
 
+    pub(crate) async fn migrate_with(options: &PostgresOptions) -> Result<Vec<i64>> {
+        let table = options.table_name()?;
+        let mut client = match &options.source {
+            Source::Config(config) => {
+                let pool = connect::pool((**config).clone(), &options.clone().pool_size(1)?)?;
+                pool.get().await.map_err(db)?
+            }
+            Source::Pool(pool) => pool.get().await.map_err(db)?,
+        };
+        schema::migrate(&mut client, &table, options.extensions_index).await
+    }
+
     pub(crate) async fn open_with(options: PostgresOptions) -> Result<Self> {
         let table = options.table_name()?;
         let (pool, owns_pool) = match &options.source {
@@ -79,7 +92,10 @@ impl PostgresEventStore {
                 owns_pool,
                 append_sql: append_sql(&table),
                 current_version_sql: current_version_sql(&table),
-                horizon_key: lock_base(&table),
+                keys: LockKeys {
+                    horizon: lock_base(&table),
+                    subject: subject_class(&table),
+                },
                 table,
                 closed: AtomicBool::new(false),
             }),
@@ -142,15 +158,7 @@ impl PostgresEventStore {
         async {
             let batch = Batch::new(&events, &options);
             let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
-            match attempt(
-                client,
-                &statement,
-                self.shared.horizon_key,
-                &batch,
-                &options,
-            )
-            .await?
-            {
+            match attempt(client, &statement, self.shared.keys, &batch, &options).await? {
                 Attempt::Done(result) => result,
                 Attempt::Raced(violation) => Err(violation_error(violation, &options)),
             }
@@ -194,7 +202,7 @@ impl EventStore for PostgresEventStore {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match attempt(&**client, &statement, self.shared.horizon_key, &batch, &options)
+                match attempt(&**client, &statement, self.shared.keys, &batch, &options)
                     .await?
                 {
                     Attempt::Done(result) => return result,

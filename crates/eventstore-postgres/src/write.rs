@@ -66,6 +66,15 @@ fn duplicate(event: &Event) -> Error {
     }
 }
 
+/// The advisory-lock namespaces of a table (see [`crate::keys`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LockKeys {
+    /// The horizon locks' namespace, in the high 32 bits.
+    pub(crate) horizon: i64,
+    /// The subject locks' namespace.
+    pub(crate) subject: i32,
+}
+
 /// What one attempt of the append statement came to.
 pub(crate) enum Attempt {
     Done(Result<AppendResult>),
@@ -84,7 +93,7 @@ pub(crate) fn recorded_now() -> OffsetDateTime {
 pub(crate) async fn attempt(
     client: &impl GenericClient,
     statement: &Statement,
-    horizon_key: i64,
+    keys: LockKeys,
     batch: &Batch<'_>,
     options: &AppendOptions,
 ) -> Result<Attempt> {
@@ -124,7 +133,7 @@ pub(crate) async fn attempt(
     }
     let skip = options.duplicate_policy() == OnDuplicate::Skip;
     let recorded_at = recorded_now();
-    let params: [&(dyn ToSql + Sync); 20] = [
+    let params: [&(dyn ToSql + Sync); 21] = [
         &ids,
         &sources,
         &types,
@@ -139,12 +148,13 @@ pub(crate) async fn attempt(
         &kinds,
         &json,
         &bytes,
-        &horizon_key,
+        &keys.horizon,
         &skip,
         &exp_subjects,
         &exp_kinds,
         &exp_versions,
         &recorded_at,
+        &keys.subject,
     ];
     match client.query(statement, &params).await {
         Ok(rows) => Ok(Attempt::Done(outcome(rows, batch, options, recorded_at))),
