@@ -3,7 +3,7 @@
 //! A SQL event store for [CloudEvents](https://cloudevents.io): append events
 //! atomically, query them by any attribute, read a subject's stream, and stream results
 //! of any size with bounded memory — on embedded SQLite (the default `sqlite` feature)
-//! with PostgreSQL to come, behind the same [`EventStore`] trait.
+//! or PostgreSQL (the `postgres` feature), behind the same [`EventStore`] trait.
 //!
 //! ```
 //! use eventstore_sql::{Event, EventQuery, EventStore, SqliteEventStore};
@@ -36,6 +36,8 @@
 //! | feature  | default | brings |
 //! |----------|---------|--------|
 //! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
+//! | `postgres` | no    | `PostgresEventStore`: tokio-postgres and deadpool, TLS with rustls |
+//! | `postgres-no-tls` | no | the same without TLS support |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
@@ -56,8 +58,19 @@ pub mod sqlite {
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
 
+/// The PostgreSQL backend.
+#[cfg(feature = "postgres-no-tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres {
+    pub use eventstore_postgres::*;
+}
+
+#[cfg(feature = "postgres-no-tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
-/// `sqlite::memory:`. A scheme whose backend was not compiled in is refused with
+/// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. A scheme whose backend was not compiled in is refused with
 /// [`Error::Config`] naming the feature to enable.
 pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
@@ -68,12 +81,15 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
         "sqlite" => Err(Error::Config(
             "sqlite: URLs need the `sqlite` feature of eventstore-sql".to_owned(),
         )),
+        #[cfg(feature = "postgres-no-tls")]
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresEventStore::open_url(url).await?)),
+        #[cfg(not(feature = "postgres-no-tls"))]
         "postgres" | "postgresql" => Err(Error::Config(
-            "postgres: URLs need the PostgreSQL backend, which this version does not have yet"
-                .to_owned(),
+            "postgres: URLs need the `postgres` feature of eventstore-sql".to_owned(),
         )),
         _ => Err(Error::Config(format!(
-            "unknown database URL {url:?}: expected sqlite://path/to/events.db"
+            "unknown database URL {url:?}: expected sqlite://path/to/events.db or \
+             postgres://user@host/database"
         ))),
     }
 }
