@@ -30,7 +30,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// The optional GIN index on `extensions`: it serves extension filters (`@>`) but
 /// costs appends, so a deployment may leave it out.
-const EXTENSIONS_INDEX: &str = "CREATE INDEX IF NOT EXISTS {table_extensions} ON {table} USING gin (extensions jsonb_path_ops)";
+const EXTENSIONS_INDEX: &str = "CREATE INDEX IF NOT EXISTS {table_extensions} ON {table} USING gin (extensions jsonb_path_ops) \
+     WHERE extensions IS NOT NULL";
 
 fn ledger(table: &TableName) -> String {
     format!(

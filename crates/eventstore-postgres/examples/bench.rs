@@ -1,0 +1,444 @@
+//! The PostgreSQL workloads, each against tokio-postgres doing the plain SQL directly on
+//! the same database and schema, in the same run.
+//!
+//! `cargo run --release -p eventstore-postgres --example bench -- [all|stream-rss]`
+//! (`DATABASE_URL` as in the tests; it works in schema `eventstore_bench`, dropped
+//! first). Figures go to stderr.
+
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use eventstore_core::{Event, EventQuery, EventStore};
+use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+use futures::{StreamExt as _, TryStreamExt as _};
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+
+const SCHEMA: &str = "eventstore_bench";
+const COLUMNS: &str =
+    "stream_version, recorded_at, id, source, type, subject, time, data_kind, data";
+
+fn url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn base_time() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
+}
+
+/// Event `i` of a data set: 100,000 subjects of 10 events, 20 types, a time per
+/// millisecond, small JSON data, an extension on every tenth.
+fn event(tag: &str, i: u64) -> Event {
+    let mut b = Event::builder()
+        .id(format!("{tag}-{i}"))
+        .source("/bench")
+        .ty(format!("com.example.type{}", i % 20))
+        .subject(format!("{tag}-subject-{}", i / 10))
+        .time(base_time() + Duration::from_millis(i))
+        .json(&serde_json::json!({"n": i, "name": "benchmark event"}));
+    if i.is_multiple_of(10) {
+        b = b.extension("tenant", format!("t{}", i % 7));
+    }
+    b.build().unwrap()
+}
+
+async fn store(table: &str, gin: bool) -> PostgresEventStore {
+    PostgresOptions::from_url(&url())
+        .unwrap()
+        .schema(SCHEMA)
+        .unwrap()
+        .table(table)
+        .unwrap()
+        .extensions_index(gin)
+        .pool_size(10)
+        .unwrap()
+        .open()
+        .await
+        .unwrap()
+}
+
+async fn raw_client() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn report(name: &str, store: f64, raw: f64, unit: &str) {
+    eprintln!(
+        "{name:<34} store {store:>10.0} {unit}  raw {raw:>10.0} {unit}  ratio {:.2}",
+        store / raw
+    );
+}
+
+/// Appends `batches` batches of `size` events from each of `writers` writers.
+async fn store_appends(
+    store: &PostgresEventStore,
+    tag: &str,
+    writers: u64,
+    size: u64,
+    batches: u64,
+) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            let tag = format!("{tag}w{w}");
+            tokio::spawn(async move {
+                for b in 0..batches {
+                    let batch = (0..size).map(|i| event(&tag, b * size + i)).collect();
+                    store.append(batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    rate(writers * size * batches, start.elapsed())
+}
+
+/// The same rows with plain SQL: one `INSERT … SELECT FROM unnest` per batch, stream
+/// versions computed by the client.
+async fn raw_appends(table: &str, tag: &str, writers: u64, size: u64, batches: u64) -> f64 {
+    let sql = format!(
+        "INSERT INTO {SCHEMA}.{table} ({COLUMNS}) SELECT * FROM unnest($1::int8[], \
+         $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::text[], $9::text[]::jsonb[])"
+    );
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let sql = sql.clone();
+            let tag = format!("{tag}w{w}");
+            tokio::spawn(async move {
+                let client = raw_client().await;
+                let stmt = client.prepare(&sql).await.unwrap();
+                for b in 0..batches {
+                    let events: Vec<Event> = (0..size).map(|i| event(&tag, b * size + i)).collect();
+                    let rows = columns(&events, b * size);
+                    let p: Vec<&(dyn ToSql + Sync)> = vec![
+                        &rows.0, &rows.1, &rows.2, &rows.3, &rows.4, &rows.5, &rows.6, &rows.7,
+                        &rows.8,
+                    ];
+                    client.execute(&stmt, &p).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    rate(writers * size * batches, start.elapsed())
+}
+
+type Columns = (
+    Vec<i64>,
+    Vec<OffsetDateTime>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<&'static str>,
+    Vec<String>,
+);
+
+fn columns(events: &[Event], first: u64) -> Columns {
+    let now = OffsetDateTime::now_utc();
+    (
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, _)| ((first + i as u64) % 10 + 1) as i64)
+            .collect(),
+        events.iter().map(|_| now).collect(),
+        events.iter().map(|e| e.id().to_owned()).collect(),
+        events.iter().map(|e| e.source().to_owned()).collect(),
+        events.iter().map(|e| e.ty().to_owned()).collect(),
+        events
+            .iter()
+            .map(|e| e.subject().unwrap().to_owned())
+            .collect(),
+        events
+            .iter()
+            .map(|e| eventstore_core::timestamp::format_fixed(e.time().unwrap()))
+            .collect(),
+        events.iter().map(|_| "json").collect(),
+        events
+            .iter()
+            .map(|e| e.data().unwrap().as_json().unwrap().as_str().to_owned())
+            .collect(),
+    )
+}
+
+async fn appends() {
+    let s = store("appends", true).await;
+    let _ = store("raw_appends", true).await;
+    for (writers, size, batches) in [
+        (1u64, 1u64, 2000u64),
+        (1, 100, 100),
+        (8, 1, 500),
+        (8, 100, 25),
+    ] {
+        let tag = format!("{writers}x{size}");
+        let raw = raw_appends("raw_appends", &tag, writers, size, batches).await;
+        let st = store_appends(&s, &tag, writers, size, batches).await;
+        report(
+            &format!("append {size} x {writers} writers"),
+            st,
+            raw,
+            "ev/s",
+        );
+    }
+}
+
+async fn seed_schema_and_gin() {
+    let client = raw_client().await;
+    let _ = store("seed_like", false).await;
+    // The seed's shape: every column indexed on its own.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {SCHEMA}.seed_like DROP CONSTRAINT seed_like_source_id;
+             DROP INDEX {SCHEMA}.seed_like_subject_version; DROP INDEX {SCHEMA}.seed_like_subject_sequence;
+             DROP INDEX {SCHEMA}.seed_like_type_sequence; DROP INDEX {SCHEMA}.seed_like_correlationid_sequence;
+             DROP INDEX {SCHEMA}.seed_like_topic_sequence; DROP INDEX {SCHEMA}.seed_like_destination_sequence;
+             DROP INDEX {SCHEMA}.seed_like_time;
+             CREATE INDEX ON {SCHEMA}.seed_like (id); CREATE INDEX ON {SCHEMA}.seed_like (source);
+             CREATE INDEX ON {SCHEMA}.seed_like (type); CREATE INDEX ON {SCHEMA}.seed_like (subject);
+             CREATE INDEX ON {SCHEMA}.seed_like (time); CREATE INDEX ON {SCHEMA}.seed_like (correlationid);
+             CREATE INDEX ON {SCHEMA}.seed_like (topic); CREATE INDEX ON {SCHEMA}.seed_like (destination);
+             CREATE INDEX ON {SCHEMA}.seed_like (recorded_at);"
+        ))
+        .await
+        .unwrap();
+    let seed = raw_appends("seed_like", "seed", 1, 100, 100).await;
+    let gin = store("with_gin", true).await;
+    let no_gin = store("without_gin", false).await;
+    let with = store_appends(&gin, "gin", 1, 100, 100).await;
+    let without = store_appends(&no_gin, "nogin", 1, 100, 100).await;
+    eprintln!("raw 100 x 1 into the seed-like schema (9 single-column indexes): {seed:.0} ev/s");
+    eprintln!(
+        "store 100 x 1, GIN on extensions: {with:.0} ev/s, without: {without:.0} ev/s ({:.1}% cost)",
+        (1.0 - with / without) * 100.0
+    );
+}
+
+async fn import_and_reads() {
+    let s = store("events", true).await;
+    let n = 1_000_000u64;
+    let start = Instant::now();
+    s.import((0..n).map(|i| event("imp", i))).await.unwrap();
+    let st = rate(n, start.elapsed());
+    let _ = store("raw_copy", true).await;
+    let client = raw_client().await;
+    let start = Instant::now();
+    let sink = client
+        .copy_in(&format!(
+            "COPY {SCHEMA}.raw_copy ({COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await
+        .unwrap();
+    use tokio_postgres::types::Type;
+    let types = [
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+    ];
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
+    let now = OffsetDateTime::now_utc();
+    for i in 0..n {
+        let e = event("imp", i);
+        let data = Json(e.data().unwrap().as_json().unwrap().as_str().to_owned());
+        let row: [&(dyn ToSql + Sync); 9] = [
+            &((i % 10 + 1) as i64),
+            &now,
+            &e.id(),
+            &e.source(),
+            &e.ty(),
+            &e.subject(),
+            &eventstore_core::timestamp::format_fixed(e.time().unwrap()),
+            &"json",
+            &data,
+        ];
+        writer.as_mut().write(&row).await.unwrap();
+    }
+    writer.finish().await.unwrap();
+    let raw = rate(n, start.elapsed());
+    report("import 1M (binary COPY)", st, raw, "ev/s");
+    client
+        .batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.events"))
+        .await
+        .unwrap();
+
+    // Full streamed read.
+    let start = Instant::now();
+    let count = s
+        .query(EventQuery::new())
+        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+        .await
+        .unwrap();
+    let st = rate(count, start.elapsed());
+    let start = Instant::now();
+    let raw_count = raw_read(
+        &client,
+        &format!("SELECT {} FROM {SCHEMA}.events ORDER BY sequence", ALL),
+    )
+    .await;
+    let raw = rate(raw_count, start.elapsed());
+    report("full streamed read 1M", st, raw, "ev/s");
+
+    // Subject stream, and type + time range with LIMIT 100.
+    let reps = 2000u64;
+    let start = Instant::now();
+    for r in 0..reps {
+        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+        let n: Vec<_> = s.stream(&subject, 1).try_collect().await.unwrap();
+        assert_eq!(n.len(), 10);
+    }
+    let st = rate(reps, start.elapsed());
+    let stmt = client
+        .prepare(&format!("SELECT {ALL} FROM {SCHEMA}.events WHERE subject = $1 AND stream_version >= $2 ORDER BY stream_version"))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for r in 0..reps {
+        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+        let rows = client.query(&stmt, &[&subject, &1i64]).await.unwrap();
+        touch(&rows);
+    }
+    let raw = rate(reps, start.elapsed());
+    report("subject stream (10 events)", st, raw, "q/s");
+
+    let reps = 1000u64;
+    let start = Instant::now();
+    for r in 0..reps {
+        let from = base_time() + Duration::from_millis((r * 997) % 900_000);
+        let q = EventQuery::new()
+            .ty("com.example.type3")
+            .time_from(from)
+            .time_to(from + Duration::from_secs(60))
+            .limit(100);
+        let n: Vec<_> = s.query(q).try_collect().await.unwrap();
+        assert!(!n.is_empty());
+    }
+    let st = rate(reps, start.elapsed());
+    let stmt = client
+        .prepare(&format!("SELECT {ALL} FROM {SCHEMA}.events WHERE type = $1 AND time >= $2 AND time < $3 ORDER BY sequence LIMIT 100"))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for r in 0..reps {
+        let from = base_time() + Duration::from_millis((r * 997) % 900_000);
+        let to = from + Duration::from_secs(60);
+        let (from, to) = (
+            eventstore_core::timestamp::format_fixed(from),
+            eventstore_core::timestamp::format_fixed(to),
+        );
+        let rows = client
+            .query(&stmt, &[&"com.example.type3", &from, &to])
+            .await
+            .unwrap();
+        touch(&rows);
+    }
+    let raw = rate(reps, start.elapsed());
+    report("type + time range, LIMIT 100", st, raw, "q/s");
+}
+
+const ALL: &str = "sequence, stream_version, recorded_at, id, source, type, subject, time, \
+    datacontenttype, dataschema, correlationid, topic, destination, extensions::text, data_kind, \
+    data::text, data_bytes";
+
+fn touch(rows: &[tokio_postgres::Row]) {
+    for row in rows {
+        let _: (i64, Option<String>, Option<String>) = (row.get(0), row.get(6), row.get(15));
+    }
+}
+
+async fn raw_read(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let rows = client
+        .query_raw(sql, std::iter::empty::<i64>())
+        .await
+        .unwrap();
+    rows.fold(0u64, |n, row| async move {
+        let row = row.unwrap();
+        let _: (i64, String, Option<String>, Option<String>) =
+            (row.get(0), row.get(3), row.get(7), row.get(15));
+        n + 1
+    })
+    .await
+}
+
+/// JSON text bound as jsonb.
+#[derive(Debug)]
+struct Json(String);
+
+impl ToSql for Json {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use bytes::BufMut as _;
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSONB
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
+    if mode == "stream-rss" {
+        let s = store("events", true).await;
+        let before = peak_rss_kib();
+        let count = s
+            .query(EventQuery::new())
+            .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+            .await
+            .unwrap();
+        eprintln!(
+            "streamed {count} events: peak RSS {} KiB (before the read {before} KiB)",
+            peak_rss_kib()
+        );
+        return;
+    }
+    let client = raw_client().await;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .await
+        .unwrap();
+    appends().await;
+    if mode == "appends" {
+        return;
+    }
+    seed_schema_and_gin().await;
+    import_and_reads().await;
+}
