@@ -41,6 +41,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's example compiles (it is `no_run`: it would write `events.db`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 use std::sync::Arc;
 
 pub use eventstore_core::*;

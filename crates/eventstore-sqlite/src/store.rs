@@ -242,10 +242,13 @@ impl EventStore for SqliteEventStore {
 
     async fn close(&self) -> Result<()> {
         self.shared.closed.store(true, Ordering::Release);
-        // Wait for appends already queued to finish, then checkpoint the WAL so the file
-        // is complete on its own.
-        let conn = self.shared.writer.lock().await;
-        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-        Ok(())
+        // Wait for appends already queued to finish; refresh the planner's statistics
+        // where they are stale, and checkpoint the WAL so the file is complete on its own.
+        let conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let finish = tokio::task::spawn_blocking(move || {
+            conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(db)
+        });
+        joined(finish.await)
     }
 }
