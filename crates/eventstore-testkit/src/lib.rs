@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use eventstore_core::EventStore;
 
+pub mod arb;
 pub mod data;
 pub mod suite;
 pub mod vectors;
