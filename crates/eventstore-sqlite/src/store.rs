@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use eventstore_core::sql::{Pager, TableName, select_by_id};
 use eventstore_core::{
-    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Result,
-    StoredEvent,
+    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Horizon,
+    Result, StoredEvent, Wakeups,
 };
+use futures::StreamExt as _;
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tracing::Instrument as _;
 
 use crate::dialect::SqliteDialect;
@@ -41,6 +42,9 @@ pub(crate) struct Shared {
     write_sql: WriteSql,
     page_size: u64,
     closed: AtomicBool,
+    /// Bumped after every commit of this store, to wake its followers.
+    commits: watch::Sender<u64>,
+    poll_interval: std::time::Duration,
 }
 
 impl Shared {
@@ -141,6 +145,8 @@ impl SqliteEventStore {
             writer: Arc::new(Mutex::new(writer)),
             page_size: options.page_size,
             closed: AtomicBool::new(false),
+            commits: watch::Sender::new(0),
+            poll_interval: options.poll_interval,
         })
     }
 
@@ -202,6 +208,9 @@ impl EventStore for SqliteEventStore {
                 .map_err(db)?;
             let result = shared.write_sql.append(&tx, &events, &options)?;
             tx.commit().map_err(db)?;
+            if !result.appended.is_empty() {
+                shared.commits.send_modify(|n| *n = n.wrapping_add(1));
+            }
             Ok(result)
         })
         .instrument(span)
@@ -240,8 +249,39 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn horizon(&self) -> Result<Horizon> {
+        // One writer at a time (BEGIN IMMEDIATE) means commit order is sequence order:
+        // every sequence up to the highest committed one is final.
+        let sql = format!(
+            "SELECT COALESCE(MAX(sequence), 0) FROM {}",
+            self.shared.table.quoted()
+        );
+        let head: i64 = self
+            .with_reader(move |conn, _| conn.query_row(&sql, [], |row| row.get(0)).map_err(db))
+            .await?;
+        Ok(Horizon { safe: head, head })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        let shared = Arc::clone(&self.shared);
+        let commits = shared.commits.subscribe();
+        futures::stream::unfold((shared, commits), |(shared, mut commits)| async move {
+            {
+                let changed = std::pin::pin!(commits.changed());
+                let tick = std::pin::pin!(tokio::time::sleep(shared.poll_interval));
+                let _ = futures::future::select(changed, tick).await;
+            }
+            if shared.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            Some(((), (shared, commits)))
+        })
+        .boxed()
+    }
+
     async fn close(&self) -> Result<()> {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.commits.send_modify(|n| *n = n.wrapping_add(1));
         // Wait for appends already queued to finish; refresh the planner's statistics
         // where they are stale, and checkpoint the WAL so the file is complete on its own.
         let conn = Arc::clone(&self.shared.writer).lock_owned().await;

@@ -216,3 +216,25 @@ async fn reads_in_small_pages_return_everything() {
         Err(Error::Config(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_see_appends_from_another_store_on_the_file() {
+    use eventstore_core::{Position, follow};
+    use futures::StreamExt as _;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let reader = SqliteOptions::file(&path)
+        .poll_interval(Duration::from_millis(20))
+        .open()
+        .await
+        .unwrap();
+    let writer = SqliteEventStore::open(&path).await.unwrap();
+    let mut follower = follow(Arc::new(reader), EventQuery::new(), Position::Start);
+    writer.append(vec![event("from-elsewhere")]).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), follower.next()).await;
+    let event = next.expect("woken by polling").expect("an event").unwrap();
+    assert_eq!(event.id(), "from-elsewhere");
+}
