@@ -21,6 +21,7 @@
 //! ```
 
 mod append;
+mod coordination;
 mod data;
 mod error;
 mod event;
@@ -28,15 +29,18 @@ mod extension;
 mod follow;
 mod format;
 mod query;
+mod sender;
 pub mod sql;
 mod store;
 mod stored;
 pub mod timestamp;
+mod tx;
 pub mod validate;
 
 pub use append::{
     AppendOptions, AppendResult, AppendedEvent, ExpectedVersion, OnDuplicate, SkippedEvent,
 };
+pub use coordination::{CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore};
 pub use data::{Data, Json};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use event::{Event, EventBuilder, SPEC_VERSION};
@@ -44,8 +48,10 @@ pub use extension::{ExtensionType, ExtensionValue};
 pub use follow::{Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;
 pub use query::{EventQuery, Order};
+pub use sender::{SendError, Sender};
 pub use store::{EventStore, EventStream};
 pub use stored::StoredEvent;
+pub use tx::{Transacted, TransactionalStore};
 
 /// Re-exported so that users name the same time type the store uses.
 pub use time;

@@ -36,6 +36,7 @@
 //! | feature  | default | brings |
 //! |----------|---------|--------|
 //! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
+//! | `outbox` | no      | the [`outbox`](crate::outbox): `TransactionalPublisher`, `OutboxRelay` |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
@@ -59,7 +60,14 @@ pub mod sqlite {
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
+pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions, SqliteWork};
+
+/// The transactional outbox: publish events with business writes, relay them.
+#[cfg(feature = "outbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "outbox")))]
+pub mod outbox {
+    pub use eventstore_outbox::*;
+}
 
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
 /// `sqlite::memory:`. A scheme whose backend was not compiled in is refused with

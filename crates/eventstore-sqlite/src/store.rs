@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use eventstore_core::sql::{Pager, TableName, select_by_id};
 use eventstore_core::{
     AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Horizon,
-    Result, StoredEvent, Wakeups,
+    Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
 };
 use futures::StreamExt as _;
 use r2d2::{Pool, PooledConnection};
@@ -164,6 +164,52 @@ impl SqliteEventStore {
         &self.shared.table
     }
 
+    /// Appends inside a transaction the caller holds on its own connection to the same
+    /// database file, synchronously (call it inside the caller's blocking code). The
+    /// events commit or roll back with the caller's transaction.
+    ///
+    /// Begin the transaction with `TransactionBehavior::Immediate`: a deferred one that
+    /// has read may fail to take the write lock. This store's followers are not told of
+    /// the commit, which they see at their next poll; call
+    /// [`notify_committed`](Self::notify_committed) after committing to wake them at once.
+    pub fn append_in(
+        &self,
+        conn: &Connection,
+        events: &[Event],
+        options: &AppendOptions,
+    ) -> Result<AppendResult> {
+        if conn.is_autocommit() {
+            return Err(Error::Config(
+                "append_in needs an open transaction on the connection (begin one with \
+                 TransactionBehavior::Immediate)"
+                    .to_owned(),
+            ));
+        }
+        self.shared.write_sql.append(conn, events, options)
+    }
+
+    /// Wakes this store's followers, after a commit it could not see (see
+    /// [`append_in`](Self::append_in)).
+    pub fn notify_committed(&self) {
+        self.shared.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Runs a read on a reader connection on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.with_reader(move |conn, _| f(conn)).await
+    }
+
+    /// Runs a write on the writer connection, queued behind appends.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.with_writer(move |conn, _| f(conn)).await
+    }
+
     /// Runs `f` on the writer connection on the blocking pool, after every append queued
     /// before it.
     async fn with_writer<T: Send + 'static>(
@@ -193,6 +239,42 @@ impl SqliteEventStore {
     }
 }
 
+/// Business logic for [`SqliteEventStore`]'s
+/// [`transact`](eventstore_core::TransactionalStore::transact): a closure run on the
+/// blocking pool inside a `BEGIN IMMEDIATE` transaction, doing its own writes through
+/// the transaction and returning a value and the events to append with them.
+pub type SqliteWork<T> = Box<
+    dyn FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<(T, Vec<Event>), BoxError> + Send,
+>;
+
+/// Any error of the caller's business logic.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[async_trait]
+impl TransactionalStore for SqliteEventStore {
+    type Work<T: Send + 'static> = SqliteWork<T>;
+
+    async fn transact<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+    ) -> Result<Transacted<T>> {
+        self.with_writer(move |conn, shared| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let (value, events) = work(&tx).map_err(Error::aborted)?;
+            let appended = shared.write_sql.append(&tx, &events, &options)?;
+            tx.commit().map_err(db)?;
+            if !appended.appended.is_empty() {
+                shared.commits.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Ok(Transacted { value, appended })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append_with(
@@ -202,19 +284,12 @@ impl EventStore for SqliteEventStore {
     ) -> Result<AppendResult> {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
-        self.with_writer(move |conn, shared| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
-            let result = shared.write_sql.append(&tx, &events, &options)?;
-            tx.commit().map_err(db)?;
-            if !result.appended.is_empty() {
-                shared.commits.send_modify(|n| *n = n.wrapping_add(1));
-            }
-            Ok(result)
-        })
-        .instrument(span)
-        .await
+        let work: SqliteWork<()> = Box::new(move |_| Ok(((), events)));
+        Ok(self
+            .transact(work, options)
+            .instrument(span)
+            .await?
+            .appended)
     }
 
     fn query(&self, query: EventQuery) -> EventStream {
