@@ -24,7 +24,7 @@ pub(crate) fn run() -> Result<(), String> {
         crate::cmd::export("DATABASE_URL", &url);
     }
     if succeeds("cargo", &["nextest", "--version"]) {
-        cargo(&["nextest", "run", "--workspace", "--no-fail-fast"], &[])?;
+        cargo(&["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"], &[])?;
     } else {
         println!("\n(cargo-nextest not installed: using cargo test)");
         cargo(
@@ -39,7 +39,7 @@ pub(crate) fn run() -> Result<(), String> {
             &[],
         )?;
     }
-    cargo(&["test", "--workspace", "--doc"], &[])?;
+    cargo(&["test", "--workspace", "--all-features", "--doc"], &[])?;
     println!("\nall checks passed");
     Ok(())
 }

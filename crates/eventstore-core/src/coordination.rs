@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::data::Json;
 use crate::error::Result;
 use crate::stored::StoredEvent;
 
@@ -60,4 +61,36 @@ pub trait DeadLetterStore: Send + Sync {
 
     /// The dead letters of `relay`, oldest first.
     async fn dead_letters(&self, relay: &str) -> Result<Vec<DeadLetter>>;
+}
+
+/// A subject's state at a stream version, so that loading it replays only what came
+/// after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The subject.
+    pub subject: String,
+    /// The stream version the state includes.
+    pub stream_version: i64,
+    /// The state, as JSON.
+    pub state: Json,
+    /// When it was taken.
+    pub taken_at: OffsetDateTime,
+}
+
+/// Snapshots of subjects' states, the latest per `(name, subject)`; `name` tells apart
+/// the kinds of state kept for one subject (and their versions of shape).
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Keeps `state` as `subject`'s state at `stream_version` under `name`, unless a
+    /// snapshot of a later version is kept already.
+    async fn save_snapshot(
+        &self,
+        name: &str,
+        subject: &str,
+        stream_version: i64,
+        state: Json,
+    ) -> Result<()>;
+
+    /// The latest snapshot of `subject` under `name`.
+    async fn load_snapshot(&self, name: &str, subject: &str) -> Result<Option<Snapshot>>;
 }

@@ -89,6 +89,16 @@ pub enum Error {
     #[error("transaction aborted by its business logic: {0}")]
     Aborted(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 
+    /// A handler (of a replay, a subscription, a projection) failed on an event.
+    #[error("handler failed at sequence {sequence}: {source}")]
+    Handler {
+        /// The sequence of the event it failed on.
+        sequence: i64,
+        /// What it reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The store was closed with [`EventStore::close`](crate::EventStore::close).
     #[error("the event store is closed")]
     Closed,
@@ -130,6 +140,14 @@ impl Error {
     /// The caller's business logic failed and its transaction was rolled back.
     pub fn is_aborted(&self) -> bool {
         matches!(self, Self::Aborted(_))
+    }
+
+    /// The sequence a handler failed at, for [`Error::Handler`].
+    pub fn failed_sequence(&self) -> Option<i64> {
+        match self {
+            Self::Handler { sequence, .. } => Some(*sequence),
+            _ => None,
+        }
     }
 
     /// The event, batch or document was invalid (including malformed JSON).

@@ -29,6 +29,7 @@ mod extension;
 mod follow;
 mod format;
 mod query;
+mod retry;
 mod sender;
 pub mod sql;
 mod store;
@@ -40,7 +41,9 @@ pub mod validate;
 pub use append::{
     AppendOptions, AppendResult, AppendedEvent, ExpectedVersion, OnDuplicate, SkippedEvent,
 };
-pub use coordination::{CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore};
+pub use coordination::{
+    CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Snapshot, SnapshotStore,
+};
 pub use data::{Data, Json};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use event::{Event, EventBuilder, SPEC_VERSION};
@@ -48,10 +51,11 @@ pub use extension::{ExtensionType, ExtensionValue};
 pub use follow::{Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;
 pub use query::{EventQuery, Order};
+pub use retry::RetryPolicy;
 pub use sender::{SendError, Sender};
 pub use store::{EventStore, EventStream};
 pub use stored::StoredEvent;
-pub use tx::{Transacted, TransactionalStore};
+pub use tx::{CheckpointMove, Transacted, TransactionalStore};
 
 /// Re-exported so that users name the same time type the store uses.
 pub use time;

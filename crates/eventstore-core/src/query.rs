@@ -202,6 +202,11 @@ impl EventQuery {
         (self.time_from, self.time_to)
     }
 
+    /// The inclusive sequence range's bounds (`min_sequence`, `max_sequence`).
+    pub fn sequence_range(&self) -> (Option<i64>, Option<i64>) {
+        (self.min_sequence, self.max_sequence)
+    }
+
     /// The `after` position, if any.
     pub fn after_value(&self) -> Option<i64> {
         self.after

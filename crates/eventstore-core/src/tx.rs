@@ -16,6 +16,15 @@ pub struct Transacted<T> {
     pub appended: AppendResult,
 }
 
+/// How [`TransactionalStore::transact_at_checkpoint`] moves a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMove {
+    /// Forward to this position (the work is skipped if the checkpoint is there already).
+    To(i64),
+    /// Back to nothing, for a rebuild.
+    Reset,
+}
+
 /// A store whose appends can share one database transaction with the caller's writes,
 /// so that both commit or neither does.
 ///
@@ -39,4 +48,21 @@ pub trait TransactionalStore: EventStore {
         work: Self::Work<T>,
         options: AppendOptions,
     ) -> Result<Transacted<T>>;
+
+    /// Like [`transact`](Self::transact), and in the same transaction moves the
+    /// checkpoint `name` (see [`CheckpointStore`](crate::CheckpointStore)).
+    ///
+    /// With [`CheckpointMove::To`], when the checkpoint is already at the position or
+    /// beyond, nothing runs and `None` is returned. This is what gives a projection whose
+    /// state lives in the store's database an exactly-once effect: its state change and
+    /// its checkpoint commit together, and a change already made is never made again.
+    /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
+    /// the work resets.
+    async fn transact_at_checkpoint<T: Send + 'static>(
+        &self,
+        work: Self::Work<T>,
+        options: AppendOptions,
+        name: &str,
+        checkpoint: CheckpointMove,
+    ) -> Result<Option<Transacted<T>>>;
 }

@@ -50,10 +50,10 @@
 
 mod publisher;
 mod relay;
-mod retry;
 mod store_sender;
 
+/// Re-exported from the core, where projections share it.
+pub use eventstore_core::RetryPolicy;
 pub use publisher::TransactionalPublisher;
 pub use relay::{DeadLetterHandler, OnFailure, OutboxRelay, RelayStats, RelayStore};
-pub use retry::RetryPolicy;
 pub use store_sender::EventStoreSender;

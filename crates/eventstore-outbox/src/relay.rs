@@ -6,13 +6,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use eventstore_core::{
     CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, LeaseStore, Position, Result,
-    Sender, StoredEvent, follow,
+    RetryPolicy, Sender, StoredEvent, follow,
 };
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
-
-use crate::retry::RetryPolicy;
 
 /// What a store needs for a relay: events to follow, and checkpoints, leases and dead
 /// letters kept in the same database. Every backend's store is one.
@@ -87,6 +85,8 @@ pub struct RelayStats {
 /// ```
 pub struct OutboxRelay {
     name: String,
+    /// The relay's checkpoint and lease key: `relay/<name>`, apart from projections'.
+    key: String,
     holder: String,
     store: Arc<dyn RelayStore>,
     sender: Arc<dyn Sender>,
@@ -105,8 +105,10 @@ impl OutboxRelay {
         store: Arc<dyn RelayStore>,
         sender: Arc<dyn Sender>,
     ) -> Self {
+        let name = name.into();
         Self {
-            name: name.into(),
+            key: format!("relay/{name}"),
+            name,
             holder: unique_holder(),
             store,
             sender,
@@ -167,7 +169,7 @@ impl OutboxRelay {
     /// less the checkpoint's (filtered-out events count too).
     pub async fn lag(&self) -> Result<i64> {
         let head = self.store.horizon().await?.head;
-        let checkpoint = self.store.load_checkpoint(&self.name).await?.unwrap_or(0);
+        let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
         Ok(head.saturating_sub(checkpoint).max(0))
     }
 
@@ -182,7 +184,7 @@ impl OutboxRelay {
             }
             let held = self.deliver(&shutdown, &mut stats).await;
             // Whether it stopped or lost the lease, let another relay in at once.
-            let _ = self.store.release_lease(&self.name, &self.holder).await;
+            let _ = self.store.release_lease(&self.key, &self.holder).await;
             match held? {
                 Outcome::ShutDown => return Ok(stats),
                 Outcome::LeaseLost => {
@@ -200,7 +202,7 @@ impl OutboxRelay {
             }
             if self
                 .store
-                .try_lease(&self.name, &self.holder, self.lease_ttl)
+                .try_lease(&self.key, &self.holder, self.lease_ttl)
                 .await?
             {
                 tracing::info!(relay = %self.name, holder = %self.holder, "lease acquired");
@@ -218,7 +220,7 @@ impl OutboxRelay {
         shutdown: &CancellationToken,
         stats: &mut RelayStats,
     ) -> Result<Outcome> {
-        let checkpoint = self.store.load_checkpoint(&self.name).await?.unwrap_or(0);
+        let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
         let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
         let mut batches = follow(store, self.filter.clone(), Position::After(checkpoint))
             .ready_chunks(self.batch_size);
@@ -233,7 +235,7 @@ impl OutboxRelay {
             if renewed.elapsed() >= renew_every || next.is_none() {
                 if !self
                     .store
-                    .try_lease(&self.name, &self.holder, self.lease_ttl)
+                    .try_lease(&self.key, &self.holder, self.lease_ttl)
                     .await?
                 {
                     return Ok(Outcome::LeaseLost);
@@ -262,7 +264,7 @@ impl OutboxRelay {
             {
                 return Ok(Outcome::ShutDown);
             }
-            self.store.save_checkpoint(&self.name, last).await?;
+            self.store.save_checkpoint(&self.key, last).await?;
         }
     }
 

@@ -37,6 +37,7 @@
 //! |----------|---------|--------|
 //! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
 //! | `outbox` | no      | the [`outbox`](crate::outbox): `TransactionalPublisher`, `OutboxRelay` |
+//! | `replay` | no      | [`replay`](crate::replay): `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
@@ -61,6 +62,13 @@ pub mod sqlite {
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions, SqliteWork};
+
+/// Replay, live subscriptions, projections and snapshots.
+#[cfg(feature = "replay")]
+#[cfg_attr(docsrs, doc(cfg(feature = "replay")))]
+pub mod replay {
+    pub use eventstore_replay::*;
+}
 
 /// The transactional outbox: publish events with business writes, relay them.
 #[cfg(feature = "outbox")]

@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventstore_core::timestamp::{format_fixed, parse_fixed};
 use eventstore_core::{
-    CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Result, StoredEvent,
+    CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, Result, Snapshot,
+    SnapshotStore, StoredEvent,
 };
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -147,6 +148,71 @@ impl DeadLetterStore for SqliteEventStore {
                 })
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteEventStore {
+    async fn save_snapshot(
+        &self,
+        name: &str,
+        subject: &str,
+        stream_version: i64,
+        state: Json,
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (name, subject, stream_version, state, taken_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (name, subject) DO UPDATE SET stream_version = excluded.stream_version, \
+             state = excluded.state, taken_at = excluded.taken_at \
+             WHERE excluded.stream_version > stream_version",
+            self.table().derived("snapshots")
+        );
+        let (name, subject) = (name.to_owned(), subject.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                &sql,
+                params![name, subject, stream_version, state.as_str(), now_text()],
+            )
+            .map_err(db)
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn load_snapshot(&self, name: &str, subject: &str) -> Result<Option<Snapshot>> {
+        let sql = format!(
+            "SELECT stream_version, state, taken_at FROM {} WHERE name = ?1 AND subject = ?2",
+            self.table().derived("snapshots")
+        );
+        let (name, subject) = (name.to_owned(), subject.to_owned());
+        self.read(move |conn| {
+            let row = conn
+                .query_row(&sql, [&name, &subject], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(db)?;
+            row.map(|(stream_version, state, taken_at)| {
+                Ok(Snapshot {
+                    subject: subject.clone(),
+                    stream_version,
+                    state: Json::from_string(state).map_err(|e| {
+                        eventstore_core::Error::Corrupt {
+                            sequence: 0,
+                            message: format!("snapshot state: {e}"),
+                        }
+                    })?,
+                    taken_at: parse_fixed(&taken_at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                })
+            })
+            .transpose()
         })
         .await
     }

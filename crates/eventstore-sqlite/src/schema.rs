@@ -27,10 +27,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "checkpoints, leases and dead letters",
         sql: include_str!("../migrations/0002_coordination.sql"),
     },
+    Migration {
+        version: 3,
+        description: "snapshots",
+        sql: include_str!("../migrations/0003_snapshots.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
     table_name TEXT NOT NULL,

@@ -5,14 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use eventstore_core::sql::{Pager, TableName, select_by_id};
+use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{
-    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Horizon,
-    Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
+    AppendOptions, AppendResult, CheckpointMove, Error, Event, EventQuery, EventStore, EventStream,
+    Horizon, Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
 };
 use futures::StreamExt as _;
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{Mutex, watch};
 use tracing::Instrument as _;
 
@@ -259,17 +260,72 @@ impl TransactionalStore for SqliteEventStore {
         work: SqliteWork<T>,
         options: AppendOptions,
     ) -> Result<Transacted<T>> {
+        let done = self.commit(work, options, None).await?;
+        Ok(done.expect("without a checkpoint the work always runs"))
+    }
+
+    async fn transact_at_checkpoint<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+        name: &str,
+        checkpoint: CheckpointMove,
+    ) -> Result<Option<Transacted<T>>> {
+        self.commit(work, options, Some((name.to_owned(), checkpoint)))
+            .await
+    }
+}
+
+impl SqliteEventStore {
+    /// One write transaction: the work, its events, and the checkpoint if given (the
+    /// work is skipped when the checkpoint is already at `position` or beyond).
+    async fn commit<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+        checkpoint: Option<(String, CheckpointMove)>,
+    ) -> Result<Option<Transacted<T>>> {
+        let checkpoints = self.shared.table.derived("checkpoints");
         self.with_writer(move |conn, shared| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            if let Some((name, CheckpointMove::To(position))) = &checkpoint {
+                let current: Option<i64> = tx
+                    .query_row(
+                        &format!("SELECT position FROM {checkpoints} WHERE name = ?1"),
+                        [name],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if current.is_some_and(|c| c >= *position) {
+                    return Ok(None);
+                }
+            }
             let (value, events) = work(&tx).map_err(Error::aborted)?;
             let appended = shared.write_sql.append(&tx, &events, &options)?;
+            match &checkpoint {
+                None => {}
+                Some((name, CheckpointMove::Reset)) => {
+                    tx.execute(&format!("DELETE FROM {checkpoints} WHERE name = ?1"), [name])
+                        .map_err(db)?;
+                }
+                Some((name, CheckpointMove::To(position))) => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {checkpoints} (name, position, updated_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                         updated_at = excluded.updated_at"
+                    ),
+                    rusqlite::params![name, position, format_fixed(time::OffsetDateTime::now_utc())],
+                )
+                .map_err(db)?;
+                }
+            }
             tx.commit().map_err(db)?;
             if !appended.appended.is_empty() {
                 shared.commits.send_modify(|n| *n = n.wrapping_add(1));
             }
-            Ok(Transacted { value, appended })
+            Ok(Some(Transacted { value, appended }))
         })
         .await
     }

@@ -1,12 +1,13 @@
-//! Retrying a failed delivery: exponential back-off with jitter.
+//! Retrying a failed step (a delivery, a projection's handler): exponential back-off
+//! with jitter.
 
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::Duration;
 
-/// How a relay retries a batch its sender refused.
+/// How a failed step is retried: the outbox relay's sends, a projection's handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts per batch (and per event, once a batch is split), the first included.
+    /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// The delay after the first failure; it doubles after each further one.
     pub initial_delay: Duration,
