@@ -12,6 +12,7 @@ pub(crate) fn run() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -24,13 +25,23 @@ pub(crate) fn run() -> Result<(), String> {
         crate::cmd::export("DATABASE_URL", &url);
     }
     if succeeds("cargo", &["nextest", "--version"]) {
-        cargo(&["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"], &[])?;
+        cargo(
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ],
+            &[],
+        )?;
     } else {
         println!("\n(cargo-nextest not installed: using cargo test)");
         cargo(
             &[
                 "test",
                 "--workspace",
+                "--all-features",
                 "--lib",
                 "--bins",
                 "--tests",
