@@ -1,12 +1,12 @@
 //! [`OutboxRelay`]: delivers committed events to a [`Sender`], in order, at least once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, LeaseStore, Position, Result,
-    RetryPolicy, Sender, StoredEvent, follow,
+    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Lease, LeaseStore, Position,
+    Result, RetryPolicy, Sender, StoredEvent, follow,
 };
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -87,7 +87,6 @@ pub struct OutboxRelay {
     name: String,
     /// The relay's checkpoint and lease key: `relay/<name>`, apart from projections'.
     key: String,
-    holder: String,
     store: Arc<dyn RelayStore>,
     sender: Arc<dyn Sender>,
     filter: EventQuery,
@@ -109,7 +108,6 @@ impl OutboxRelay {
         Self {
             key: format!("relay/{name}"),
             name,
-            holder: unique_holder(),
             store,
             sender,
             filter: EventQuery::new(),
@@ -156,7 +154,7 @@ impl OutboxRelay {
     /// process takes over after this one dies.
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(30));
+        self.lease_ttl = ttl;
         self
     }
 
@@ -178,13 +176,14 @@ impl OutboxRelay {
     /// [`OnFailure::Stop`]). While another process holds the lease, it waits.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
         let mut stats = RelayStats::default();
+        let mut lease = Lease::new(&self.key, self.lease_ttl);
         loop {
-            if !self.acquire(&shutdown).await? {
+            if !lease.acquire(self.leases(), &shutdown).await? {
                 return Ok(stats);
             }
-            let held = self.deliver(&shutdown, &mut stats).await;
+            let held = self.deliver(&mut lease, &shutdown, &mut stats).await;
             // Whether it stopped or lost the lease, let another relay in at once.
-            let _ = self.store.release_lease(&self.key, &self.holder).await;
+            lease.release(self.leases()).await;
             match held? {
                 Outcome::ShutDown => return Ok(stats),
                 Outcome::LeaseLost => {
@@ -194,29 +193,13 @@ impl OutboxRelay {
         }
     }
 
-    /// Waits for the lease; `false` if shut down first.
-    async fn acquire(&self, shutdown: &CancellationToken) -> Result<bool> {
-        loop {
-            if shutdown.is_cancelled() {
-                return Ok(false);
-            }
-            if self
-                .store
-                .try_lease(&self.key, &self.holder, self.lease_ttl)
-                .await?
-            {
-                tracing::info!(relay = %self.name, holder = %self.holder, "lease acquired");
-                return Ok(true);
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(false),
-                () = tokio::time::sleep(self.lease_ttl / 3) => {}
-            }
-        }
+    fn leases(&self) -> &dyn LeaseStore {
+        &*self.store
     }
 
     async fn deliver(
         &self,
+        lease: &mut Lease,
         shutdown: &CancellationToken,
         stats: &mut RelayStats,
     ) -> Result<Outcome> {
@@ -224,23 +207,14 @@ impl OutboxRelay {
         let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
         let mut batches = follow(store, self.filter.clone(), Position::After(checkpoint))
             .ready_chunks(self.batch_size);
-        let renew_every = self.lease_ttl / 3;
-        let mut renewed = Instant::now();
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return Ok(Outcome::ShutDown),
-                () = tokio::time::sleep(renew_every.saturating_sub(renewed.elapsed())) => None,
+                () = tokio::time::sleep(lease.until_renewal()) => None,
                 batch = batches.next() => Some(batch),
             };
-            if renewed.elapsed() >= renew_every || next.is_none() {
-                if !self
-                    .store
-                    .try_lease(&self.key, &self.holder, self.lease_ttl)
-                    .await?
-                {
-                    return Ok(Outcome::LeaseLost);
-                }
-                renewed = Instant::now();
+            if !lease.renew_if_due(self.leases()).await? {
+                return Ok(Outcome::LeaseLost);
             }
             let Some(batch) = next else { continue };
             let Some(batch) = batch else {
@@ -370,19 +344,4 @@ enum Sent {
     Delivered,
     ShutDown,
     Failed(String),
-}
-
-/// A lease holder id unique across processes and relays: host process id, time, and a
-/// per-process counter.
-fn unique_holder() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}-{nanos:x}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }

@@ -1,12 +1,12 @@
 //! Projections: read models kept current from the events, with durable checkpoints.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, LeaseStore,
-    Position, Result, RetryPolicy, StoredEvent, TransactionalStore, follow,
+    AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, Lease,
+    LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore, follow,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,6 @@ pub struct ProjectionRunner<S: TransactionalStore> {
     upcaster: Option<Upcaster>,
     retry: RetryPolicy,
     lease_ttl: Duration,
-    holder: String,
 }
 
 impl<S> ProjectionRunner<S>
@@ -116,16 +115,12 @@ where
 {
     /// A runner over `store` with no projections yet.
     pub fn new(store: Arc<S>) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
         Self {
             store,
             projections: Vec::new(),
             upcaster: None,
             retry: RetryPolicy::default(),
             lease_ttl: Duration::from_secs(15),
-            holder: format!("{}-{nanos:x}", std::process::id()),
         }
     }
 
@@ -170,7 +165,7 @@ where
     /// How long a projection's lease lasts without renewal (default 15 s).
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(30));
+        self.lease_ttl = ttl;
         self
     }
 
@@ -202,17 +197,14 @@ where
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Config(format!("no projection named {name:?}")))?;
         let worker = self.worker(projection.clone());
-        if !self
-            .store
-            .try_lease(&worker.key, &self.holder, self.lease_ttl)
-            .await?
-        {
+        let mut lease = Lease::new(&worker.key, self.lease_ttl);
+        if !lease.try_acquire(&*self.store).await? {
             return Err(Error::Config(format!(
                 "projection {name:?} is running elsewhere"
             )));
         }
         let result = worker.rebuild().await;
-        let _ = self.store.release_lease(&worker.key, &self.holder).await;
+        lease.release(&*self.store).await;
         result
     }
 
@@ -224,7 +216,6 @@ where
             upcaster: self.upcaster.clone(),
             retry: self.retry,
             lease_ttl: self.lease_ttl,
-            holder: self.holder.clone(),
         }
     }
 }
@@ -237,7 +228,6 @@ struct Worker<S: TransactionalStore> {
     upcaster: Option<Upcaster>,
     retry: RetryPolicy,
     lease_ttl: Duration,
-    holder: String,
 }
 
 impl<S> Worker<S>
@@ -246,50 +236,28 @@ where
 {
     async fn run(&self, shutdown: &CancellationToken) -> Result<u64> {
         let mut applied = 0;
+        let mut lease = Lease::new(&self.key, self.lease_ttl);
+        let leases: &dyn LeaseStore = &*self.store;
         'lease: loop {
-            // Wait for the lease: another process may be running this projection.
-            loop {
-                if shutdown.is_cancelled() {
-                    return Ok(applied);
-                }
-                if self
-                    .store
-                    .try_lease(&self.key, &self.holder, self.lease_ttl)
-                    .await?
-                {
-                    break;
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(applied),
-                    () = tokio::time::sleep(self.lease_ttl / 3) => {}
-                }
+            // Another process may be running this projection: wait for its lease.
+            if !lease.acquire(leases, shutdown).await? {
+                return Ok(applied);
             }
             let from = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
             let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
-            let mut events = upcast(
-                follow(store, self.projection.filter(), Position::After(from)),
-                self.upcaster.clone(),
-            );
-            let renew_every = self.lease_ttl / 3;
-            let mut renewed = Instant::now();
+            let followed = follow(store, self.projection.filter(), Position::After(from));
+            let mut events = upcast(followed, self.upcaster.clone());
             loop {
                 let next = tokio::select! {
                     () = shutdown.cancelled() => {
-                        let _ = self.store.release_lease(&self.key, &self.holder).await;
+                        lease.release(leases).await;
                         return Ok(applied);
                     }
-                    () = tokio::time::sleep(renew_every.saturating_sub(renewed.elapsed())) => None,
+                    () = tokio::time::sleep(lease.until_renewal()) => None,
                     event = events.next() => Some(event),
                 };
-                if renewed.elapsed() >= renew_every || next.is_none() {
-                    if !self
-                        .store
-                        .try_lease(&self.key, &self.holder, self.lease_ttl)
-                        .await?
-                    {
-                        continue 'lease;
-                    }
-                    renewed = Instant::now();
+                if !lease.renew_if_due(leases).await? {
+                    continue 'lease;
                 }
                 match next {
                     None => {}

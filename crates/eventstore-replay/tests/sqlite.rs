@@ -436,6 +436,8 @@ async fn a_failing_projection_is_retried_then_reported_while_others_go_on() {
         m.0.lock().unwrap().values().sum::<i64>() == 8
     })
     .await;
+    // Three attempts, 5 to 10 ms apart, are over well before this.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     let reports = run.await.unwrap();
     let broken = reports.iter().find(|r| r.name == "broken").unwrap();
