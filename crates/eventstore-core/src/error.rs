@@ -84,6 +84,21 @@ pub enum Error {
         required: i64,
     },
 
+    /// The caller's business logic failed inside a transaction, which was rolled back:
+    /// nothing of it, nor any event, was written.
+    #[error("transaction aborted by its business logic: {0}")]
+    Aborted(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+
+    /// A handler (of a replay, a subscription, a projection) failed on an event.
+    #[error("handler failed at sequence {sequence}: {source}")]
+    Handler {
+        /// The sequence of the event it failed on.
+        sequence: i64,
+        /// What it reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The store was closed with [`EventStore::close`](crate::EventStore::close).
     #[error("the event store is closed")]
     Closed,
@@ -107,6 +122,32 @@ impl Error {
     /// Wraps a driver error.
     pub fn database(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         Self::Database(error.into())
+    }
+
+    /// Wraps a failure of the caller's business logic (see [`Error::Aborted`]); a store
+    /// error (or an invalid event) is passed through as it is.
+    pub fn aborted(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        let error = match error.into().downcast::<Error>() {
+            Ok(store_error) => return *store_error,
+            Err(other) => other,
+        };
+        match error.downcast::<ValidationError>() {
+            Ok(invalid) => Self::Invalid(*invalid),
+            Err(other) => Self::Aborted(other),
+        }
+    }
+
+    /// The caller's business logic failed and its transaction was rolled back.
+    pub fn is_aborted(&self) -> bool {
+        matches!(self, Self::Aborted(_))
+    }
+
+    /// The sequence a handler failed at, for [`Error::Handler`].
+    pub fn failed_sequence(&self) -> Option<i64> {
+        match self {
+            Self::Handler { sequence, .. } => Some(*sequence),
+            _ => None,
+        }
     }
 
     /// The event, batch or document was invalid (including malformed JSON).

@@ -398,9 +398,15 @@ impl EventBuilder {
     }
 
     /// Validates and returns the event.
-    pub fn build(self) -> Result<Event, ValidationError> {
+    ///
+    /// JSON `null` data is no data: the CloudEvents JSON format cannot tell them apart,
+    /// so the event model does not either.
+    pub fn build(mut self) -> Result<Event, ValidationError> {
         if let Some(error) = self.error {
             return Err(error);
+        }
+        if matches!(&self.event.data, Some(Data::Json(json)) if json.as_str() == "null") {
+            self.event.data = None;
         }
         self.event.validate()?;
         Ok(self.event)

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -86,7 +86,10 @@ impl JsonFormat {
     }
 
     fn event_from_members(&self, members: Members<'_>) -> Result<Event, ValidationError> {
-        let Members(members, required) = members;
+        let Members(members, required, repeated) = members;
+        if let Some(name) = repeated {
+            return Err(ValidationError::new(name, Rule::Repeated));
+        }
         let mut b = EventBuilder::default();
         let mut specversion = None;
         let mut data = None;
@@ -226,7 +229,11 @@ fn json_error(index: Option<usize>, error: &serde_json::Error) -> Error {
 
 /// An event object's members in document order, refusing repeated names, and which of
 /// the required attributes were present (non-null).
-struct Members<'a>(Vec<(String, &'a RawValue)>, [(&'static str, bool); 4]);
+struct Members<'a>(
+    Vec<(String, &'a RawValue)>,
+    [(&'static str, bool); 4],
+    Option<String>,
+);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -247,14 +254,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
                     ("source", false),
                     ("type", false),
                 ];
+                let mut repeated = None;
                 while let Some(name) = map.next_key::<String>()? {
-                    if members.iter().any(|(n, _)| *n == name) {
-                        return Err(de::Error::custom(format_args!(
-                            "attribute `{name}` {}",
-                            Rule::Repeated
-                        )));
-                    }
                     let raw: &'a RawValue = map.next_value()?;
+                    if members.iter().any(|(n, _)| *n == name) {
+                        repeated.get_or_insert(name);
+                        continue;
+                    }
                     if let Some(slot) = required
                         .iter_mut()
                         .find(|(n, _)| *n == name)
@@ -264,7 +270,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
                     }
                     members.push((name, raw));
                 }
-                Ok(Members(members, required))
+                Ok(Members(members, required, repeated))
             }
         }
 

@@ -21,29 +21,43 @@
 //! ```
 
 mod append;
+mod coordination;
 mod data;
 mod error;
 mod event;
 mod extension;
+mod follow;
 mod format;
+mod lease;
 mod query;
+mod retry;
+mod sender;
 pub mod sql;
 mod store;
 mod stored;
 pub mod timestamp;
+mod tx;
 pub mod validate;
 
 pub use append::{
     AppendOptions, AppendResult, AppendedEvent, ExpectedVersion, OnDuplicate, SkippedEvent,
 };
+pub use coordination::{
+    CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Snapshot, SnapshotStore,
+};
 pub use data::{Data, Json};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use event::{Event, EventBuilder, SPEC_VERSION};
 pub use extension::{ExtensionType, ExtensionValue};
+pub use follow::{CommitSignal, Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;
+pub use lease::Lease;
 pub use query::{EventQuery, Order};
+pub use retry::RetryPolicy;
+pub use sender::{SendError, Sender};
 pub use store::{EventStore, EventStream};
 pub use stored::StoredEvent;
+pub use tx::{CheckpointMove, Transacted, TransactionalStore};
 
 /// Re-exported so that users name the same time type the store uses.
 pub use time;

@@ -6,6 +6,7 @@ use futures::stream::BoxStream;
 use crate::append::{AppendOptions, AppendResult};
 use crate::error::Result;
 use crate::event::Event;
+use crate::follow::{Horizon, Wakeups};
 use crate::query::EventQuery;
 use crate::stored::StoredEvent;
 
@@ -43,6 +44,14 @@ pub trait EventStore: Send + Sync {
 
     /// The subject's current stream version (`None`: no events).
     async fn stream_version(&self, subject: &str) -> Result<Option<i64>>;
+
+    /// How far followers may read: see [`Horizon`]. Readers that follow the global
+    /// sequence read only up to `safe`, so they never skip an event that commits late.
+    async fn horizon(&self) -> Result<Horizon>;
+
+    /// Wake-ups for followers: after this store's appends commit, and at a polling
+    /// interval for appends made elsewhere. Ends when the store is closed.
+    fn wakeups(&self) -> Wakeups;
 
     /// Closes the store: later calls fail with [`Error::Closed`](crate::Error::Closed)
     /// and the connections are released once the streams still reading finish.

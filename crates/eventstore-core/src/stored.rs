@@ -39,6 +39,12 @@ impl StoredEvent {
         self.event
     }
 
+    /// The same stored event carrying `event` instead (what an upcaster returns).
+    #[must_use]
+    pub fn with_event(self, event: Event) -> Self {
+        Self { event, ..self }
+    }
+
     /// The event's position in the store's global order (starts at 1, strictly
     /// increasing in commit order for followers; gaps are possible after rolled-back
     /// appends).

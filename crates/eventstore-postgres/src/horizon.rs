@@ -30,29 +30,12 @@
 //! flight for 2^31 sequence values.
 
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Result};
+use eventstore_core::{Error, Horizon, Result};
 use tokio_postgres::GenericClient;
 
 use crate::error::db;
 use crate::keys::horizon_class;
 use crate::schema::sequence_name;
-
-/// Where the head of the store is, and how far a follower may safely read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Horizon {
-    /// The highest sequence handed out (committed or not).
-    pub head: i64,
-    /// The highest sequence a follower may read up to without skipping anything.
-    pub safe: i64,
-}
-
-impl Horizon {
-    /// How many sequence values followers are held behind the head by appends still in
-    /// flight: a transaction left open shows here, so alert on it.
-    pub fn lag(&self) -> i64 {
-        self.head - self.safe
-    }
-}
 
 /// The namespace of `table`'s horizon locks, shifted into the high 32 bits of a key.
 pub(crate) fn lock_base(table: &TableName) -> i64 {

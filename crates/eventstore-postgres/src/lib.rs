@@ -49,7 +49,7 @@ mod write;
 
 pub use deadpool_postgres;
 pub use dialect::PostgresDialect;
-pub use horizon::{Horizon, horizon};
+pub use horizon::horizon;
 pub use import::ImportResult;
 pub use options::PostgresOptions;
 pub use schema::SCHEMA_VERSION;

@@ -40,6 +40,7 @@ pub struct PostgresOptions {
     pub(crate) schema: String,
     pub(crate) pool_size: usize,
     pub(crate) wait_timeout: Option<Duration>,
+    pub(crate) poll_interval: Duration,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) auto_migrate: bool,
     pub(crate) extensions_index: bool,
@@ -85,6 +86,7 @@ impl PostgresOptions {
             schema: "public".to_owned(),
             pool_size: 16,
             wait_timeout: Some(Duration::from_secs(30)),
+            poll_interval: Duration::from_millis(250),
             connect_timeout: Some(Duration::from_secs(10)),
             auto_migrate: true,
             extensions_index: true,
@@ -122,6 +124,13 @@ impl PostgresOptions {
         }
         self.pool_size = size;
         Ok(self)
+    }
+
+    /// How often followers look for events appended by other processes (default
+    /// 250 ms). Appends through this store wake them at once.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
     }
 
     /// How long a call waits for a free pooled connection before failing (default

@@ -1,15 +1,14 @@
 //! [`PostgresEventStore`]: the [`EventStore`] on a PostgreSQL database.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use eventstore_core::sql::{TableName, select_by_id, select_stream};
 use eventstore_core::{
-    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Result,
-    StoredEvent,
+    AppendOptions, AppendResult, CommitSignal, Event, EventQuery, EventStore, EventStream, Horizon,
+    Result, StoredEvent, Wakeups,
 };
 use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
@@ -17,7 +16,7 @@ use tracing::Instrument as _;
 use crate::append_sql::{append_sql, current_version_sql};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{Horizon, horizon, lock_base};
+use crate::horizon::{horizon, lock_base};
 use crate::keys::subject_class;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
@@ -45,7 +44,8 @@ struct Shared {
     append_sql: String,
     current_version_sql: String,
     keys: LockKeys,
-    closed: AtomicBool,
+    /// Wakes followers after commits; knows whether the store is closed.
+    signal: Arc<CommitSignal>,
 }
 
 impl std::fmt::Debug for PostgresEventStore {
@@ -97,7 +97,7 @@ impl PostgresEventStore {
                     subject: subject_class(&table),
                 },
                 table,
-                closed: AtomicBool::new(false),
+                signal: Arc::new(CommitSignal::new(options.poll_interval)),
             }),
         };
         let mut client = store.client().await?;
@@ -127,11 +127,10 @@ impl PostgresEventStore {
         &self.shared.pool
     }
 
-    /// The safe sequence horizon now: followers read up to [`Horizon::safe`]; its
-    /// [`lag`](Horizon::lag) behind the head shows appends held open.
-    pub async fn horizon(&self) -> Result<Horizon> {
-        let client = self.client().await?;
-        horizon(&**client, &self.shared.table).await
+    /// Wakes this store's followers, after a commit it could not see (see
+    /// [`append_in`](Self::append_in)).
+    pub fn notify_committed(&self) {
+        self.shared.signal.notify();
     }
 
     /// The horizon computed on a client or transaction the caller holds (see
@@ -175,11 +174,7 @@ impl PostgresEventStore {
 
 impl Shared {
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        self.signal.check_open()
     }
 }
 
@@ -205,7 +200,12 @@ impl EventStore for PostgresEventStore {
                 match attempt(&**client, &statement, self.shared.keys, &batch, &options)
                     .await?
                 {
-                    Attempt::Done(result) => return result,
+                    Attempt::Done(result) => {
+                        if result.as_ref().is_ok_and(|r| !r.appended.is_empty()) {
+                            self.notify_committed();
+                        }
+                        return result;
+                    }
                     Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
                         return Err(violation_error(violation, &options));
                     }
@@ -279,8 +279,17 @@ impl EventStore for PostgresEventStore {
         Ok(row.get(0))
     }
 
+    async fn horizon(&self) -> Result<Horizon> {
+        let client = self.client().await?;
+        horizon(&**client, &self.shared.table).await
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        self.shared.signal.wakeups()
+    }
+
     async fn close(&self) -> Result<()> {
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.signal.close();
         if self.shared.owns_pool {
             // Idle connections close now, those held by open streams when they end.
             self.shared.pool.close();

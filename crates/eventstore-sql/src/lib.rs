@@ -38,10 +38,17 @@
 //! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
 //! | `postgres` | no    | `PostgresEventStore`: tokio-postgres and deadpool, TLS with rustls |
 //! | `postgres-no-tls` | no | the same without TLS support |
+//! | `outbox` | no      | the [`outbox`](crate::outbox): `TransactionalPublisher`, `OutboxRelay` |
+//! | `replay` | no      | [`replay`](crate::replay): `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The README's example compiles (it is `no_run`: it would write `events.db`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 use std::sync::Arc;
 
@@ -56,7 +63,21 @@ pub mod sqlite {
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
+pub use eventstore_sqlite::{SqliteEventStore, SqliteOptions, SqliteWork};
+
+/// Replay, live subscriptions, projections and snapshots.
+#[cfg(feature = "replay")]
+#[cfg_attr(docsrs, doc(cfg(feature = "replay")))]
+pub mod replay {
+    pub use eventstore_replay::*;
+}
+
+/// The transactional outbox: publish events with business writes, relay them.
+#[cfg(feature = "outbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "outbox")))]
+pub mod outbox {
+    pub use eventstore_outbox::*;
+}
 
 /// The PostgreSQL backend.
 #[cfg(feature = "postgres-no-tls")]

@@ -26,6 +26,7 @@
 //! writer at a time, and queueing in-process beats spinning on the file lock); reads
 //! come from an r2d2 pool of reader connections and are streamed in keyset pages.
 
+mod coordination;
 mod dialect;
 mod error;
 mod options;
@@ -37,4 +38,4 @@ mod write;
 pub use dialect::SqliteDialect;
 pub use options::SqliteOptions;
 pub use schema::SCHEMA_VERSION;
-pub use store::SqliteEventStore;
+pub use store::{BoxError, SqliteEventStore, SqliteWork};

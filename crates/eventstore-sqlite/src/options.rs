@@ -35,6 +35,7 @@ pub struct SqliteOptions {
     pub(crate) auto_migrate: bool,
     pub(crate) page_size: u64,
     pub(crate) synchronous_full: bool,
+    pub(crate) poll_interval: Duration,
 }
 
 impl SqliteOptions {
@@ -82,6 +83,7 @@ impl SqliteOptions {
             auto_migrate: true,
             page_size: 1000,
             synchronous_full: false,
+            poll_interval: Duration::from_millis(250),
         }
     }
 
@@ -130,6 +132,13 @@ impl SqliteOptions {
     /// process but may lose the last commits on power loss.
     pub fn synchronous_full(mut self, full: bool) -> Self {
         self.synchronous_full = full;
+        self
+    }
+
+    /// How often followers look for events appended by other processes (default 250 ms).
+    /// Appends through this store wake them at once.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 

@@ -16,14 +16,26 @@ struct Migration {
 }
 
 /// The migrations in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "event table and its indexes",
-    sql: include_str!("../migrations/0001_events.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "event table and its indexes",
+        sql: include_str!("../migrations/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "checkpoints, leases and dead letters",
+        sql: include_str!("../migrations/0002_coordination.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "snapshots",
+        sql: include_str!("../migrations/0003_snapshots.sql"),
+    },
+];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
     table_name TEXT NOT NULL,

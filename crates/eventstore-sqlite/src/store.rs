@@ -1,17 +1,17 @@
 //! [`SqliteEventStore`]: the [`EventStore`] on a SQLite database.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use eventstore_core::sql::{Pager, TableName, select_by_id};
+use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{
-    AppendOptions, AppendResult, Error, Event, EventQuery, EventStore, EventStream, Result,
-    StoredEvent,
+    AppendOptions, AppendResult, CheckpointMove, CommitSignal, Error, Event, EventQuery,
+    EventStore, EventStream, Horizon, Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
@@ -40,7 +40,8 @@ pub(crate) struct Shared {
     writer: Arc<Mutex<Connection>>,
     write_sql: WriteSql,
     page_size: u64,
-    closed: AtomicBool,
+    /// Wakes followers after commits; knows whether the store is closed.
+    signal: Arc<CommitSignal>,
 }
 
 impl Shared {
@@ -49,11 +50,7 @@ impl Shared {
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        self.signal.check_open()
     }
 }
 
@@ -140,7 +137,7 @@ impl SqliteEventStore {
             readers,
             writer: Arc::new(Mutex::new(writer)),
             page_size: options.page_size,
-            closed: AtomicBool::new(false),
+            signal: Arc::new(CommitSignal::new(options.poll_interval)),
         })
     }
 
@@ -156,6 +153,52 @@ impl SqliteEventStore {
     /// The event table's name.
     pub fn table(&self) -> &TableName {
         &self.shared.table
+    }
+
+    /// Appends inside a transaction the caller holds on its own connection to the same
+    /// database file, synchronously (call it inside the caller's blocking code). The
+    /// events commit or roll back with the caller's transaction.
+    ///
+    /// Begin the transaction with `TransactionBehavior::Immediate`: a deferred one that
+    /// has read may fail to take the write lock. This store's followers are not told of
+    /// the commit, which they see at their next poll; call
+    /// [`notify_committed`](Self::notify_committed) after committing to wake them at once.
+    pub fn append_in(
+        &self,
+        conn: &Connection,
+        events: &[Event],
+        options: &AppendOptions,
+    ) -> Result<AppendResult> {
+        if conn.is_autocommit() {
+            return Err(Error::Config(
+                "append_in needs an open transaction on the connection (begin one with \
+                 TransactionBehavior::Immediate)"
+                    .to_owned(),
+            ));
+        }
+        self.shared.write_sql.append(conn, events, options)
+    }
+
+    /// Wakes this store's followers, after a commit it could not see (see
+    /// [`append_in`](Self::append_in)).
+    pub fn notify_committed(&self) {
+        self.shared.signal.notify();
+    }
+
+    /// Runs a read on a reader connection on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.with_reader(move |conn, _| f(conn)).await
+    }
+
+    /// Runs a write on the writer connection, queued behind appends.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.with_writer(move |conn, _| f(conn)).await
     }
 
     /// Runs `f` on the writer connection on the blocking pool, after every append queued
@@ -187,6 +230,97 @@ impl SqliteEventStore {
     }
 }
 
+/// Business logic for [`SqliteEventStore`]'s
+/// [`transact`](eventstore_core::TransactionalStore::transact): a closure run on the
+/// blocking pool inside a `BEGIN IMMEDIATE` transaction, doing its own writes through
+/// the transaction and returning a value and the events to append with them.
+pub type SqliteWork<T> = Box<
+    dyn FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<(T, Vec<Event>), BoxError> + Send,
+>;
+
+/// Any error of the caller's business logic.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[async_trait]
+impl TransactionalStore for SqliteEventStore {
+    type Work<T: Send + 'static> = SqliteWork<T>;
+
+    async fn transact<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+    ) -> Result<Transacted<T>> {
+        let done = self.commit(work, options, None).await?;
+        Ok(done.expect("without a checkpoint the work always runs"))
+    }
+
+    async fn transact_at_checkpoint<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+        name: &str,
+        checkpoint: CheckpointMove,
+    ) -> Result<Option<Transacted<T>>> {
+        self.commit(work, options, Some((name.to_owned(), checkpoint)))
+            .await
+    }
+}
+
+impl SqliteEventStore {
+    /// One write transaction: the work, its events, and the checkpoint if given (the
+    /// work is skipped when the checkpoint is already at `position` or beyond).
+    async fn commit<T: Send + 'static>(
+        &self,
+        work: SqliteWork<T>,
+        options: AppendOptions,
+        checkpoint: Option<(String, CheckpointMove)>,
+    ) -> Result<Option<Transacted<T>>> {
+        let checkpoints = self.shared.table.derived("checkpoints");
+        self.with_writer(move |conn, shared| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            if let Some((name, CheckpointMove::To(position))) = &checkpoint {
+                let current: Option<i64> = tx
+                    .query_row(
+                        &format!("SELECT position FROM {checkpoints} WHERE name = ?1"),
+                        [name],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if current.is_some_and(|c| c >= *position) {
+                    return Ok(None);
+                }
+            }
+            let (value, events) = work(&tx).map_err(Error::aborted)?;
+            let appended = shared.write_sql.append(&tx, &events, &options)?;
+            match &checkpoint {
+                None => {}
+                Some((name, CheckpointMove::Reset)) => {
+                    tx.execute(&format!("DELETE FROM {checkpoints} WHERE name = ?1"), [name])
+                        .map_err(db)?;
+                }
+                Some((name, CheckpointMove::To(position))) => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {checkpoints} (name, position, updated_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                         updated_at = excluded.updated_at"
+                    ),
+                    rusqlite::params![name, position, format_fixed(time::OffsetDateTime::now_utc())],
+                )
+                .map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)?;
+            if !appended.appended.is_empty() {
+                shared.signal.notify();
+            }
+            Ok(Some(Transacted { value, appended }))
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append_with(
@@ -196,16 +330,12 @@ impl EventStore for SqliteEventStore {
     ) -> Result<AppendResult> {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
-        self.with_writer(move |conn, shared| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
-            let result = shared.write_sql.append(&tx, &events, &options)?;
-            tx.commit().map_err(db)?;
-            Ok(result)
-        })
-        .instrument(span)
-        .await
+        let work: SqliteWork<()> = Box::new(move |_| Ok(((), events)));
+        Ok(self
+            .transact(work, options)
+            .instrument(span)
+            .await?
+            .appended)
     }
 
     fn query(&self, query: EventQuery) -> EventStream {
@@ -240,12 +370,32 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn horizon(&self) -> Result<Horizon> {
+        // One writer at a time (BEGIN IMMEDIATE) means commit order is sequence order:
+        // every sequence up to the highest committed one is final.
+        let sql = format!(
+            "SELECT COALESCE(MAX(sequence), 0) FROM {}",
+            self.shared.table.quoted()
+        );
+        let head: i64 = self
+            .with_reader(move |conn, _| conn.query_row(&sql, [], |row| row.get(0)).map_err(db))
+            .await?;
+        Ok(Horizon { safe: head, head })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        self.shared.signal.wakeups()
+    }
+
     async fn close(&self) -> Result<()> {
-        self.shared.closed.store(true, Ordering::Release);
-        // Wait for appends already queued to finish, then checkpoint the WAL so the file
-        // is complete on its own.
-        let conn = self.shared.writer.lock().await;
-        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-        Ok(())
+        self.shared.signal.close();
+        // Wait for appends already queued to finish; refresh the planner's statistics
+        // where they are stale, and checkpoint the WAL so the file is complete on its own.
+        let conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let finish = tokio::task::spawn_blocking(move || {
+            conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(db)
+        });
+        joined(finish.await)
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use eventstore_core::EventStore;
 
+pub mod arb;
 pub mod data;
 pub mod suite;
 pub mod vectors;
@@ -78,6 +79,20 @@ macro_rules! conformance_suite {
             binary_data_round_trips,
             closed_store_refuses_work
         );
+        $crate::conformance_suite!(@shared $fresh;
+            followers_catch_up_then_follow_live,
+            followers_apply_filters,
+            followers_see_concurrent_appends_once_in_order
+        );
+    };
+    (@shared $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = $fresh().await;
+                $crate::suite::$name(::std::sync::Arc::clone(&fixture.store)).await;
+            }
+        )*
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
         $(

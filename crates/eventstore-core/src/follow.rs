@@ -1,0 +1,195 @@
+//! Following the store: reading every event in global order, then new ones as they
+//! commit, without ever skipping one that commits late.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::stream::{BoxStream, StreamExt as _};
+
+use crate::error::Result;
+use crate::query::{EventQuery, Order};
+use crate::store::{EventStore, EventStream};
+use crate::stored::StoredEvent;
+
+/// Where a follower starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Position {
+    /// From the first event.
+    #[default]
+    Start,
+    /// After this sequence (a checkpoint).
+    After(i64),
+    /// After the last event committed when the follower starts: only new events.
+    Now,
+}
+
+/// How far a follower may read, and how far that is behind the newest event.
+///
+/// Concurrent appends take sequences in one order and may commit in another: a reader
+/// that saw sequence 105 could later find 104. Every sequence at or below `safe` is
+/// final (committed or rolled back for good), so a follower that reads only up to
+/// `safe` never skips an event. A transaction held open holds `safe` back; `lag()`
+/// shows by how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Horizon {
+    /// The highest sequence up to which nothing can still commit.
+    pub safe: i64,
+    /// The highest sequence committed (or taken) so far.
+    pub head: i64,
+}
+
+impl Horizon {
+    /// How many sequences followers are held behind the head.
+    pub fn lag(&self) -> i64 {
+        self.head.saturating_sub(self.safe)
+    }
+}
+
+/// A stream of wake-ups: one after appends commit, and at a polling interval for appends
+/// the store cannot observe directly (other processes). Spurious wake-ups are allowed.
+pub type Wakeups = BoxStream<'static, ()>;
+
+/// What a backend uses for [`EventStore::wakeups`] and for being closed: an in-process
+/// signal after each commit, a polling tick for commits made elsewhere, and the store's
+/// open/closed state (closing ends every wake-up stream).
+#[derive(Debug)]
+pub struct CommitSignal {
+    commits: tokio::sync::watch::Sender<u64>,
+    closed: AtomicBool,
+    poll_interval: Duration,
+}
+
+impl CommitSignal {
+    /// A signal whose wake-up streams also tick every `poll_interval`.
+    pub fn new(poll_interval: Duration) -> Self {
+        Self {
+            commits: tokio::sync::watch::Sender::new(0),
+            closed: AtomicBool::new(false),
+            poll_interval,
+        }
+    }
+
+    /// Wakes every follower: call after a commit.
+    pub fn notify(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Marks the store closed and ends the wake-up streams.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// `Err(Error::Closed)` once closed.
+    pub fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(crate::Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A wake-up stream: after each [`notify`](Self::notify) and every poll interval,
+    /// until closed.
+    pub fn wakeups(self: &Arc<Self>) -> Wakeups {
+        let receiver = self.commits.subscribe();
+        futures::stream::unfold(
+            (Arc::clone(self), receiver),
+            |(signal, mut receiver)| async move {
+                {
+                    let changed = std::pin::pin!(receiver.changed());
+                    let tick = std::pin::pin!(tokio::time::sleep(signal.poll_interval));
+                    let _ = futures::future::select(changed, tick).await;
+                }
+                if signal.is_closed() {
+                    return None;
+                }
+                Some(((), (signal, receiver)))
+            },
+        )
+        .boxed()
+    }
+}
+
+/// Follows `store` from `from`: yields every event matching `query`'s filters in
+/// sequence order, then waits for new ones, forever (until the store closes or an error
+/// is yielded).
+///
+/// Gap-free: it reads only up to the store's [`Horizon::safe`]. No duplicates: it moves
+/// strictly forward. Back-pressure: nothing is read ahead of the consumer beyond the
+/// store's page. The query's order, limit, offset and `after` are replaced by the
+/// follower's own.
+pub fn follow(store: Arc<dyn EventStore>, query: EventQuery, from: Position) -> EventStream {
+    let query = EventQuery {
+        order: Order::Ascending,
+        limit: None,
+        offset: 0,
+        after: None,
+        ..query
+    };
+    let state = Follower {
+        wakeups: store.wakeups(),
+        store,
+        query,
+        position: None,
+        from,
+        page: None,
+    };
+    futures::stream::try_unfold(state, Follower::next).boxed()
+}
+
+struct Follower {
+    store: Arc<dyn EventStore>,
+    wakeups: Wakeups,
+    query: EventQuery,
+    /// The last sequence passed (events yielded, or the horizon reached).
+    position: Option<i64>,
+    from: Position,
+    /// The read in progress: up to this horizon.
+    page: Option<(EventStream, i64)>,
+}
+
+impl Follower {
+    async fn next(mut self) -> Result<Option<(StoredEvent, Self)>> {
+        let mut position = match self.position {
+            Some(p) => p,
+            None => match self.from {
+                Position::Start => 0,
+                Position::After(p) => p,
+                Position::Now => self.store.horizon().await?.safe,
+            },
+        };
+        loop {
+            if let Some((page, horizon)) = &mut self.page {
+                match page.next().await {
+                    Some(event) => {
+                        let event = event?;
+                        self.position = Some(event.sequence());
+                        return Ok(Some((event, self)));
+                    }
+                    None => {
+                        position = position.max(*horizon);
+                        self.position = Some(position);
+                        self.page = None;
+                    }
+                }
+            }
+            let horizon = self.store.horizon().await?.safe;
+            if horizon > position {
+                let max = self.query.max_sequence.map_or(horizon, |m| m.min(horizon));
+                let read = self.query.clone().after(position).max_sequence(max);
+                self.page = Some((self.store.query(read), horizon));
+                continue;
+            }
+            if self.wakeups.next().await.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Appending in the same transaction as the caller's own writes: the transactional
+//! outbox's first half.
+
+use async_trait::async_trait;
+
+use crate::append::{AppendOptions, AppendResult};
+use crate::error::Result;
+use crate::store::EventStore;
+
+/// What a transaction produced: the business logic's value and what was appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transacted<T> {
+    /// The value the business logic returned.
+    pub value: T,
+    /// The events appended in the same transaction.
+    pub appended: AppendResult,
+}
+
+/// How [`TransactionalStore::transact_at_checkpoint`] moves a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMove {
+    /// Forward to this position (the work is skipped if the checkpoint is there already).
+    To(i64),
+    /// Back to nothing, for a rebuild.
+    Reset,
+}
+
+/// A store whose appends can share one database transaction with the caller's writes,
+/// so that both commit or neither does.
+///
+/// Backends run business logic in their own form: SQLite's is a synchronous closure over
+/// a `rusqlite::Transaction` (it runs on the blocking pool), PostgreSQL's an async one
+/// over a `tokio_postgres::Transaction`. [`Work`](Self::Work) names that form, so code
+/// such as the outbox's `TransactionalPublisher` is generic over backends while each
+/// backend keeps its natural API.
+#[async_trait]
+pub trait TransactionalStore: EventStore {
+    /// The business logic of one transaction: given the backend's transaction, it does
+    /// its own writes and returns a value and the events to append.
+    type Work<T: Send + 'static>: Send + 'static;
+
+    /// Begins a transaction, runs `work`, appends the events it returns with `options`,
+    /// and commits. If the work or the append fails, the transaction is rolled back and
+    /// nothing of either is visible; a failure of the work is returned as
+    /// [`Error::Aborted`](crate::Error::Aborted) unless it is already a store error.
+    async fn transact<T: Send + 'static>(
+        &self,
+        work: Self::Work<T>,
+        options: AppendOptions,
+    ) -> Result<Transacted<T>>;
+
+    /// Like [`transact`](Self::transact), and in the same transaction moves the
+    /// checkpoint `name` (see [`CheckpointStore`](crate::CheckpointStore)).
+    ///
+    /// With [`CheckpointMove::To`], when the checkpoint is already at the position or
+    /// beyond, nothing runs and `None` is returned. This is what gives a projection whose
+    /// state lives in the store's database an exactly-once effect: its state change and
+    /// its checkpoint commit together, and a change already made is never made again.
+    /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
+    /// the work resets.
+    async fn transact_at_checkpoint<T: Send + 'static>(
+        &self,
+        work: Self::Work<T>,
+        options: AppendOptions,
+        name: &str,
+        checkpoint: CheckpointMove,
+    ) -> Result<Option<Transacted<T>>>;
+}

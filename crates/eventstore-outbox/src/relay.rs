@@ -1,0 +1,347 @@
+//! [`OutboxRelay`]: delivers committed events to a [`Sender`], in order, at least once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventstore_core::{
+    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Lease, LeaseStore, Position,
+    Result, RetryPolicy, Sender, StoredEvent, follow,
+};
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+/// What a store needs for a relay: events to follow, and checkpoints, leases and dead
+/// letters kept in the same database. Every backend's store is one.
+pub trait RelayStore: EventStore + CheckpointStore + LeaseStore + DeadLetterStore {}
+
+impl<T: EventStore + CheckpointStore + LeaseStore + DeadLetterStore + ?Sized> RelayStore for T {}
+
+/// Where an event goes when every attempt to deliver it failed.
+#[async_trait]
+pub trait DeadLetterHandler: Send + Sync {
+    /// Takes `event`, which relay `relay` could not deliver because of `error`.
+    async fn dead_letter(&self, relay: &str, event: &StoredEvent, error: &str) -> Result<()>;
+}
+
+/// What a relay does with an event it could not deliver after every retry.
+#[derive(Clone, Default)]
+pub enum OnFailure {
+    /// Record it in the store's dead-letter table and move on (the default).
+    #[default]
+    DeadLetter,
+    /// Hand it to this handler and move on.
+    Handler(Arc<dyn DeadLetterHandler>),
+    /// Stop the relay with an error; the event is retried when it restarts.
+    Stop,
+}
+
+impl std::fmt::Debug for OnFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::DeadLetter => "DeadLetter",
+            Self::Handler(_) => "Handler",
+            Self::Stop => "Stop",
+        })
+    }
+}
+
+/// What a relay did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Events delivered (redeliveries after a restart count again).
+    pub delivered: u64,
+    /// Failed send attempts.
+    pub failed_attempts: u64,
+    /// Events given up on and handed to the dead-letter handler.
+    pub dead_lettered: u64,
+}
+
+/// Delivers the events of a store to a [`Sender`]: in global sequence order (so each
+/// subject's events in stream-version order), in batches, at least once, from a durable
+/// checkpoint in the store's database.
+///
+/// - The checkpoint advances only after a batch was sent, so a relay that dies
+///   redelivers at most the batch it was sending.
+/// - A refused batch is retried with exponential back-off and jitter; after
+///   `max_attempts` its events are retried one by one, and an event that still fails
+///   goes to the dead-letter handler (or stops the relay, per [`OnFailure`]).
+/// - One relay per name is active across processes: it holds a lease in the database,
+///   renews it while it runs, and another relay of the name takes over when it lapses.
+/// - It follows the store gap-free (see [`follow`]): woken by appends, polling as a
+///   fallback, never skipping an event that commits late.
+///
+/// ```no_run
+/// # async fn f(store: std::sync::Arc<eventstore_sqlite::SqliteEventStore>,
+/// #            sender: std::sync::Arc<dyn eventstore_core::Sender>) -> eventstore_core::Result<()> {
+/// use eventstore_outbox::OutboxRelay;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let shutdown = CancellationToken::new();
+/// let relay = OutboxRelay::new("billing", store, sender).batch_size(100);
+/// let stats = relay.run(shutdown.clone()).await?; // until shutdown.cancel()
+/// # Ok(()) }
+/// ```
+pub struct OutboxRelay {
+    name: String,
+    /// The relay's checkpoint and lease key: `relay/<name>`, apart from projections'.
+    key: String,
+    store: Arc<dyn RelayStore>,
+    sender: Arc<dyn Sender>,
+    filter: EventQuery,
+    batch_size: usize,
+    retry: RetryPolicy,
+    on_failure: OnFailure,
+    lease_ttl: Duration,
+}
+
+impl OutboxRelay {
+    /// A relay named `name` (its checkpoint and lease are kept under this name) from
+    /// `store` to `sender`, delivering every event in batches of up to 100.
+    pub fn new(
+        name: impl Into<String>,
+        store: Arc<dyn RelayStore>,
+        sender: Arc<dyn Sender>,
+    ) -> Self {
+        let name = name.into();
+        Self {
+            key: format!("relay/{name}"),
+            name,
+            store,
+            sender,
+            filter: EventQuery::new(),
+            batch_size: 100,
+            retry: RetryPolicy::default(),
+            on_failure: OnFailure::default(),
+            lease_ttl: Duration::from_secs(15),
+        }
+    }
+
+    /// Delivers only events matching `filter`'s filters (its order, limit and paging
+    /// are the relay's own).
+    #[must_use]
+    pub fn filter(mut self, filter: EventQuery) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The most events per send (at least 1).
+    #[must_use]
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size.max(1);
+        self
+    }
+
+    /// How refused sends are retried.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = RetryPolicy {
+            max_attempts: policy.max_attempts.max(1),
+            ..policy
+        };
+        self
+    }
+
+    /// What happens to an event that cannot be delivered.
+    #[must_use]
+    pub fn on_failure(mut self, on_failure: OnFailure) -> Self {
+        self.on_failure = on_failure;
+        self
+    }
+
+    /// How long the relay's lease lasts without renewal (default 15 s): how soon another
+    /// process takes over after this one dies.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// The relay's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many events the relay is behind the head of the store: the head's sequence
+    /// less the checkpoint's (filtered-out events count too).
+    pub async fn lag(&self) -> Result<i64> {
+        let head = self.store.horizon().await?.head;
+        let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
+        Ok(head.saturating_sub(checkpoint).max(0))
+    }
+
+    /// Runs until `shutdown` is cancelled (then returns what it did) or a failure it
+    /// cannot get past (a database error, or an undeliverable event with
+    /// [`OnFailure::Stop`]). While another process holds the lease, it waits.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
+        let mut stats = RelayStats::default();
+        let mut lease = Lease::new(&self.key, self.lease_ttl);
+        loop {
+            if !lease.acquire(self.leases(), &shutdown).await? {
+                return Ok(stats);
+            }
+            let held = self.deliver(&mut lease, &shutdown, &mut stats).await;
+            // Whether it stopped or lost the lease, let another relay in at once.
+            lease.release(self.leases()).await;
+            match held? {
+                Outcome::ShutDown => return Ok(stats),
+                Outcome::LeaseLost => {
+                    tracing::warn!(relay = %self.name, "lease lost; waiting to take it back");
+                }
+            }
+        }
+    }
+
+    fn leases(&self) -> &dyn LeaseStore {
+        &*self.store
+    }
+
+    async fn deliver(
+        &self,
+        lease: &mut Lease,
+        shutdown: &CancellationToken,
+        stats: &mut RelayStats,
+    ) -> Result<Outcome> {
+        let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
+        let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
+        let mut batches = follow(store, self.filter.clone(), Position::After(checkpoint))
+            .ready_chunks(self.batch_size);
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(Outcome::ShutDown),
+                () = tokio::time::sleep(lease.until_renewal()) => None,
+                batch = batches.next() => Some(batch),
+            };
+            if !lease.renew_if_due(self.leases()).await? {
+                return Ok(Outcome::LeaseLost);
+            }
+            let Some(batch) = next else { continue };
+            let Some(batch) = batch else {
+                return Ok(Outcome::ShutDown);
+            };
+            let batch: Vec<StoredEvent> = batch.into_iter().collect::<Result<_>>()?;
+            let Some(last) = batch.last().map(StoredEvent::sequence) else {
+                continue;
+            };
+            let span = tracing::info_span!(
+                "relay_batch",
+                relay = %self.name,
+                first = batch[0].sequence(),
+                last,
+                events = batch.len()
+            );
+            if !self
+                .send_batch(&batch, shutdown, stats)
+                .instrument(span)
+                .await?
+            {
+                return Ok(Outcome::ShutDown);
+            }
+            self.store.save_checkpoint(&self.key, last).await?;
+        }
+    }
+
+    /// Sends a batch with retries, then event by event; `false` if shut down meanwhile.
+    async fn send_batch(
+        &self,
+        batch: &[StoredEvent],
+        shutdown: &CancellationToken,
+        stats: &mut RelayStats,
+    ) -> Result<bool> {
+        match self.send_with_retries(batch, shutdown, stats).await {
+            Sent::Delivered => {
+                stats.delivered += batch.len() as u64;
+                return Ok(true);
+            }
+            Sent::ShutDown => return Ok(false),
+            Sent::Failed(_) if batch.len() > 1 => {}
+            Sent::Failed(error) => {
+                return self.give_up(&batch[0], &error, stats).await.map(|()| true);
+            }
+        }
+        // Find the event the sender refuses: deliver one at a time.
+        for event in batch {
+            match self
+                .send_with_retries(std::slice::from_ref(event), shutdown, stats)
+                .await
+            {
+                Sent::Delivered => stats.delivered += 1,
+                Sent::ShutDown => return Ok(false),
+                Sent::Failed(error) => self.give_up(event, &error, stats).await?,
+            }
+        }
+        Ok(true)
+    }
+
+    async fn send_with_retries(
+        &self,
+        events: &[StoredEvent],
+        shutdown: &CancellationToken,
+        stats: &mut RelayStats,
+    ) -> Sent {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sender.send(events).await {
+                Ok(()) => return Sent::Delivered,
+                Err(error) => {
+                    stats.failed_attempts += 1;
+                    tracing::warn!(relay = %self.name, attempt, %error, "send failed");
+                    if attempt >= self.retry.max_attempts {
+                        return Sent::Failed(error.to_string());
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Sent::ShutDown,
+                () = tokio::time::sleep(self.retry.delay(attempt)) => {}
+            }
+        }
+    }
+
+    async fn give_up(
+        &self,
+        event: &StoredEvent,
+        error: &str,
+        stats: &mut RelayStats,
+    ) -> Result<()> {
+        tracing::error!(relay = %self.name, sequence = event.sequence(), %error, "undeliverable event");
+        match &self.on_failure {
+            OnFailure::DeadLetter => self.store.dead_letter(&self.name, event, error).await?,
+            OnFailure::Handler(handler) => handler.dead_letter(&self.name, event, error).await?,
+            OnFailure::Stop => {
+                return Err(Error::database(format!(
+                    "relay {:?} stopped: event at sequence {} could not be delivered: {error}",
+                    self.name,
+                    event.sequence()
+                )));
+            }
+        }
+        stats.dead_lettered += 1;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("name", &self.name)
+            .field("batch_size", &self.batch_size)
+            .field("retry", &self.retry)
+            .field("on_failure", &self.on_failure)
+            .field("lease_ttl", &self.lease_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Outcome {
+    ShutDown,
+    LeaseLost,
+}
+
+enum Sent {
+    Delivered,
+    ShutDown,
+    Failed(String),
+}

@@ -1,0 +1,187 @@
+//! [`Replayer`]: events into a handler, in order.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use eventstore_core::time::OffsetDateTime;
+use eventstore_core::{
+    Error, EventQuery, EventStore, EventStream, Position, Result, SnapshotStore, StoredEvent,
+    follow,
+};
+use futures::TryStreamExt as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::upcast::{Upcaster, upcast};
+
+/// What a replay went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Events handed to the handler.
+    pub events: u64,
+    /// The sequence of the last one.
+    pub last_sequence: Option<i64>,
+}
+
+/// Replays events into handlers, and subscribes to new ones, applying an upcaster to
+/// each.
+#[derive(Clone)]
+pub struct Replayer {
+    store: Arc<dyn EventStore>,
+    upcaster: Option<Upcaster>,
+}
+
+impl std::fmt::Debug for Replayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replayer")
+            .field("upcaster", &self.upcaster.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replayer {
+    /// A replayer over `store`.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            upcaster: None,
+        }
+    }
+
+    /// Applies `upcaster` to every event read.
+    #[must_use]
+    pub fn with_upcaster(
+        mut self,
+        upcaster: impl Fn(StoredEvent) -> Result<StoredEvent> + Send + Sync + 'static,
+    ) -> Self {
+        self.upcaster = Some(Arc::new(upcaster));
+        self
+    }
+
+    /// Hands every event matching `query`, up to the store's safe horizon when the
+    /// replay starts, to `handler` in order; stops at the first handler error, returned
+    /// as [`Error::Handler`] with the event's sequence.
+    pub async fn replay<H, Fut, E>(&self, query: EventQuery, handler: H) -> Result<ReplayStats>
+    where
+        H: FnMut(StoredEvent) -> Fut + Send,
+        Fut: Future<Output = std::result::Result<(), E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        let horizon = self.store.horizon().await?.safe;
+        let max = query.sequence_range().1.map_or(horizon, |m| m.min(horizon));
+        self.drive(self.store.query(query.max_sequence(max)), handler)
+            .await
+    }
+
+    /// Replays one subject's stream, in stream-version order.
+    pub async fn replay_subject<H, Fut, E>(&self, subject: &str, handler: H) -> Result<ReplayStats>
+    where
+        H: FnMut(StoredEvent) -> Fut + Send,
+        Fut: Future<Output = std::result::Result<(), E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        self.drive(self.store.stream(subject, 1), handler).await
+    }
+
+    /// Replays the events of type `ty`, from `from_time` on when given (by the events'
+    /// `time`), in sequence order.
+    pub async fn replay_by_type<H, Fut, E>(
+        &self,
+        ty: &str,
+        from_time: Option<OffsetDateTime>,
+        handler: H,
+    ) -> Result<ReplayStats>
+    where
+        H: FnMut(StoredEvent) -> Fut + Send,
+        Fut: Future<Output = std::result::Result<(), E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        let mut query = EventQuery::new().ty(ty);
+        if let Some(from) = from_time {
+            query = query.time_from(from);
+        }
+        self.replay(query, handler).await
+    }
+
+    /// A live subscription: catches up from `from`, then follows new appends with no gap
+    /// and no duplicate at the hand-over (see [`follow`]). Back-pressure is the
+    /// consumer's: nothing is read until it asks for more.
+    pub fn subscribe(&self, from: Position, filter: EventQuery) -> EventStream {
+        upcast(
+            follow(Arc::clone(&self.store), filter, from),
+            self.upcaster.clone(),
+        )
+    }
+
+    /// Loads `subject`'s state: from its latest snapshot under `name` when there is one,
+    /// then folding the events after it with `apply`. Returns the state and the stream
+    /// version it includes (0: no events).
+    pub async fn load<S, F>(
+        &self,
+        snapshots: &dyn SnapshotStore,
+        name: &str,
+        subject: &str,
+        initial: S,
+        mut apply: F,
+    ) -> Result<(S, i64)>
+    where
+        S: DeserializeOwned + Send,
+        F: FnMut(S, &StoredEvent) -> Result<S> + Send,
+    {
+        let (mut state, mut version) = match snapshots.load_snapshot(name, subject).await? {
+            Some(snapshot) => {
+                let state = snapshot.state.deserialize().map_err(|e| Error::Corrupt {
+                    sequence: 0,
+                    message: format!("snapshot {name:?} of {subject:?}: {e}"),
+                })?;
+                (state, snapshot.stream_version)
+            }
+            None => (initial, 0),
+        };
+        let mut events = upcast(
+            self.store.stream(subject, version + 1),
+            self.upcaster.clone(),
+        );
+        while let Some(event) = events.try_next().await? {
+            version = event.stream_version().unwrap_or(version);
+            state = apply(state, &event)?;
+        }
+        Ok((state, version))
+    }
+
+    /// Keeps `state` as `subject`'s snapshot under `name` at `stream_version`.
+    pub async fn save_snapshot<S: Serialize + Sync>(
+        &self,
+        snapshots: &dyn SnapshotStore,
+        name: &str,
+        subject: &str,
+        stream_version: i64,
+        state: &S,
+    ) -> Result<()> {
+        let state = eventstore_core::Json::from_serialize(state)
+            .map_err(|e| Error::InvalidQuery(format!("snapshot state does not serialize: {e}")))?;
+        snapshots
+            .save_snapshot(name, subject, stream_version, state)
+            .await
+    }
+
+    async fn drive<H, Fut, E>(&self, stream: EventStream, mut handler: H) -> Result<ReplayStats>
+    where
+        H: FnMut(StoredEvent) -> Fut + Send,
+        Fut: Future<Output = std::result::Result<(), E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        let mut events = upcast(stream, self.upcaster.clone());
+        let mut stats = ReplayStats::default();
+        while let Some(event) = events.try_next().await? {
+            let sequence = event.sequence();
+            handler(event).await.map_err(|e| Error::Handler {
+                sequence,
+                source: e.into(),
+            })?;
+            stats.events += 1;
+            stats.last_sequence = Some(sequence);
+        }
+        Ok(stats)
+    }
+}

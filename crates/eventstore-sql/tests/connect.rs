@@ -1,0 +1,36 @@
+//! Choosing the backend at run time from a URL.
+
+use eventstore_sql::{Error, Event, connect};
+
+#[tokio::test]
+async fn sqlite_urls_open_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.db").display());
+    let store = connect(&url).await.unwrap();
+    let event = Event::builder()
+        .id("1")
+        .source("/x")
+        .ty("t")
+        .build()
+        .unwrap();
+    store.append(vec![event]).await.unwrap();
+    assert!(store.get("/x", "1").await.unwrap().is_some());
+    let memory = connect("sqlite::memory:").await.unwrap();
+    assert!(memory.get("/x", "1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn unknown_urls_are_refused_clearly() {
+    for url in [
+        "mysql://localhost/db",
+        "events.db",
+        "",
+        "postgres://localhost/db",
+    ] {
+        match connect(url).await {
+            Err(Error::Config(message)) => assert!(!message.is_empty(), "{url}"),
+            Err(other) => panic!("{url}: expected a configuration error, got {other}"),
+            Ok(_) => panic!("{url}: expected an error"),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! SQLite-specific behaviour: opening, URLs, tables, migrations.
+
+use eventstore_core::{Error, Event, EventQuery, EventStore};
+use eventstore_sqlite::{SCHEMA_VERSION, SqliteEventStore, SqliteOptions};
+use futures::TryStreamExt as _;
+
+fn event(id: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/t")
+        .ty("t")
+        .subject("s")
+        .build()
+        .unwrap()
+}
+
+async fn count(store: &SqliteEventStore) -> usize {
+    store
+        .query(EventQuery::new())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.append(vec![event("1"), event("2")]).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    assert_eq!(count(&store).await, 2);
+    assert_eq!(store.stream_version("s").await.unwrap(), Some(2));
+}
+
+#[tokio::test]
+async fn urls_name_files_or_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url.db");
+    let store = SqliteEventStore::open_url(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    assert!(path.exists());
+    let memory = SqliteEventStore::open_url("sqlite::memory:").await.unwrap();
+    assert_eq!(count(&memory).await, 0);
+    for bad in ["postgres://x", "sqlite://", "events.db"] {
+        assert!(
+            matches!(SqliteOptions::from_url(bad), Err(Error::Config(_))),
+            "{bad}"
+        );
+    }
+    let missing_dir = dir.path().join("no/such/dir/x.db");
+    let err = SqliteEventStore::open(&missing_dir).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("cannot open")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn in_memory_stores_are_private() {
+    let a = SqliteEventStore::open_in_memory().await.unwrap();
+    let b = SqliteEventStore::open_in_memory().await.unwrap();
+    a.append(vec![event("1")]).await.unwrap();
+    assert_eq!(count(&a).await, 1);
+    assert_eq!(count(&b).await, 0);
+}
+
+#[tokio::test]
+async fn tables_in_one_file_are_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let orders = SqliteOptions::file(&path)
+        .table("orders")
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    let users = SqliteOptions::file(&path)
+        .table("users")
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    orders.append(vec![event("1"), event("2")]).await.unwrap();
+    users.append(vec![event("1")]).await.unwrap();
+    assert_eq!(count(&orders).await, 2);
+    assert_eq!(count(&users).await, 1);
+    assert_eq!(orders.table().as_str(), "orders");
+    for bad in ["", "drop table", "x;--", "1abc", "a\"b"] {
+        assert!(
+            matches!(SqliteOptions::file(&path).table(bad), Err(Error::Config(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_explicit_when_asked_and_refuse_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let err = SqliteOptions::file(&path)
+        .auto_migrate(false)
+        .open()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaOutdated { found: 0, .. }),
+        "{err}"
+    );
+    assert!(err.is_schema_mismatch());
+
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        Vec::<i64>::new(),
+        "already applied"
+    );
+    store.close().await.unwrap();
+    SqliteOptions::file(&path)
+        .auto_migrate(false)
+        .open()
+        .await
+        .unwrap();
+
+    // A later build recorded a newer version.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO eventstore_migrations VALUES ('events', ?1, 'from the future', 'now')",
+        [SCHEMA_VERSION + 1],
+    )
+    .unwrap();
+    for auto in [true, false] {
+        let err = SqliteOptions::file(&path)
+            .auto_migrate(auto)
+            .open()
+            .await
+            .unwrap_err();
+        match err {
+            Error::SchemaTooNew {
+                found, supported, ..
+            } => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected SchemaTooNew, got {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_opening_a_new_file_at_once_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let opens = (0..8).map(|_| SqliteEventStore::open(&path));
+    let stores: Vec<_> = futures::future::try_join_all(opens).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let applied: i64 = conn
+        .query_row("SELECT COUNT(*) FROM eventstore_migrations", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(applied, SCHEMA_VERSION);
+    // Every store writes to the same table, one stream.
+    futures::future::try_join_all(
+        stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.append(vec![event(&i.to_string())])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stores[0].stream_version("s").await.unwrap(), Some(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_append_without_locking_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = SqliteEventStore::open(&path).await.unwrap();
+    let b = SqliteEventStore::open(&path).await.unwrap();
+    let writes = (0..200).map(|i| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        store.append(vec![event(&format!("e{i}"))])
+    });
+    futures::future::try_join_all(writes).await.unwrap();
+    let stream: Vec<_> = a.stream("s", 1).try_collect().await.unwrap();
+    let versions: Vec<i64> = stream.iter().map(|e| e.stream_version().unwrap()).collect();
+    assert_eq!(versions, (1..=200).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn reads_in_small_pages_return_everything() {
+    let store = SqliteOptions::in_memory()
+        .page_size(3)
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    let events: Vec<_> = (0..10).map(|i| event(&i.to_string())).collect();
+    store.append(events).await.unwrap();
+    let all: Vec<_> = store
+        .query(EventQuery::new().offset(1).limit(8))
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|e| e.id()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    let stream: Vec<_> = store.stream("s", 4).try_collect().await.unwrap();
+    assert_eq!(stream.len(), 7);
+    assert!(matches!(
+        SqliteOptions::in_memory().page_size(0),
+        Err(Error::Config(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_see_appends_from_another_store_on_the_file() {
+    use eventstore_core::{Position, follow};
+    use futures::StreamExt as _;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let reader = SqliteOptions::file(&path)
+        .poll_interval(Duration::from_millis(20))
+        .open()
+        .await
+        .unwrap();
+    let writer = SqliteEventStore::open(&path).await.unwrap();
+    let mut follower = follow(Arc::new(reader), EventQuery::new(), Position::Start);
+    writer.append(vec![event("from-elsewhere")]).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), follower.next()).await;
+    let event = next.expect("woken by polling").expect("an event").unwrap();
+    assert_eq!(event.id(), "from-elsewhere");
+}
