@@ -20,7 +20,9 @@ pub enum Position {
     Start,
     /// After this sequence (a checkpoint).
     After(i64),
-    /// After the last event committed when the follower starts: only new events.
+    /// After the last event committed when the follower starts — when its stream is
+    /// first polled — : only new events. To start from the moment of subscribing, read
+    /// [`EventStore::horizon`] then and follow from `After(horizon.safe)`.
     Now,
 }
 
@@ -55,7 +57,10 @@ pub type Wakeups = BoxStream<'static, ()>;
 /// open/closed state (closing ends every wake-up stream).
 #[derive(Debug)]
 pub struct CommitSignal {
+    /// Bumped by this process's commits.
     commits: tokio::sync::watch::Sender<u64>,
+    /// Bumped by this process's commits and by news of other processes' commits.
+    wakes: tokio::sync::watch::Sender<u64>,
     closed: AtomicBool,
     poll_interval: Duration,
 }
@@ -65,20 +70,35 @@ impl CommitSignal {
     pub fn new(poll_interval: Duration) -> Self {
         Self {
             commits: tokio::sync::watch::Sender::new(0),
+            wakes: tokio::sync::watch::Sender::new(0),
             closed: AtomicBool::new(false),
             poll_interval,
         }
     }
 
-    /// Wakes every follower: call after a commit.
+    /// Wakes every follower: call after this process committed events.
     pub fn notify(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake();
+    }
+
+    /// Wakes every follower without counting a local commit: for news of another
+    /// process's commit (a PostgreSQL notification).
+    pub fn wake(&self) {
+        self.wakes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes with each of this process's commits: what a backend forwards to other
+    /// processes.
+    pub fn local_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Marks the store closed and ends the wake-up streams.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.notify();
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake();
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -98,7 +118,7 @@ impl CommitSignal {
     /// A wake-up stream: after each [`notify`](Self::notify) and every poll interval,
     /// until closed.
     pub fn wakeups(self: &Arc<Self>) -> Wakeups {
-        let receiver = self.commits.subscribe();
+        let receiver = self.wakes.subscribe();
         futures::stream::unfold(
             (Arc::clone(self), receiver),
             |(signal, mut receiver)| async move {

@@ -1,16 +1,12 @@
 //! The outbox on SQLite: transactions, and the relay against a real database file.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use eventstore_core::{
-    AppendOptions, DeadLetterStore, Error, Event, EventStore, ExpectedVersion, SendError, Sender,
-    StoredEvent,
-};
+use eventstore_core::{AppendOptions, DeadLetterStore, Error, Event, EventStore, ExpectedVersion};
 use eventstore_outbox::{OnFailure, OutboxRelay, RetryPolicy, TransactionalPublisher};
 use eventstore_sqlite::{SqliteEventStore, SqliteWork};
+use eventstore_testkit::sender::Recorder;
 use tokio_util::sync::CancellationToken;
 
 struct Fixture {
@@ -186,72 +182,6 @@ async fn appends_join_a_rusqlite_transaction_the_caller_holds() {
     assert_eq!(events(&store).await, 1);
 }
 
-/// Records what it receives; can fail a number of times, refuse one id forever, or hang
-/// on a given call.
-#[derive(Default)]
-struct Recorder {
-    received: Mutex<Vec<StoredEvent>>,
-    calls: AtomicU32,
-    fail_first: u32,
-    refuse_id: Option<String>,
-    hang_on_call: Option<u32>,
-}
-
-impl Recorder {
-    fn ids(&self) -> Vec<String> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.id().to_owned())
-            .collect()
-    }
-
-    fn sequences(&self) -> Vec<i64> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .map(StoredEvent::sequence)
-            .collect()
-    }
-
-    async fn wait_for(&self, n: usize) {
-        for _ in 0..400 {
-            if self.received.lock().unwrap().len() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "only {} of {n} events delivered",
-            self.received.lock().unwrap().len()
-        );
-    }
-}
-
-#[async_trait]
-impl Sender for Recorder {
-    async fn send(&self, events: &[StoredEvent]) -> Result<(), SendError> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if call <= self.fail_first {
-            return Err(format!("broker unavailable (call {call})").into());
-        }
-        if let Some(id) = self
-            .refuse_id
-            .as_ref()
-            .filter(|id| events.iter().any(|e| e.id() == *id))
-        {
-            return Err(format!("{id} is malformed for the broker").into());
-        }
-        self.received.lock().unwrap().extend_from_slice(events);
-        if self.hang_on_call == Some(call) {
-            std::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-}
-
 fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
@@ -318,10 +248,7 @@ async fn a_relay_killed_mid_batch_redelivers_only_that_batch() {
     let f = fixture().await;
     let store = Arc::new(f.store.clone());
     append_numbered(&f.store, 0..100).await;
-    let hanging = Arc::new(Recorder {
-        hang_on_call: Some(3),
-        ..Recorder::default()
-    });
+    let hanging = Arc::new(Recorder::hanging_on(3));
     let relay = OutboxRelay::new("r", store.clone(), hanging.clone())
         .batch_size(10)
         .lease_ttl(Duration::from_millis(300));
@@ -394,10 +321,7 @@ async fn failed_sends_are_retried_then_dead_lettered() {
     append_numbered(&f.store, 0..10).await;
 
     // Fails twice, then works: everything is delivered, in order.
-    let flaky = Arc::new(Recorder {
-        fail_first: 2,
-        ..Recorder::default()
-    });
+    let flaky = Arc::new(Recorder::failing_first(2));
     let relay = OutboxRelay::new("flaky", store.clone(), flaky.clone()).retry(quick_retries());
     let (stop, task) = spawn(relay);
     flaky.wait_for(10).await;
@@ -409,10 +333,7 @@ async fn failed_sends_are_retried_then_dead_lettered() {
     );
 
     // Refuses one event forever: it is dead-lettered and the rest are delivered.
-    let picky = Arc::new(Recorder {
-        refuse_id: Some("o4-created".into()),
-        ..Recorder::default()
-    });
+    let picky = Arc::new(Recorder::refusing("o4-created"));
     let relay = OutboxRelay::new("picky", store.clone(), picky.clone()).retry(quick_retries());
     let (stop, task) = spawn(relay);
     picky.wait_for(9).await;
@@ -434,10 +355,7 @@ async fn failed_sends_are_retried_then_dead_lettered() {
     let relay = OutboxRelay::new(
         "strict",
         store.clone(),
-        Arc::new(Recorder {
-            refuse_id: Some("o4-created".into()),
-            ..Recorder::default()
-        }),
+        Arc::new(Recorder::refusing("o4-created")),
     )
     .retry(quick_retries())
     .on_failure(OnFailure::Stop);

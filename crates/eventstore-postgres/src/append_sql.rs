@@ -91,6 +91,14 @@ UNION ALL SELECT 'conflict', actual, NULL, subject FROM conflict"
     )
 }
 
+/// Takes the per-subject append locks of a batch (`$1` their namespace, `$2` the
+/// subjects), in the same hash order as the append statement, so that concurrent
+/// batches never wait on each other in a cycle.
+pub(crate) fn lock_subjects_sql() -> &'static str {
+    "SELECT count(pg_advisory_xact_lock($1::int4, h)) \
+     FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s ORDER BY 1) x"
+}
+
 /// The current version of one subject's stream.
 pub(crate) fn current_version_sql(table: &TableName) -> String {
     format!(

@@ -9,6 +9,40 @@ use crate::error::db;
 use crate::options::PostgresOptions;
 use crate::tls::TlsMode;
 
+/// Starts the LISTEN/NOTIFY connection (see [`crate::listen`]) with the options' TLS.
+pub(crate) fn spawn_listener(
+    mut config: tokio_postgres::Config,
+    options: &PostgresOptions,
+    channel: String,
+    signal: &std::sync::Arc<eventstore_core::CommitSignal>,
+) -> Result<()> {
+    config.ssl_mode(options.tls.mode.ssl_mode());
+    if let Some(timeout) = options.connect_timeout {
+        config.connect_timeout(timeout);
+    }
+    if options.tls.mode == TlsMode::Disable {
+        crate::listen::spawn(config, tokio_postgres::NoTls, channel, signal);
+        return Ok(());
+    }
+    #[cfg(feature = "tls")]
+    {
+        let connector = crate::rustls::connector(&options.tls)?;
+        crate::listen::spawn(config, connector, channel, signal);
+        Ok(())
+    }
+    #[cfg(not(feature = "tls"))]
+    match options.tls.mode {
+        TlsMode::Prefer => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            crate::listen::spawn(config, tokio_postgres::NoTls, channel, signal);
+            Ok(())
+        }
+        mode => Err(Error::Config(format!(
+            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres"
+        ))),
+    }
+}
+
 /// A pool for `config` with the options' size, time-outs and TLS.
 pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions) -> Result<Pool> {
     config.ssl_mode(options.tls.mode.ssl_mode());

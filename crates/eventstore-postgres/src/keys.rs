@@ -66,6 +66,18 @@ pub(crate) fn subject_class(table: &TableName) -> i32 {
     ((hash >> 32) as u32 ^ hash as u32) as i32
 }
 
+/// The LISTEN/NOTIFY channel of the table: `eventstore_` and 16 hex digits, an
+/// identifier PostgreSQL takes unquoted.
+pub(crate) fn notify_channel(table: &TableName) -> String {
+    let hash = fnv1a(&[
+        "eventstore-sql/notify:",
+        schema_of(table),
+        ".",
+        table.as_str(),
+    ]);
+    format!("eventstore_{hash:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

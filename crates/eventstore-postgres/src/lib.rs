@@ -32,11 +32,13 @@
 
 mod append_sql;
 mod connect;
+mod coordination;
 mod dialect;
 mod error;
 mod horizon;
 mod import;
 mod keys;
+mod listen;
 mod options;
 mod read;
 #[cfg(feature = "tls")]
@@ -44,6 +46,7 @@ mod rustls;
 mod schema;
 mod store;
 mod tls;
+mod transact;
 mod types;
 mod write;
 
@@ -56,3 +59,4 @@ pub use schema::SCHEMA_VERSION;
 pub use store::PostgresEventStore;
 pub use tls::{TlsMode, TlsOptions};
 pub use tokio_postgres;
+pub use transact::{BoxError, PostgresWork};

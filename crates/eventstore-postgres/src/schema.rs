@@ -19,14 +19,21 @@ struct Migration {
 }
 
 /// The migrations in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "event table, its sequence and its indexes",
-    sql: include_str!("../migrations/0001_events.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "event table, its sequence and its indexes",
+        sql: include_str!("../migrations/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "checkpoints, leases, dead letters and snapshots",
+        sql: include_str!("../migrations/0002_coordination.sql"),
+    },
+];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The optional GIN index on `extensions`: it serves extension filters (`@>`) but
 /// costs appends, so a deployment may leave it out.
@@ -52,7 +59,13 @@ fn ledger_name(table: &TableName) -> String {
 
 /// The sequence's qualified, quoted name.
 pub(crate) fn sequence_name(table: &TableName) -> String {
-    format!("\"{}\".{}", schema_of(table), table.derived("sequence"))
+    companion(table, "sequence")
+}
+
+/// The qualified, quoted name of a relation derived from the table's
+/// (`<schema>."<table>_<suffix>"`): its sequence, its coordination tables.
+pub(crate) fn companion(table: &TableName, suffix: &str) -> String {
+    format!("\"{}\".{}", schema_of(table), table.derived(suffix))
 }
 
 /// The table's qualified, quoted name.
@@ -65,7 +78,8 @@ fn render(sql: &str, table: &TableName) -> String {
     let mut out = sql
         .replace("{table}", &table_name(table))
         .replace("{sequence_literal}", &sequence)
-        .replace("{sequence}", &sequence);
+        .replace("{sequence}", &sequence)
+        .replace("{schema}", &format!("\"{}\"", schema_of(table)));
     while let Some(start) = out.find("{table_") {
         let Some(len) = out[start..].find('}') else {
             break;
@@ -136,7 +150,7 @@ async fn apply(
     }
     let mut applied = Vec::new();
     let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > found).collect();
-    let index = format!("\"{}\".{}", schema_of(table), table.derived("extensions"));
+    let index = companion(table, "extensions");
     let add_index = extensions_index
         && !tx
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&index])

@@ -13,11 +13,11 @@ use eventstore_core::{
 use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
 
-use crate::append_sql::{append_sql, current_version_sql};
+use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
 use crate::horizon::{horizon, lock_base};
-use crate::keys::subject_class;
+use crate::keys::{notify_channel, subject_class};
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
 use crate::write::{Attempt, Batch, LockKeys, attempt, violation_error};
@@ -42,6 +42,7 @@ struct Shared {
     owns_pool: bool,
     table: TableName,
     append_sql: String,
+    lock_subjects_sql: String,
     current_version_sql: String,
     keys: LockKeys,
     /// Wakes followers after commits; knows whether the store is closed.
@@ -91,6 +92,7 @@ impl PostgresEventStore {
                 pool,
                 owns_pool,
                 append_sql: append_sql(&table),
+                lock_subjects_sql: lock_subjects_sql().to_owned(),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys {
                     horizon: lock_base(&table),
@@ -100,6 +102,14 @@ impl PostgresEventStore {
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
             }),
         };
+        if let Source::Config(config) = &options.source {
+            connect::spawn_listener(
+                (**config).clone(),
+                &options,
+                notify_channel(&store.shared.table),
+                &store.shared.signal,
+            )?;
+        }
         let mut client = store.client().await?;
         if options.auto_migrate {
             schema::migrate(&mut client, &store.shared.table, options.extensions_index).await?;
@@ -156,6 +166,20 @@ impl PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             let batch = Batch::new(&events, &options);
+            // Lock the batch's subjects in a statement of their own, so that the append
+            // statement's snapshot, taken after it, sees every version committed before
+            // the locks: a caller's transaction cannot retry a stale version as the
+            // store does.
+            let subjects: Vec<&str> = events.iter().filter_map(Event::subject).collect();
+            if !subjects.is_empty() {
+                client
+                    .execute(
+                        &self.shared.lock_subjects_sql,
+                        &[&self.shared.keys.subject, &subjects],
+                    )
+                    .await
+                    .map_err(db)?;
+            }
             let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
             match attempt(client, &statement, self.shared.keys, &batch, &options).await? {
                 Attempt::Done(result) => result,
@@ -166,7 +190,7 @@ impl PostgresEventStore {
         .await
     }
 
-    async fn client(&self) -> Result<Object> {
+    pub(crate) async fn client(&self) -> Result<Object> {
         self.shared.check_open()?;
         self.shared.pool.get().await.map_err(db)
     }

@@ -23,6 +23,7 @@ use eventstore_core::EventStore;
 
 pub mod arb;
 pub mod data;
+pub mod sender;
 pub mod suite;
 pub mod vectors;
 
