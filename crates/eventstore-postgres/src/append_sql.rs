@@ -28,7 +28,7 @@ use crate::schema::sequence_name;
 /// the horizon-lock namespace (already shifted into the high 32 bits), `$16` whether
 /// duplicates are skipped, `$17`–`$19` the expectations (subject, kind, version),
 /// `$20` the recording time, `$21` the namespace of the subject locks.
-pub(crate) fn append_sql(table: &TableName) -> String {
+pub fn append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
     format!(
@@ -94,13 +94,13 @@ UNION ALL SELECT 'conflict', actual, NULL, subject FROM conflict"
 /// Takes the per-subject append locks of a batch (`$1` their namespace, `$2` the
 /// subjects), in the same hash order as the append statement, so that concurrent
 /// batches never wait on each other in a cycle.
-pub(crate) fn lock_subjects_sql() -> &'static str {
+pub fn lock_subjects_sql() -> &'static str {
     "SELECT count(pg_advisory_xact_lock($1::int4, h)) \
      FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s ORDER BY 1) x"
 }
 
 /// The current version of one subject's stream.
-pub(crate) fn current_version_sql(table: &TableName) -> String {
+pub fn current_version_sql(table: &TableName) -> String {
     format!(
         "SELECT max(stream_version) FROM {} WHERE subject = $1",
         table.quoted()

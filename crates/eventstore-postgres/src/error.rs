@@ -3,6 +3,8 @@
 use eventstore_core::Error;
 use tokio_postgres::error::SqlState;
 
+use crate::batch::UniqueViolation;
+
 /// Wraps a tokio-postgres or pool error as [`Error::Database`].
 pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::database(error)
@@ -14,42 +16,5 @@ pub(crate) fn unique_violation(error: &tokio_postgres::Error) -> Option<UniqueVi
     if db.code() != &SqlState::UNIQUE_VIOLATION {
         return None;
     }
-    Some(UniqueViolation {
-        constraint: db.constraint().unwrap_or_default().to_owned(),
-        key: db.detail().and_then(key_values).unwrap_or_default(),
-    })
-}
-
-/// A unique violation: which constraint, and the key values the server reported.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct UniqueViolation {
-    pub(crate) constraint: String,
-    pub(crate) key: Vec<String>,
-}
-
-/// The values of `Key (a, b)=(x, y) already exists.`; best effort (values containing
-/// ", " are split wrongly), used only to name the event in an error message.
-fn key_values(detail: &str) -> Option<Vec<String>> {
-    let start = detail.find(")=(")? + 3;
-    let end = detail.rfind(") already exists")?;
-    Some(
-        detail
-            .get(start..end)?
-            .split(", ")
-            .map(str::to_owned)
-            .collect(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_values;
-
-    #[test]
-    fn reads_the_key_of_a_detail() {
-        assert_eq!(
-            key_values("Key (source, id)=(/a, 1) already exists.").unwrap(),
-            ["/a", "1"]
-        );
-    }
+    Some(UniqueViolation::new(db.constraint(), db.detail()))
 }

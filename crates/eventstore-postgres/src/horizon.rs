@@ -30,7 +30,7 @@
 //! flight for 2^31 sequence values.
 
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Horizon, Result};
+use eventstore_core::{Error, EventQuery, Horizon, Order, Result};
 use tokio_postgres::GenericClient;
 
 use crate::error::db;
@@ -42,8 +42,10 @@ pub(crate) fn lock_base(table: &TableName) -> i64 {
     (u64::from(horizon_class(table)) << 32) as i64
 }
 
-/// The horizon statement for `table`: `$1` is the lock namespace as `pg_locks.classid`.
-pub(crate) fn horizon_sql(table: &TableName) -> String {
+/// The horizon statement for `table`: `$1` is the lock namespace as `pg_locks.classid`
+/// (see [`horizon_param`]); one row, the head and the safe horizon (both `int8`), to
+/// pass to [`horizon_from`].
+pub fn horizon_sql(table: &TableName) -> String {
     format!(
         "SELECT h.head, h.head - COALESCE((
             SELECT max(d) FROM (
@@ -60,19 +62,40 @@ pub(crate) fn horizon_sql(table: &TableName) -> String {
     )
 }
 
+/// Whether `query` follows the global order (from a position on, `after`, ascending)
+/// and so must be bounded by the horizon ([`up_to_horizon`]). Plain queries need no
+/// horizon.
+pub fn follows(query: &EventQuery) -> bool {
+    query.after_value().is_some() && query.order_value() == Order::Ascending
+}
+
+/// `query` bounded to sequences at or below the safe horizon `safe`.
+pub fn up_to_horizon(query: EventQuery, safe: i64) -> EventQuery {
+    let max = query.sequence_range().1.map_or(safe, |m| m.min(safe));
+    query.max_sequence(max)
+}
+
+/// The horizon statement's `$1` for `table` (`int8`).
+pub fn horizon_param(table: &TableName) -> i64 {
+    i64::from(horizon_class(table))
+}
+
+/// The [`Horizon`] of the horizon statement's row, checked.
+pub fn horizon_from(head: i64, safe: i64) -> Result<Horizon> {
+    if safe > head {
+        return Err(Error::database("horizon above the head"));
+    }
+    Ok(Horizon { head, safe })
+}
+
 /// Computes the horizon of `table` on `client` (a pooled client, or a transaction the
 /// caller holds). Read events up to [`Horizon::safe`] in a later statement, with a
 /// snapshot taken after this one: READ COMMITTED (PostgreSQL's default), not
 /// REPEATABLE READ.
 pub async fn horizon(client: &impl GenericClient, table: &TableName) -> Result<Horizon> {
-    let class = i64::from(horizon_class(table));
     let row = client
-        .query_one(&horizon_sql(table), &[&class])
+        .query_one(&horizon_sql(table), &[&horizon_param(table)])
         .await
         .map_err(db)?;
-    let (head, safe): (i64, i64) = (row.get(0), row.get(1));
-    if safe > head {
-        return Err(Error::database("horizon above the head"));
-    }
-    Ok(Horizon { head, safe })
+    horizon_from(row.get(0), row.get(1))
 }

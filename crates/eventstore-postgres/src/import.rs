@@ -10,11 +10,11 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::Instrument as _;
 
+use crate::batch::recorded_now;
 use crate::error::{db, unique_violation};
 use crate::schema::sequence_name;
 use crate::store::PostgresEventStore;
 use crate::types::{Jsonb, survives_jsonb};
-use crate::write::{recorded_now, violation_error};
 
 /// How many events one `COPY` carries: the stream versions of a chunk's new subjects
 /// are looked up before it.
@@ -159,7 +159,7 @@ impl PostgresEventStore {
 
 fn copy_error(error: &tokio_postgres::Error) -> Error {
     match unique_violation(error) {
-        Some(violation) => violation_error(violation, &Default::default()),
+        Some(violation) => violation.into_error(&Default::default()),
         None => Error::database(error.to_string()),
     }
 }

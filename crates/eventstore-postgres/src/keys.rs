@@ -68,7 +68,7 @@ pub(crate) fn subject_class(table: &TableName) -> i32 {
 
 /// The LISTEN/NOTIFY channel of the table: `eventstore_` and 16 hex digits, an
 /// identifier PostgreSQL takes unquoted.
-pub(crate) fn notify_channel(table: &TableName) -> String {
+pub fn notify_channel(table: &TableName) -> String {
     let hash = fnv1a(&[
         "eventstore-sql/notify:",
         schema_of(table),

@@ -31,6 +31,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod append_sql;
+mod batch;
 mod connect;
 mod coordination;
 mod dialect;
@@ -44,6 +45,7 @@ mod read;
 #[cfg(feature = "tls")]
 mod rustls;
 mod schema;
+pub mod statements;
 mod store;
 mod tls;
 mod transact;

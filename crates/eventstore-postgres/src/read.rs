@@ -6,29 +6,20 @@ use std::pin::Pin;
 use deadpool_postgres::{Object, Pool};
 use eventstore_core::sql::{EventRow, Sql, TableName, select_events};
 use eventstore_core::timestamp::parse_fixed;
-use eventstore_core::{Error, EventQuery, EventStream, Order, Result, StoredEvent};
+use eventstore_core::{Error, EventQuery, EventStream, Result, StoredEvent};
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
 
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::horizon;
+use crate::horizon::{follows, horizon, up_to_horizon};
 use crate::types::JsonText;
 
 /// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
 pub(crate) fn event_row(row: &Row) -> Result<StoredEvent> {
     let sequence: i64 = row.try_get(0).map_err(db)?;
-    let get_time = |i: usize| -> Result<Option<time::OffsetDateTime>> {
-        let text: Option<&str> = row.try_get(i).map_err(db)?;
-        text.map(|t| {
-            parse_fixed(t).ok_or_else(|| Error::Corrupt {
-                sequence,
-                message: format!("time {t:?} is not RFC 3339"),
-            })
-        })
-        .transpose()
-    };
+    let get_time = |i: usize| time_column(sequence, row.try_get(i).map_err(db)?);
     let json = |i: usize| -> Result<Option<String>> {
         Ok(row
             .try_get::<_, Option<JsonText>>(i)
@@ -58,17 +49,23 @@ pub(crate) fn event_row(row: &Row) -> Result<StoredEvent> {
     .into_stored()
 }
 
+/// The `time` column of the row at `sequence`: the fixed-width RFC 3339 text the store
+/// writes, or [`Error::Corrupt`].
+pub fn time_column(sequence: i64, text: Option<&str>) -> Result<Option<time::OffsetDateTime>> {
+    text.map(|t| {
+        parse_fixed(t).ok_or_else(|| Error::Corrupt {
+            sequence,
+            message: format!("time {t:?} is not RFC 3339"),
+        })
+    })
+    .transpose()
+}
+
 /// What a read runs: a query (bounded by the horizon when it follows the global
 /// order) or a ready statement.
 pub(crate) enum Read {
     Query(Box<EventQuery>),
     Sql(Sql),
-}
-
-/// A follower: it reads the global order from a position on, so it must stop at the
-/// safe horizon. Plain queries need no horizon.
-fn follows(query: &EventQuery) -> bool {
-    query.after_value().is_some() && query.order_value() == Order::Ascending
 }
 
 async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, RowStream)> {
@@ -78,8 +75,7 @@ async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, Ro
         Read::Query(query) => {
             let query = if follows(&query) {
                 let safe = horizon(&**client, table).await?.safe;
-                let max = query.sequence_range().1.map_or(safe, |m| m.min(safe));
-                query.max_sequence(max)
+                up_to_horizon(*query, safe)
             } else {
                 *query
             };

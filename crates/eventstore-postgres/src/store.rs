@@ -14,13 +14,14 @@ use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
 
 use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
+use crate::batch::{Batch, LockKeys};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{horizon, lock_base};
-use crate::keys::{notify_channel, subject_class};
+use crate::horizon::horizon;
+use crate::keys::notify_channel;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
-use crate::write::{Attempt, Batch, LockKeys, attempt, violation_error};
+use crate::write::{Attempt, attempt};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
@@ -94,10 +95,7 @@ impl PostgresEventStore {
                 append_sql: append_sql(&table),
                 lock_subjects_sql: lock_subjects_sql().to_owned(),
                 current_version_sql: current_version_sql(&table),
-                keys: LockKeys {
-                    horizon: lock_base(&table),
-                    subject: subject_class(&table),
-                },
+                keys: LockKeys::new(&table),
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
             }),
@@ -170,7 +168,7 @@ impl PostgresEventStore {
             // statement's snapshot, taken after it, sees every version committed before
             // the locks: a caller's transaction cannot retry a stale version as the
             // store does.
-            let subjects: Vec<&str> = events.iter().filter_map(Event::subject).collect();
+            let subjects = batch.subjects();
             if !subjects.is_empty() {
                 client
                     .execute(
@@ -181,9 +179,9 @@ impl PostgresEventStore {
                     .map_err(db)?;
             }
             let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
-            match attempt(client, &statement, self.shared.keys, &batch, &options).await? {
+            match attempt(client, &statement, self.shared.keys, &batch).await? {
                 Attempt::Done(result) => result,
-                Attempt::Raced(violation) => Err(violation_error(violation, &options)),
+                Attempt::Raced(violation) => Err(violation.into_error(&options)),
             }
         }
         .instrument(span)
@@ -221,8 +219,7 @@ impl EventStore for PostgresEventStore {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match attempt(&**client, &statement, self.shared.keys, &batch, &options)
-                    .await?
+                match attempt(&**client, &statement, self.shared.keys, &batch).await?
                 {
                     Attempt::Done(result) => {
                         if result.as_ref().is_ok_and(|r| !r.appended.is_empty()) {
@@ -231,7 +228,7 @@ impl EventStore for PostgresEventStore {
                         return result;
                     }
                     Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
-                        return Err(violation_error(violation, &options));
+                        return Err(violation.into_error(&options));
                     }
                     Attempt::Raced(violation) => {
                         tracing::debug!(constraint = %violation.constraint, attempts, "append raced; retrying");

@@ -8,11 +8,11 @@ use eventstore_core::{
 use futures::future::BoxFuture;
 use tokio_postgres::Transaction;
 
+use crate::batch::recorded_now;
 use crate::coordination::advance_checkpoint_sql;
 use crate::error::db;
 use crate::schema::companion;
 use crate::store::PostgresEventStore;
-use crate::write::recorded_now;
 
 /// Any error of the caller's business logic.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,0 +1,378 @@
+//! The driver-independent half of an append: a batch's parameters, and what the
+//! append statement's rows mean. The tokio-postgres binding is in [`crate::write`];
+//! other drivers (eventstore-sqlx) bind the same [`AppendParams`] through
+//! [`crate::statements`].
+
+use std::collections::HashSet;
+
+use eventstore_core::sql::{DataColumn, TableName, data_columns, extensions_column};
+use eventstore_core::timestamp::format_fixed;
+use eventstore_core::{
+    AppendOptions, AppendResult, AppendedEvent, Error, Event, ExpectedVersion, OnDuplicate, Result,
+    SkippedEvent,
+};
+use time::OffsetDateTime;
+
+use crate::horizon::lock_base;
+use crate::keys::subject_class;
+use crate::types::survives_jsonb;
+
+/// The advisory-lock namespaces of a table (see the keys section of
+/// [`statements`](crate::statements)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockKeys {
+    /// The horizon locks' namespace, in the high 32 bits (the append statement's `$15`).
+    pub horizon: i64,
+    /// The subject locks' namespace (the append statement's `$21`, the subject-lock
+    /// statement's `$1`).
+    pub subject: i32,
+}
+
+impl LockKeys {
+    /// The namespaces of `table`'s locks.
+    pub fn new(table: &TableName) -> Self {
+        Self {
+            horizon: lock_base(table),
+            subject: subject_class(table),
+        }
+    }
+}
+
+/// A batch ready to send: the events after in-batch duplicates were taken out.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    /// `(position in the caller's batch, event)`, in batch order.
+    sent: Vec<(usize, &'a Event)>,
+    /// In-batch duplicates left out (with [`OnDuplicate::Skip`]).
+    skipped: Vec<SkippedEvent>,
+    /// The first in-batch duplicate (with [`OnDuplicate::Error`]).
+    duplicate: Option<&'a Event>,
+    /// The caller's events.
+    events: &'a [Event],
+    /// The batch's options.
+    options: &'a AppendOptions,
+}
+
+impl<'a> Batch<'a> {
+    /// Takes the in-batch duplicates out of `events` as `options` says.
+    pub fn new(events: &'a [Event], options: &'a AppendOptions) -> Self {
+        let mut seen = HashSet::with_capacity(events.len());
+        let mut batch = Batch {
+            sent: Vec::with_capacity(events.len()),
+            skipped: Vec::new(),
+            duplicate: None,
+            events,
+            options,
+        };
+        for (index, event) in events.iter().enumerate() {
+            if seen.insert((event.source(), event.id())) {
+                batch.sent.push((index, event));
+            } else if options.duplicate_policy() == OnDuplicate::Skip {
+                batch.skipped.push(skipped(index, event));
+            } else if batch.duplicate.is_none() {
+                batch.duplicate = Some(event);
+            }
+        }
+        if batch.duplicate.is_some() {
+            // Expectations are checked before duplicates, as on SQLite: send no
+            // events, only the expectations, and report the duplicate if they hold.
+            batch.sent.clear();
+        }
+        batch
+    }
+
+    /// The subjects to lock before the append statement, with the subject-lock
+    /// statement ([`lock_subjects_sql`](crate::statements::lock_subjects_sql)); empty
+    /// when there is nothing to lock.
+    pub fn subjects(&self) -> Vec<&'a str> {
+        self.events.iter().filter_map(Event::subject).collect()
+    }
+
+    /// The append statement's parameters, recorded at `recorded_at` (see
+    /// [`recorded_now`]).
+    pub fn params(&self, keys: LockKeys, recorded_at: OffsetDateTime) -> AppendParams<'a> {
+        let events: Vec<&'a Event> = self.sent.iter().map(|(_, e)| *e).collect();
+        let text = |f: fn(&'a Event) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+            events.iter().map(|e| f(e)).collect()
+        };
+        let data: Vec<Option<DataColumn<'a>>> = events.iter().map(|e| data_columns(e)).collect();
+        let (mut exp_subjects, mut exp_kinds, mut exp_versions) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (subject, expected) in self.options.expectations() {
+            let (kind, version) = match expected {
+                ExpectedVersion::NoStream => ("no_stream", None),
+                ExpectedVersion::Exists => ("exists", None),
+                ExpectedVersion::Exact(v) => ("exact", Some(v)),
+                ExpectedVersion::Any => continue,
+            };
+            exp_subjects.push(subject);
+            exp_kinds.push(kind);
+            exp_versions.push(version);
+        }
+        AppendParams {
+            ids: events.iter().map(|e| e.id()).collect(),
+            sources: events.iter().map(|e| e.source()).collect(),
+            types: events.iter().map(|e| e.ty()).collect(),
+            subjects: text(Event::subject),
+            times: events.iter().map(|e| e.time().map(format_fixed)).collect(),
+            datacontenttypes: text(Event::datacontenttype),
+            dataschemas: text(Event::dataschema),
+            correlationids: text(Event::correlationid),
+            topics: text(Event::topic),
+            destinations: text(Event::destination),
+            extensions: events.iter().map(|e| extensions_column(e)).collect(),
+            data_kinds: data.iter().map(|d| d.map(|d| d.kind())).collect(),
+            data_json: data.iter().map(|d| json_column(*d)).collect(),
+            data_bytes: data.iter().map(|d| bytes_column(*d)).collect(),
+            horizon_namespace: keys.horizon,
+            skip_duplicates: self.options.duplicate_policy() == OnDuplicate::Skip,
+            expected_subjects: exp_subjects,
+            expected_kinds: exp_kinds,
+            expected_versions: exp_versions,
+            recorded_at,
+            subject_namespace: keys.subject,
+        }
+    }
+
+    /// What the append statement's result rows mean: the [`AppendResult`], or the
+    /// conflict or duplicate that stopped the batch.
+    pub fn outcome(
+        &self,
+        rows: impl IntoIterator<Item = OutcomeRow>,
+        recorded_at: OffsetDateTime,
+    ) -> Result<AppendResult> {
+        let options = self.options;
+        let mut appended = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut conflicts = Vec::new();
+        for row in rows {
+            match row.outcome.as_str() {
+                "appended" => appended.push((row.n.unwrap_or_default(), row.stream_version)),
+                "duplicate" => duplicates.push(row.n.unwrap_or_default() as usize - 1),
+                _ => conflicts.push((row.subject.unwrap_or_default(), row.n)),
+            }
+        }
+        // Expectations come first, in subject order, as SQLite checks them.
+        conflicts.sort();
+        if let Some((subject, actual)) = conflicts.into_iter().next() {
+            return Err(Error::Conflict {
+                expected: options.expected(&subject),
+                subject,
+                actual,
+            });
+        }
+        if let Some(event) = self.duplicate {
+            return Err(duplicate(event));
+        }
+        duplicates.sort_unstable();
+        if options.duplicate_policy() == OnDuplicate::Error
+            && let Some(&first) = duplicates.first()
+        {
+            return Err(duplicate(self.sent[first].1));
+        }
+        appended.sort_unstable();
+        let mut skipped = self.skipped.clone();
+        skipped.extend(duplicates.iter().map(|&i| self.skipped_at(i)));
+        skipped.sort_by_key(|s| s.index);
+        let fresh = self
+            .sent
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| duplicates.binary_search(i).is_err())
+            .map(|(_, (index, _))| *index);
+        let appended: Vec<AppendedEvent> = fresh
+            .zip(&appended)
+            .map(|(index, &(sequence, stream_version))| AppendedEvent {
+                index,
+                sequence,
+                stream_version,
+            })
+            .collect();
+        if appended.len() + duplicates.len() != self.sent.len() {
+            return Err(Error::database(format!(
+                "the append statement returned {} rows for {} events",
+                appended.len() + duplicates.len(),
+                self.sent.len()
+            )));
+        }
+        Ok(AppendResult {
+            appended,
+            skipped,
+            recorded_at,
+        })
+    }
+
+    fn skipped_at(&self, position: usize) -> SkippedEvent {
+        let (index, event) = self.sent[position];
+        skipped(index, event)
+    }
+}
+
+/// The parameters of the append statement
+/// ([`append_sql`](crate::statements::append_sql)), in placeholder order, as plain
+/// Rust values for any driver to bind. JSON columns are JSON text, bound as `jsonb`
+/// (or as `text`, which the statement casts).
+#[derive(Debug, Clone)]
+pub struct AppendParams<'a> {
+    /// `$1`: `text[]`.
+    pub ids: Vec<&'a str>,
+    /// `$2`: `text[]`.
+    pub sources: Vec<&'a str>,
+    /// `$3`: `text[]`.
+    pub types: Vec<&'a str>,
+    /// `$4`: `text[]`.
+    pub subjects: Vec<Option<&'a str>>,
+    /// `$5`: `text[]`, the fixed-width RFC 3339 form (nanoseconds kept).
+    pub times: Vec<Option<String>>,
+    /// `$6`: `text[]`.
+    pub datacontenttypes: Vec<Option<&'a str>>,
+    /// `$7`: `text[]`.
+    pub dataschemas: Vec<Option<&'a str>>,
+    /// `$8`: `text[]`.
+    pub correlationids: Vec<Option<&'a str>>,
+    /// `$9`: `text[]`.
+    pub topics: Vec<Option<&'a str>>,
+    /// `$10`: `text[]`.
+    pub destinations: Vec<Option<&'a str>>,
+    /// `$11`: `jsonb[]`, JSON text.
+    pub extensions: Vec<Option<String>>,
+    /// `$12`: `text[]`.
+    pub data_kinds: Vec<Option<&'static str>>,
+    /// `$13`: `jsonb[]`, JSON text: JSON data that `jsonb` keeps as it is.
+    pub data_json: Vec<Option<&'a str>>,
+    /// `$14`: `bytea[]`: every other data, losslessly.
+    pub data_bytes: Vec<Option<&'a [u8]>>,
+    /// `$15`: `int8`.
+    pub horizon_namespace: i64,
+    /// `$16`: `bool`.
+    pub skip_duplicates: bool,
+    /// `$17`: `text[]`.
+    pub expected_subjects: Vec<&'a str>,
+    /// `$18`: `text[]`.
+    pub expected_kinds: Vec<&'static str>,
+    /// `$19`: `int8[]`.
+    pub expected_versions: Vec<Option<i64>>,
+    /// `$20`: `timestamptz`.
+    pub recorded_at: OffsetDateTime,
+    /// `$21`: `int4`.
+    pub subject_namespace: i32,
+}
+
+/// One result row of the append statement, as read by any driver: the columns
+/// `outcome`, `n`, `stream_version`, `subject` (see [`crate::statements`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRow {
+    /// `appended`, `duplicate` or `conflict`.
+    pub outcome: String,
+    /// The sequence, the batch position, or the actual version.
+    pub n: Option<i64>,
+    /// The stream version of an appended event.
+    pub stream_version: Option<i64>,
+    /// The subject of a conflict.
+    pub subject: Option<String>,
+}
+
+fn json_column(data: Option<DataColumn<'_>>) -> Option<&str> {
+    match data {
+        Some(DataColumn::Json(text)) if survives_jsonb(text) => Some(text),
+        _ => None,
+    }
+}
+
+fn bytes_column(data: Option<DataColumn<'_>>) -> Option<&[u8]> {
+    match data? {
+        DataColumn::Json(text) if survives_jsonb(text) => None,
+        DataColumn::Json(text) | DataColumn::Text(text) => Some(text.as_bytes()),
+        DataColumn::Binary(bytes) => Some(bytes),
+    }
+}
+
+fn skipped(index: usize, event: &Event) -> SkippedEvent {
+    SkippedEvent {
+        index,
+        source: event.source().to_owned(),
+        id: event.id().to_owned(),
+    }
+}
+
+fn duplicate(event: &Event) -> Error {
+    Error::Duplicate {
+        event_source: event.source().to_owned(),
+        id: event.id().to_owned(),
+    }
+}
+
+/// The recording time of a batch: now, to the microsecond `timestamptz` keeps.
+pub fn recorded_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
+}
+
+/// A unique violation (SQLSTATE 23505) of the event table: which constraint, and the
+/// key values the server reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UniqueViolation {
+    /// The constraint's (index's) name.
+    pub constraint: String,
+    /// The key values of the server's detail message.
+    pub key: Vec<String>,
+}
+
+impl UniqueViolation {
+    /// From the error's constraint name and detail message
+    /// (`Key (source, id)=(/a, 1) already exists.`).
+    pub fn new(constraint: Option<&str>, detail: Option<&str>) -> Self {
+        Self {
+            constraint: constraint.unwrap_or_default().to_owned(),
+            key: detail.and_then(key_values).unwrap_or_default(),
+        }
+    }
+
+    /// The error this violation becomes when the append cannot be retried (inside a
+    /// caller's transaction, or after the retries ran out): [`Error::Conflict`] on the
+    /// `(subject, stream_version)` index, else [`Error::Duplicate`].
+    pub fn into_error(self, options: &AppendOptions) -> Error {
+        let mut key = self.key.into_iter();
+        if self.constraint.ends_with("_subject_version") {
+            let subject = key.next().unwrap_or_default();
+            Error::Conflict {
+                expected: options.expected(&subject),
+                subject,
+                actual: None,
+            }
+        } else {
+            Error::Duplicate {
+                event_source: key.next().unwrap_or_default(),
+                id: key.next().unwrap_or_default(),
+            }
+        }
+    }
+}
+
+/// The values of `Key (a, b)=(x, y) already exists.`; best effort (values containing
+/// ", " are split wrongly), used only to name the event in an error message.
+fn key_values(detail: &str) -> Option<Vec<String>> {
+    let start = detail.find(")=(")? + 3;
+    let end = detail.rfind(") already exists")?;
+    Some(
+        detail
+            .get(start..end)?
+            .split(", ")
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_values;
+
+    #[test]
+    fn reads_the_key_of_a_detail() {
+        assert_eq!(
+            key_values("Key (source, id)=(/a, 1) already exists.").unwrap(),
+            ["/a", "1"]
+        );
+    }
+}

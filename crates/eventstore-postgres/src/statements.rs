@@ -1,0 +1,32 @@
+//! The driver-independent pieces of the store's SQL, for appending and reading through
+//! another PostgreSQL driver on the same schema (as eventstore-sqlx does with sqlx):
+//! the statements' texts, their parameters as plain Rust values, and what their rows
+//! mean. [`PostgresEventStore`](crate::PostgresEventStore) uses exactly these, so a
+//! driver that binds them appends with the same semantics: same locks, same horizon,
+//! same errors.
+//!
+//! An append inside a caller's transaction is, in order:
+//!
+//! 1. [`Batch::new`] over the events and options;
+//! 2. unless [`Batch::subjects`] is empty, [`lock_subjects_sql`] with
+//!    `$1` = [`LockKeys::subject`] (`int4`) and `$2` = the subjects (`text[]`);
+//! 3. [`append_sql`] with the 21 parameters of [`Batch::params`] (see
+//!    [`AppendParams`]), at [`recorded_now`];
+//! 4. its rows, as [`OutcomeRow`]s (`outcome` text, `n` int8, `stream_version` int8,
+//!    `subject` text), through [`Batch::outcome`]; or, if the statement fails with
+//!    SQLSTATE 23505 (a concurrent writer committed first), the
+//!    [`UniqueViolation`]'s [`into_error`](UniqueViolation::into_error).
+//!
+//! Reads use the shared query builder of `eventstore_core::sql` with
+//! [`PostgresDialect`](crate::PostgresDialect); a follower of the global order (a
+//! query with `after`, ascending: [`follows`]) first bounds its query by the horizon
+//! ([`up_to_horizon`]): the [`horizon_sql`] statement with [`horizon_param`], read
+//! through [`horizon_from`]. A row of the event columns becomes an `EventRow`, the
+//! `time` column through [`time_column`], then a `StoredEvent`
+//! (`EventRow::into_stored`).
+
+pub use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
+pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
+pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql, up_to_horizon};
+pub use crate::keys::notify_channel;
+pub use crate::read::time_column;
