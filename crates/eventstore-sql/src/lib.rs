@@ -40,6 +40,7 @@
 //! | `postgres-no-tls` | no | the same without TLS support |
 //! | `outbox` | no      | the [`outbox`](crate::outbox): `TransactionalPublisher`, `OutboxRelay` |
 //! | `replay` | no      | [`replay`](crate::replay): `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
+//! | `sqlx`   | no      | [`sqlx_store`](crate::sqlx_store): `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
@@ -89,6 +90,18 @@ pub mod postgres {
 #[cfg(feature = "postgres-no-tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+
+/// Appending and reading inside an application's sqlx transactions, on the PostgreSQL
+/// schema: the business write and its events commit together.
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod sqlx_store {
+    pub use eventstore_sqlx::*;
+}
+
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub use eventstore_sqlx::SqlxEventStore;
 
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
 /// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. A scheme whose backend was not compiled in is refused with
