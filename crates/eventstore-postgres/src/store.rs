@@ -150,7 +150,7 @@ impl PostgresEventStore {
     /// Appends a batch inside a transaction (or on a client) the caller holds, so that
     /// the caller's own writes and the events commit together. Same semantics as
     /// [`EventStore::append_with`], except that a concurrent append to the same subject
-    /// that commits first surfaces as [`Error::Conflict`] rather than being retried
+    /// that commits first surfaces as [`Error::Conflict`](eventstore_core::Error::Conflict) rather than being retried
     /// (PostgreSQL aborts the caller's transaction on the unique violation): retry the
     /// transaction.
     pub async fn append_in(

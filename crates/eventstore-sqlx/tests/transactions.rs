@@ -400,3 +400,41 @@ async fn followers_wait_for_an_open_sqlx_transaction() {
     drop(conn);
     f.drop_schema().await;
 }
+
+#[tokio::test]
+async fn a_concurrent_duplicate_is_a_typed_error() {
+    let f = Fixture::new("race").await;
+    // No subject: nothing to lock, so the second writer reaches the unique index and
+    // waits there for the first one's commit (SQLSTATE 23505 when it commits).
+    let event = Event::builder()
+        .id("once")
+        .source("/race")
+        .ty("t")
+        .build()
+        .unwrap();
+    let mut first = f.pool.begin().await.unwrap();
+    f.sqlx
+        .append_in(&mut first, vec![event.clone()], AppendOptions::new())
+        .await
+        .unwrap();
+    let second = {
+        let (pool, store, event) = (f.pool.clone(), f.sqlx.clone(), event.clone());
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            store
+                .append_in(&mut tx, vec![event], AppendOptions::new())
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    first.commit().await.unwrap();
+    let error = second.await.unwrap().unwrap_err();
+    match &error {
+        eventstore_core::Error::Duplicate { event_source, id } => {
+            assert_eq!((event_source.as_str(), id.as_str()), ("/race", "once"));
+        }
+        other => panic!("expected a duplicate, got {other}"),
+    }
+    assert_eq!(f.events().await.len(), 1);
+    f.drop_schema().await;
+}
