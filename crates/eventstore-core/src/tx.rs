@@ -40,6 +40,18 @@ pub trait TransactionalStore: EventStore {
     type Work<T: Send + 'static>: Send + 'static;
 
     /// Begins a transaction, runs `work`, appends the events it returns with `options`,
+    /// moves `checkpoint` if given (see
+    /// [`transact_at_checkpoint`](Self::transact_at_checkpoint)), and commits. `None`
+    /// when the checkpoint showed the work done already. What backends implement; call
+    /// [`transact`](Self::transact) or `transact_at_checkpoint`.
+    async fn transact_with<T: Send + 'static>(
+        &self,
+        work: Self::Work<T>,
+        options: AppendOptions,
+        checkpoint: Option<(&str, CheckpointMove)>,
+    ) -> Result<Option<Transacted<T>>>;
+
+    /// Begins a transaction, runs `work`, appends the events it returns with `options`,
     /// and commits. If the work or the append fails, the transaction is rolled back and
     /// nothing of either is visible; a failure of the work is returned as
     /// [`Error::Aborted`](crate::Error::Aborted) unless it is already a store error.
@@ -47,7 +59,10 @@ pub trait TransactionalStore: EventStore {
         &self,
         work: Self::Work<T>,
         options: AppendOptions,
-    ) -> Result<Transacted<T>>;
+    ) -> Result<Transacted<T>> {
+        let done = self.transact_with(work, options, None).await?;
+        Ok(done.expect("without a checkpoint the work always runs"))
+    }
 
     /// Like [`transact`](Self::transact), and in the same transaction moves the
     /// checkpoint `name` (see [`CheckpointStore`](crate::CheckpointStore)).
@@ -64,5 +79,8 @@ pub trait TransactionalStore: EventStore {
         options: AppendOptions,
         name: &str,
         checkpoint: CheckpointMove,
-    ) -> Result<Option<Transacted<T>>>;
+    ) -> Result<Option<Transacted<T>>> {
+        self.transact_with(work, options, Some((name, checkpoint)))
+            .await
+    }
 }

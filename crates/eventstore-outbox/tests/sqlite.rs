@@ -392,3 +392,112 @@ async fn concurrent_writers_while_the_relay_runs_lose_nothing() {
     assert_eq!(sequences.len(), 240);
     assert!(sequences.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// Appends each delivered event's id to a file, so a parent process can see what a
+/// killed child delivered.
+struct FileSender(std::path::PathBuf);
+
+#[async_trait::async_trait]
+impl eventstore_core::Sender for FileSender {
+    async fn send(
+        &self,
+        events: &[eventstore_core::StoredEvent],
+    ) -> Result<(), eventstore_core::SendError> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)?;
+        for event in events {
+            writeln!(file, "{}", event.id())?;
+        }
+        file.sync_data()?;
+        // Slow enough that the parent's SIGKILL lands mid-stream.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(())
+    }
+}
+
+/// The child side of the crash test: a relay delivering to a file until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_relay_process_killed_mid_stream as a child process"]
+async fn child_relay_process() {
+    let (Some(db), Some(out)) = (
+        std::env::var_os("EVENTSTORE_CHILD_DB"),
+        std::env::var_os("EVENTSTORE_CHILD_OUT"),
+    ) else {
+        return;
+    };
+    let store = Arc::new(SqliteEventStore::open(db).await.unwrap());
+    let relay = OutboxRelay::new("crash", store, Arc::new(FileSender(out.into())))
+        .batch_size(10)
+        .lease_ttl(Duration::from_millis(300));
+    relay.run(CancellationToken::new()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_batch() {
+    let f = fixture().await;
+    let db = f._dir.path().join("outbox.db");
+    let out = f._dir.path().join("delivered.txt");
+    append_numbered(&f.store, 0..300).await;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_relay_process", "--ignored", "--nocapture"])
+        .env("EVENTSTORE_CHILD_DB", &db)
+        .env("EVENTSTORE_CHILD_OUT", &out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    for _ in 0..1000 {
+        if lines(&out).len() >= 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, mid-stream
+    child.wait().unwrap();
+    let before_crash = lines(&out);
+    assert!(
+        (60..300).contains(&before_crash.len()),
+        "killed mid-stream: {}",
+        before_crash.len()
+    );
+
+    // A new relay of the same name resumes from the durable checkpoint.
+    let sender = Arc::new(Recorder::default());
+    let relay = OutboxRelay::new("crash", Arc::new(f.store.clone()), sender.clone())
+        .lease_ttl(Duration::from_millis(300));
+    let (stop, task) = spawn(relay);
+    let expected: Vec<String> = (0..300).map(|i| format!("o{i}-created")).collect();
+    for _ in 0..400 {
+        if sender.ids().last() == expected.last() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let after = sender.ids();
+    // Every event delivered, in order; the overlap is what was sent but not
+    // checkpointed: at most one batch.
+    let overlap = before_crash.len() + after.len() - 300;
+    assert!(
+        overlap <= 10,
+        "redelivered {overlap} events, more than one batch"
+    );
+    assert_eq!(
+        after[..overlap],
+        before_crash[before_crash.len() - overlap..]
+    );
+    let mut all = before_crash[..before_crash.len() - overlap].to_vec();
+    all.extend(after);
+    assert_eq!(all, expected);
+}

@@ -3,20 +3,13 @@
 //! opening the store at once never race: the first applies, the others wait and find
 //! nothing left to do.
 
+use eventstore_core::Result;
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Result};
+use eventstore_core::sql::migration::{self, Migration};
 use tokio_postgres::GenericClient;
 
 use crate::error::db;
 use crate::keys::{migration_key, schema_of};
-
-/// One migration: a version, what it does, and its SQL with `{table}`, `{sequence}`,
-/// `{sequence_literal}` and `{table_x}` (derived index names) to fill in.
-struct Migration {
-    version: i64,
-    description: &'static str,
-    sql: &'static str,
-}
 
 /// The migrations in order. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[Migration] = &[
@@ -73,21 +66,14 @@ pub(crate) fn table_name(table: &TableName) -> String {
     format!("\"{}\".\"{}\"", schema_of(table), table.as_str())
 }
 
+/// Fills a migration's placeholders: the core's `{table}` and `{table_x}`, and
+/// `{sequence}`, `{sequence_literal}` and `{schema}`.
 fn render(sql: &str, table: &TableName) -> String {
     let sequence = sequence_name(table);
-    let mut out = sql
-        .replace("{table}", &table_name(table))
+    migration::render(sql, table, &table_name(table))
         .replace("{sequence_literal}", &sequence)
         .replace("{sequence}", &sequence)
-        .replace("{schema}", &format!("\"{}\"", schema_of(table)));
-    while let Some(start) = out.find("{table_") {
-        let Some(len) = out[start..].find('}') else {
-            break;
-        };
-        let suffix = out[start + "{table_".len()..start + len].to_owned();
-        out.replace_range(start..=start + len, &table.derived(&suffix));
-    }
-    out
+        .replace("{schema}", &format!("\"{}\"", schema_of(table)))
 }
 
 async fn recorded_version(client: &impl GenericClient, table: &TableName) -> Result<i64> {
@@ -145,9 +131,7 @@ async fn apply(
         .await
         .map_err(db)?;
     let found = recorded_version(tx, table).await?;
-    if found > SCHEMA_VERSION {
-        return Err(too_new(table, found));
-    }
+    migration::ensure_not_newer(table, found, SCHEMA_VERSION)?;
     let mut applied = Vec::new();
     let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > found).collect();
     let index = companion(table, "extensions");
@@ -191,23 +175,11 @@ async fn apply(
 
 /// Checks that `table` is exactly at [`SCHEMA_VERSION`], without changing anything.
 pub(crate) async fn check(client: &impl GenericClient, table: &TableName) -> Result<()> {
-    match recorded_version(client, table).await? {
-        f if f > SCHEMA_VERSION => Err(too_new(table, f)),
-        f if f < SCHEMA_VERSION => Err(Error::SchemaOutdated {
-            table: table.to_string(),
-            found: f,
-            required: SCHEMA_VERSION,
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn too_new(table: &TableName, found: i64) -> Error {
-    Error::SchemaTooNew {
-        table: table.to_string(),
-        found,
-        supported: SCHEMA_VERSION,
-    }
+    migration::check_version(
+        table,
+        recorded_version(client, table).await?,
+        SCHEMA_VERSION,
+    )
 }
 
 #[cfg(test)]

@@ -48,23 +48,13 @@ pub type PostgresWork<T> = Box<
 impl TransactionalStore for PostgresEventStore {
     type Work<T: Send + 'static> = PostgresWork<T>;
 
-    async fn transact<T: Send + 'static>(
+    async fn transact_with<T: Send + 'static>(
         &self,
         work: PostgresWork<T>,
         options: AppendOptions,
-    ) -> Result<Transacted<T>> {
-        let done = self.commit(work, options, None).await?;
-        Ok(done.expect("without a checkpoint the work always runs"))
-    }
-
-    async fn transact_at_checkpoint<T: Send + 'static>(
-        &self,
-        work: PostgresWork<T>,
-        options: AppendOptions,
-        name: &str,
-        checkpoint: CheckpointMove,
+        checkpoint: Option<(&str, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
-        self.commit(work, options, Some((name, checkpoint))).await
+        self.commit(work, options, checkpoint).await
     }
 }
 

@@ -14,7 +14,18 @@ use time::OffsetDateTime;
 use crate::error::db;
 use crate::store::SqliteEventStore;
 
-fn now_text() -> String {
+/// The statement moving a checkpoint forward (never back), shared by
+/// [`CheckpointStore::save_checkpoint`] and the transactional path.
+pub(crate) fn advance_checkpoint_sql(table: &eventstore_core::sql::TableName) -> String {
+    format!(
+        "INSERT INTO {} (name, position, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+         updated_at = excluded.updated_at WHERE excluded.position > position",
+        table.derived("checkpoints")
+    )
+}
+
+pub(crate) fn now_text() -> String {
     format_fixed(OffsetDateTime::now_utc())
 }
 
@@ -39,12 +50,7 @@ impl CheckpointStore for SqliteEventStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (name, position, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-             updated_at = excluded.updated_at WHERE excluded.position > position",
-            self.table().derived("checkpoints")
-        );
+        let sql = advance_checkpoint_sql(self.table());
         let name = name.to_owned();
         self.write(move |conn| {
             conn.execute(&sql, params![name, position, now_text()])

@@ -1,19 +1,12 @@
 //! Versioned, embedded migrations of the SQLite schema, applied under SQLite's write
 //! lock (`BEGIN IMMEDIATE`) so that processes opening one file at once cannot race.
 
+use eventstore_core::Result;
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Result};
+use eventstore_core::sql::migration::{self, Migration};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::db;
-
-/// One migration: a version, what it does, and its SQL with `{table}` and `{table_x}`
-/// (the derived index names) to fill in.
-struct Migration {
-    version: i64,
-    description: &'static str,
-    sql: &'static str,
-}
 
 /// The migrations in order. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[Migration] = &[
@@ -46,16 +39,7 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
 )";
 
 fn render(sql: &str, table: &TableName) -> String {
-    let mut out = sql.replace("{table}", &table.quoted());
-    // Derived names: {table_suffix} becomes "table_suffix".
-    while let Some(start) = out.find("{table_") {
-        let Some(len) = out[start..].find('}') else {
-            break;
-        };
-        let suffix = out[start + "{table_".len()..start + len].to_owned();
-        out.replace_range(start..=start + len, &table.derived(&suffix));
-    }
-    out
+    migration::render(sql, table, &table.quoted())
 }
 
 /// The version recorded for `table`, 0 when none.
@@ -88,9 +72,7 @@ pub(crate) fn migrate(conn: &mut Connection, table: &TableName) -> Result<Vec<i6
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
     let found = recorded_version(&tx, table)?;
-    if found > SCHEMA_VERSION {
-        return Err(too_new(table, found));
-    }
+    migration::ensure_not_newer(table, found, SCHEMA_VERSION)?;
     tx.execute_batch(LEDGER).map_err(db)?;
     let mut applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
@@ -113,24 +95,7 @@ pub(crate) fn migrate(conn: &mut Connection, table: &TableName) -> Result<Vec<i6
 
 /// Checks that `table` is exactly at [`SCHEMA_VERSION`], without changing anything.
 pub(crate) fn check(conn: &Connection, table: &TableName) -> Result<()> {
-    let found = recorded_version(conn, table)?;
-    match found {
-        f if f > SCHEMA_VERSION => Err(too_new(table, f)),
-        f if f < SCHEMA_VERSION => Err(Error::SchemaOutdated {
-            table: table.to_string(),
-            found: f,
-            required: SCHEMA_VERSION,
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn too_new(table: &TableName, found: i64) -> Error {
-    Error::SchemaTooNew {
-        table: table.to_string(),
-        found,
-        supported: SCHEMA_VERSION,
-    }
+    migration::check_version(table, recorded_version(conn, table)?, SCHEMA_VERSION)
 }
 
 #[cfg(test)]

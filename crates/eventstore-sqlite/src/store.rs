@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventstore_core::sql::{Pager, TableName, select_by_id};
-use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{
     AppendOptions, AppendResult, CheckpointMove, CommitSignal, Error, Event, EventQuery,
     EventStore, EventStream, Horizon, Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
@@ -15,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
+use crate::coordination::{advance_checkpoint_sql, now_text};
 use crate::dialect::SqliteDialect;
 use crate::error::{db, joined};
 use crate::options::{Location, SqliteOptions};
@@ -245,24 +245,18 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 impl TransactionalStore for SqliteEventStore {
     type Work<T: Send + 'static> = SqliteWork<T>;
 
-    async fn transact<T: Send + 'static>(
+    async fn transact_with<T: Send + 'static>(
         &self,
         work: SqliteWork<T>,
         options: AppendOptions,
-    ) -> Result<Transacted<T>> {
-        let done = self.commit(work, options, None).await?;
-        Ok(done.expect("without a checkpoint the work always runs"))
-    }
-
-    async fn transact_at_checkpoint<T: Send + 'static>(
-        &self,
-        work: SqliteWork<T>,
-        options: AppendOptions,
-        name: &str,
-        checkpoint: CheckpointMove,
+        checkpoint: Option<(&str, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
-        self.commit(work, options, Some((name.to_owned(), checkpoint)))
-            .await
+        self.commit(
+            work,
+            options,
+            checkpoint.map(|(name, change)| (name.to_owned(), change)),
+        )
+        .await
     }
 }
 
@@ -276,8 +270,11 @@ impl SqliteEventStore {
         checkpoint: Option<(String, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
         let checkpoints = self.shared.table.derived("checkpoints");
+        let advance = advance_checkpoint_sql(&self.shared.table);
         self.with_writer(move |conn, shared| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
             if let Some((name, CheckpointMove::To(position))) = &checkpoint {
                 let current: Option<i64> = tx
                     .query_row(
@@ -296,19 +293,15 @@ impl SqliteEventStore {
             match &checkpoint {
                 None => {}
                 Some((name, CheckpointMove::Reset)) => {
-                    tx.execute(&format!("DELETE FROM {checkpoints} WHERE name = ?1"), [name])
-                        .map_err(db)?;
+                    tx.execute(
+                        &format!("DELETE FROM {checkpoints} WHERE name = ?1"),
+                        [name],
+                    )
+                    .map_err(db)?;
                 }
                 Some((name, CheckpointMove::To(position))) => {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {checkpoints} (name, position, updated_at) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                         updated_at = excluded.updated_at"
-                    ),
-                    rusqlite::params![name, position, format_fixed(time::OffsetDateTime::now_utc())],
-                )
-                .map_err(db)?;
+                    tx.execute(&advance, rusqlite::params![name, position, now_text()])
+                        .map_err(db)?;
                 }
             }
             tx.commit().map_err(db)?;

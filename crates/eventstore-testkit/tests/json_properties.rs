@@ -18,9 +18,14 @@ proptest! {
     /// The same holds for batches.
     #[test]
     fn any_batch_round_trips_through_json(events in proptest::collection::vec(arb::event(), 0..6)) {
-        let format = events.iter().fold(eventstore_core::JsonFormat::new(), |f, e| {
-            e.extensions().iter().fold(f, |f, (n, v)| f.with_extension_type(n.clone(), v.kind()))
-        });
+        // One format reads the whole batch, so an extension must have one type in it.
+        let mut declared = std::collections::HashMap::new();
+        for (name, value) in events.iter().flat_map(|e| e.extensions()) {
+            prop_assume!(*declared.entry(name.clone()).or_insert(value.kind()) == value.kind());
+        }
+        let format = declared
+            .into_iter()
+            .fold(eventstore_core::JsonFormat::new(), |f, (name, ty)| f.with_extension_type(name, ty));
         let text = format.write_batch(&events);
         prop_assert_eq!(format.parse_batch(&text).unwrap(), events);
     }

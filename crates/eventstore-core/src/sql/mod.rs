@@ -6,6 +6,7 @@
 //! and quoted.
 
 mod builder;
+pub mod migration;
 mod pager;
 mod row;
 
