@@ -1,0 +1,121 @@
+//! Workload 5: every event of the read set, streamed, with the peak memory it takes.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use eventstore_core::{EventQuery, EventStore as _};
+use eventstore_sqlite::SqliteEventStore;
+use futures::TryStreamExt as _;
+use tokio::runtime::Runtime;
+
+use crate::measure::Throughput;
+use crate::memory::{self, Peak};
+use crate::raw::{self, Reader};
+use crate::readset::ReadSet;
+
+/// The best round of each side, and the highest peak memory any round reached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FullRead {
+    /// `store.query(EventQuery::new())` consumed with `try_next`.
+    pub(crate) store: Throughput,
+    /// One `SELECT` over all rows.
+    pub(crate) raw: Throughput,
+    /// The same `SELECT`, each row decoded into an event on the reading thread: the
+    /// event model's cost without the store's machinery (a probe, no target).
+    pub(crate) decoded: Throughput,
+    /// The store's peak resident memory.
+    pub(crate) store_peak: Option<Peak>,
+    /// The baseline's peak resident memory.
+    pub(crate) raw_peak: Option<Peak>,
+}
+
+/// Runs `rounds` rounds of each side (and of the probe), alternating which goes first.
+pub(crate) fn run(rt: &Runtime, set: &ReadSet, rounds: u32) -> FullRead {
+    let mut result: Option<FullRead> = None;
+    for round in 0..rounds {
+        let (store, raw, decoded) = if round % 2 == 0 {
+            let store = memory::peak(|| store_round(rt, set));
+            let raw = memory::peak(|| raw_round(set));
+            (store, raw, decoded_round(set))
+        } else {
+            let decoded = decoded_round(set);
+            let raw = memory::peak(|| raw_round(set));
+            (memory::peak(|| store_round(rt, set)), raw, decoded)
+        };
+        let higher = |a: Option<Peak>, b: Option<Peak>| match (a, b) {
+            (Some(a), Some(b)) if b.peak_mib > a.peak_mib => Some(b),
+            (None, b) => b,
+            (a, _) => a,
+        };
+        result = Some(match result {
+            None => FullRead {
+                store: store.0,
+                raw: raw.0,
+                decoded,
+                store_peak: store.1,
+                raw_peak: raw.1,
+            },
+            Some(best) => FullRead {
+                store: best.store.best(Some(store.0)),
+                raw: best.raw.best(Some(raw.0)),
+                decoded: best.decoded.best(Some(decoded)),
+                store_peak: higher(best.store_peak, store.1),
+                raw_peak: higher(best.raw_peak, raw.1),
+            },
+        });
+    }
+    result.expect("at least one round")
+}
+
+/// Streams every event through a freshly opened store.
+fn store_round(rt: &Runtime, set: &ReadSet) -> Throughput {
+    rt.block_on(async {
+        let store = SqliteEventStore::open(&set.path)
+            .await
+            .expect("the store opens");
+        let start = Instant::now();
+        let mut events = store.query(EventQuery::new());
+        let mut count = 0u64;
+        while let Some(event) = events.try_next().await.expect("the store reads") {
+            black_box(&event);
+            count += 1;
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(count, set.events, "the store read every event");
+        store.close().await.expect("the store closes");
+        Throughput {
+            events: count,
+            elapsed,
+        }
+    })
+}
+
+/// Reads every row with one `SELECT` on a fresh connection.
+fn raw_round(set: &ReadSet) -> Throughput {
+    let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+    let start = Instant::now();
+    let count = reader.all(|row| {
+        black_box(&row);
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(count as u64, set.events, "the baseline read every row");
+    Throughput {
+        events: count as u64,
+        elapsed,
+    }
+}
+
+/// Reads every row with one `SELECT` and decodes each into an event, on this thread.
+fn decoded_round(set: &ReadSet) -> Throughput {
+    let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+    let start = Instant::now();
+    let count = reader.all_decoded(|event| {
+        black_box(&event);
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(count as u64, set.events, "the probe read every row");
+    Throughput {
+        events: count as u64,
+        elapsed,
+    }
+}

@@ -1,0 +1,168 @@
+//! Workloads 6 to 8: short reads repeated many times, the store and the baseline taking
+//! turns on the same keys so that noise and caching fall on both alike.
+
+use std::time::{Duration, Instant};
+
+use eventstore_core::timestamp::format_fixed;
+use eventstore_core::{EventQuery, EventStore as _, StoredEvent};
+use eventstore_sqlite::SqliteEventStore;
+use futures::TryStreamExt as _;
+use tokio::runtime::Runtime;
+
+use crate::dataset::{Dataset, SUBJECTS};
+use crate::measure::Latencies;
+use crate::raw::{self, Reader};
+use crate::readset::ReadSet;
+use crate::rng::Rng;
+
+/// Rows a type + time range query returns at most.
+pub(crate) const QUERY_LIMIT: u64 = 100;
+
+/// The calls of both sides.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Repeated {
+    /// Through the store.
+    pub(crate) store: Latencies,
+    /// Through plain rusqlite.
+    pub(crate) raw: Latencies,
+}
+
+/// A store and a baseline connection open on the read set.
+pub(crate) struct Readers<'a> {
+    /// Runs the store's futures.
+    rt: &'a Runtime,
+    /// The store.
+    store: SqliteEventStore,
+    /// The baseline.
+    raw: Reader,
+    /// The data set, to derive keys from.
+    set: &'a ReadSet,
+}
+
+impl<'a> Readers<'a> {
+    /// Opens both on `set`.
+    pub(crate) fn open(rt: &'a Runtime, set: &'a ReadSet) -> Self {
+        let store = rt
+            .block_on(SqliteEventStore::open(&set.path))
+            .expect("the store opens");
+        let raw = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+        Self {
+            rt,
+            store,
+            raw,
+            set,
+        }
+    }
+
+    /// Runs `warmup` calls unrecorded, then `calls` recorded, on random keys; each call
+    /// is made by both sides in turn, the first alternating, and must return the same
+    /// number of events on both.
+    fn repeat<K>(
+        &self,
+        calls: usize,
+        mut key: impl FnMut(&mut Rng) -> K,
+        mut store: impl FnMut(&K) -> (Duration, usize),
+        mut raw: impl FnMut(&K) -> (Duration, usize),
+    ) -> Repeated {
+        let mut rng = Rng::new(0x5eed ^ calls as u64);
+        let warmup = (calls / 10).clamp(1, 50);
+        let mut out = Repeated::default();
+        for i in 0..warmup + calls {
+            let k = key(&mut rng);
+            let (s, r) = if i % 2 == 0 {
+                let s = store(&k);
+                (s, raw(&k))
+            } else {
+                let r = raw(&k);
+                (store(&k), r)
+            };
+            assert_eq!(
+                s.1, r.1,
+                "the store and the baseline return the same events"
+            );
+            if i >= warmup {
+                out.store.record(s.0, s.1);
+                out.raw.record(r.0, r.1);
+            }
+        }
+        out
+    }
+
+    /// Workload 6: `stream(subject, 1)` of random subjects, read to the end.
+    pub(crate) fn streams(&self, calls: usize) -> Repeated {
+        self.repeat(
+            calls,
+            |rng| Dataset::subject(rng.below(SUBJECTS)),
+            |subject| self.timed_store(|| self.store.stream(subject, 1).try_collect()),
+            |subject| timed(|| self.raw.stream(subject, 1)),
+        )
+    }
+
+    /// Workload 7: one type in a random time window holding about 5% of the events,
+    /// at most [`QUERY_LIMIT`] rows.
+    pub(crate) fn type_time_range(&self, calls: usize) -> Repeated {
+        let types: Vec<&str> = Dataset::types().collect();
+        let window = (self.set.events / 20).max(1);
+        self.repeat(
+            calls,
+            |rng| {
+                let ty = types[rng.below(types.len() as u64) as usize];
+                let first = rng.below(self.set.events.saturating_sub(window).max(1));
+                let from = Dataset::base_time(first);
+                let to = Dataset::base_time(first + window);
+                (ty, from, to)
+            },
+            |&(ty, from, to)| {
+                let query = EventQuery::new()
+                    .ty(ty)
+                    .time_from(from)
+                    .time_to(to)
+                    .limit(QUERY_LIMIT);
+                self.timed_store(|| self.store.query(query).try_collect())
+            },
+            |&(ty, from, to)| {
+                let (from, to) = (format_fixed(from), format_fixed(to));
+                timed(|| {
+                    self.raw
+                        .type_in_time_range(ty, &from, &to, QUERY_LIMIT as i64)
+                })
+            },
+        )
+    }
+
+    /// Workload 8: `get(source, id)` of random stored events.
+    pub(crate) fn gets(&self, calls: usize) -> Repeated {
+        self.repeat(
+            calls,
+            |rng| {
+                let event = self.set.dataset.event(rng.below(self.set.events));
+                (event.source().to_owned(), event.id().to_owned())
+            },
+            |(source, id)| {
+                self.timed_store(|| async { self.store.get(source, id).await.map(Vec::from_iter) })
+            },
+            |(source, id)| timed(|| Vec::from_iter(self.raw.get(source, id))),
+        )
+    }
+
+    /// Times one store call, from making its future to its last event; the events are
+    /// dropped after the clock stops.
+    fn timed_store<F>(&self, call: impl FnOnce() -> F) -> (Duration, usize)
+    where
+        F: Future<Output = eventstore_core::Result<Vec<StoredEvent>>>,
+    {
+        self.rt.block_on(async {
+            let start = Instant::now();
+            let events = call().await.expect("the store reads");
+            (start.elapsed(), events.len())
+        })
+    }
+}
+
+/// Times one baseline call; its rows are dropped after the clock stops.
+fn timed<T>(call: impl FnOnce() -> Vec<T>) -> (Duration, usize) {
+    let start = Instant::now();
+    let rows = call();
+    let elapsed = start.elapsed();
+    (elapsed, rows.len())
+}

@@ -1,0 +1,93 @@
+//! Timing: throughput of a run, and latency percentiles of repeated calls.
+
+use std::time::Duration;
+
+/// Events processed in some wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Throughput {
+    /// How many events.
+    pub(crate) events: u64,
+    /// How long they took.
+    pub(crate) elapsed: Duration,
+}
+
+impl Throughput {
+    /// Events per second.
+    pub(crate) fn per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The faster of two runs (noise from other work on the machine only slows a run
+    /// down, so the best round is the best estimate).
+    pub(crate) fn best(self, other: Option<Self>) -> Self {
+        match other {
+            Some(other) if other.per_sec() > self.per_sec() => other,
+            _ => self,
+        }
+    }
+}
+
+/// The durations of repeated calls, and the events they returned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Latencies {
+    /// One duration per call, in call order.
+    samples: Vec<Duration>,
+    /// Events returned by all calls together.
+    events: u64,
+}
+
+impl Latencies {
+    /// Records one call that returned `events` events.
+    pub(crate) fn record(&mut self, elapsed: Duration, events: usize) {
+        self.samples.push(elapsed);
+        self.events += events as u64;
+    }
+
+    /// The number of calls.
+    pub(crate) fn calls(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Events returned per second of call time.
+    pub(crate) fn throughput(&self) -> Throughput {
+        Throughput {
+            events: self.events,
+            elapsed: self.samples.iter().sum(),
+        }
+    }
+
+    /// The `p`-th percentile (0 to 100, nearest rank) in microseconds.
+    pub(crate) fn percentile_us(&self, p: f64) -> f64 {
+        if self.samples.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+        let index = rank.clamp(1, sorted.len()) - 1;
+        sorted[index].as_secs_f64() * 1e6
+    }
+
+    /// The mean in microseconds.
+    pub(crate) fn mean_us(&self) -> f64 {
+        self.throughput().elapsed.as_secs_f64() * 1e6 / self.samples.len().max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut l = Latencies::default();
+        for ms in [5, 1, 4, 2, 3] {
+            l.record(Duration::from_millis(ms), 10);
+        }
+        assert_eq!(l.percentile_us(50.0), 3000.0);
+        assert_eq!(l.percentile_us(100.0), 5000.0);
+        assert_eq!(l.percentile_us(0.0), 1000.0);
+        assert_eq!(l.throughput().events, 50);
+        assert_eq!(l.calls(), 5);
+    }
+}
