@@ -91,6 +91,7 @@ pub struct OutboxRelay {
     sender: Arc<dyn Sender>,
     filter: EventQuery,
     batch_size: usize,
+    linger: Duration,
     retry: RetryPolicy,
     on_failure: OnFailure,
     lease_ttl: Duration,
@@ -112,6 +113,7 @@ impl OutboxRelay {
             sender,
             filter: EventQuery::new(),
             batch_size: 100,
+            linger: Duration::from_millis(2),
             retry: RetryPolicy::default(),
             on_failure: OnFailure::default(),
             lease_ttl: Duration::from_secs(15),
@@ -130,6 +132,14 @@ impl OutboxRelay {
     #[must_use]
     pub fn batch_size(mut self, size: usize) -> Self {
         self.batch_size = size.max(1);
+        self
+    }
+
+    /// How long a batch waits for more events once it has one (default 2 ms): longer
+    /// fills batches better under a trickle of appends, shorter delivers sooner.
+    #[must_use]
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
 
@@ -205,22 +215,21 @@ impl OutboxRelay {
     ) -> Result<Outcome> {
         let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
         let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
-        let mut batches = follow(store, self.filter.clone(), Position::After(checkpoint))
-            .ready_chunks(self.batch_size);
+        let mut events = follow(store, self.filter.clone(), Position::After(checkpoint));
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return Ok(Outcome::ShutDown),
                 () = tokio::time::sleep(lease.until_renewal()) => None,
-                batch = batches.next() => Some(batch),
+                event = events.next() => Some(event),
             };
             if !lease.renew_if_due(self.leases()).await? {
                 return Ok(Outcome::LeaseLost);
             }
-            let Some(batch) = next else { continue };
-            let Some(batch) = batch else {
+            let Some(first) = next else { continue };
+            let Some(first) = first else {
                 return Ok(Outcome::ShutDown);
             };
-            let batch: Vec<StoredEvent> = batch.into_iter().collect::<Result<_>>()?;
+            let batch = self.fill_batch(first?, &mut events).await?;
             let Some(last) = batch.last().map(StoredEvent::sequence) else {
                 continue;
             };
@@ -240,6 +249,27 @@ impl OutboxRelay {
             }
             self.store.save_checkpoint(&self.key, last).await?;
         }
+    }
+
+    /// Fills a batch after its first event: with whatever follows within the linger
+    /// time, up to the batch size. A backlog drains in full batches (one send and one
+    /// checkpoint per batch, not per network read); a lone live event waits at most
+    /// the linger.
+    async fn fill_batch(
+        &self,
+        first: StoredEvent,
+        events: &mut eventstore_core::EventStream,
+    ) -> Result<Vec<StoredEvent>> {
+        let mut batch = Vec::with_capacity(self.batch_size.min(1024));
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + self.linger;
+        while batch.len() < self.batch_size {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(event)) => batch.push(event?),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(batch)
     }
 
     /// Sends a batch with retries, then event by event; `false` if shut down meanwhile.
