@@ -13,14 +13,16 @@ use eventstore_core::{
 use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
 
-use crate::append_sql::{append_sql, current_version_sql};
+use crate::append_sql::{append_sql, current_version_sql, plain_append_sql};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
 use crate::horizon::{horizon, lock_base};
 use crate::keys::subject_class;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
-use crate::write::{Attempt, Batch, LockKeys, attempt, violation_error};
+use crate::write::{
+    Attempt, Batch, LockKeys, attempt, attempt_plain, maybe_stored, plain, violation_error,
+};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
@@ -42,6 +44,8 @@ struct Shared {
     owns_pool: bool,
     table: TableName,
     append_sql: String,
+    /// The common case's cheaper statement (see [`plain`]).
+    plain_append_sql: String,
     current_version_sql: String,
     keys: LockKeys,
     /// Wakes followers after commits; knows whether the store is closed.
@@ -91,6 +95,7 @@ impl PostgresEventStore {
                 pool,
                 owns_pool,
                 append_sql: append_sql(&table),
+                plain_append_sql: plain_append_sql(&table),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys {
                     horizon: lock_base(&table),
@@ -189,17 +194,27 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&self.shared.append_sql)
-                .await
-                .map_err(db)?;
             let batch = Batch::new(&events, &options);
+            // The plain statement while it can serve the batch; the full one once an
+            // attempt met an event that may be stored already.
+            let mut plain = plain(&batch, &options);
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match attempt(&**client, &statement, self.shared.keys, &batch, &options)
-                    .await?
-                {
+                let outcome = if plain {
+                    let statement = client
+                        .prepare_cached(&self.shared.plain_append_sql)
+                        .await
+                        .map_err(db)?;
+                    attempt_plain(&**client, &statement, self.shared.keys, &batch).await?
+                } else {
+                    let statement = client
+                        .prepare_cached(&self.shared.append_sql)
+                        .await
+                        .map_err(db)?;
+                    attempt(&**client, &statement, self.shared.keys, &batch, &options).await?
+                };
+                match outcome {
                     Attempt::Done(result) => {
                         if result.as_ref().is_ok_and(|r| !r.appended.is_empty()) {
                             self.notify_committed();
@@ -208,6 +223,10 @@ impl EventStore for PostgresEventStore {
                     }
                     Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
                         return Err(violation_error(violation, &options));
+                    }
+                    Attempt::Raced(ref violation) if plain && maybe_stored(violation) => {
+                        // Let the full statement tell a stored event from a racer.
+                        plain = false;
                     }
                     Attempt::Raced(violation) => {
                         tracing::debug!(constraint = %violation.constraint, attempts, "append raced; retrying");

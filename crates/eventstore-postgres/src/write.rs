@@ -1,6 +1,6 @@
 //! The write path: a batch's parameters, and what the append statement's rows mean.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use eventstore_core::sql::{DataColumn, data_columns, extensions_column};
 use eventstore_core::timestamp::format_fixed;
@@ -89,6 +89,144 @@ pub(crate) fn recorded_now() -> OffsetDateTime {
         .unwrap_or(now)
 }
 
+/// The batch's events as the statements' column arrays (`$1`–`$14`).
+struct Columns<'a> {
+    ids: Vec<&'a str>,
+    sources: Vec<&'a str>,
+    types: Vec<&'a str>,
+    subjects: Vec<Option<&'a str>>,
+    times: Vec<Option<String>>,
+    datacontenttypes: Vec<Option<&'a str>>,
+    dataschemas: Vec<Option<&'a str>>,
+    correlationids: Vec<Option<&'a str>>,
+    topics: Vec<Option<&'a str>>,
+    destinations: Vec<Option<&'a str>>,
+    extensions: Vec<Option<Jsonb<String>>>,
+    kinds: Vec<Option<&'static str>>,
+    json: Vec<Option<Jsonb<&'a str>>>,
+    bytes: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(batch: &Batch<'a>) -> Self {
+        let events: Vec<&'a Event> = batch.sent.iter().map(|(_, e)| *e).collect();
+        let text = |f: fn(&'a Event) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+            events.iter().map(|e| f(e)).collect()
+        };
+        let data: Vec<Option<DataColumn<'a>>> = events.iter().map(|e| data_columns(e)).collect();
+        Columns {
+            ids: events.iter().map(|e| e.id()).collect(),
+            sources: events.iter().map(|e| e.source()).collect(),
+            types: events.iter().map(|e| e.ty()).collect(),
+            subjects: text(Event::subject),
+            times: events.iter().map(|e| e.time().map(format_fixed)).collect(),
+            datacontenttypes: text(Event::datacontenttype),
+            dataschemas: text(Event::dataschema),
+            correlationids: text(Event::correlationid),
+            topics: text(Event::topic),
+            destinations: text(Event::destination),
+            extensions: events
+                .iter()
+                .map(|e| extensions_column(e).map(Jsonb))
+                .collect(),
+            kinds: data.iter().map(|d| d.map(|d| d.kind())).collect(),
+            json: data.iter().map(|d| json_column(*d)).collect(),
+            bytes: data.iter().map(|d| bytes_column(*d)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.ids,
+            &self.sources,
+            &self.types,
+            &self.subjects,
+            &self.times,
+            &self.datacontenttypes,
+            &self.dataschemas,
+            &self.correlationids,
+            &self.topics,
+            &self.destinations,
+            &self.extensions,
+            &self.kinds,
+            &self.json,
+            &self.bytes,
+        ]
+    }
+}
+
+/// Whether a batch may go through the plain statement
+/// ([`crate::append_sql::plain_append_sql`]): events to send, none repeated inside the
+/// batch, no expectations, duplicates are errors. Anything else, and a plain attempt
+/// that meets an event already stored, goes through the full statement.
+pub(crate) fn plain(batch: &Batch<'_>, options: &AppendOptions) -> bool {
+    !batch.sent.is_empty()
+        && batch.duplicate.is_none()
+        && options.duplicate_policy() == OnDuplicate::Error
+        && options
+            .expectations()
+            .all(|(_, expected)| expected == ExpectedVersion::Any)
+}
+
+/// Runs the plain append statement once (see [`plain`]).
+pub(crate) async fn attempt_plain(
+    client: &impl GenericClient,
+    statement: &Statement,
+    keys: LockKeys,
+    batch: &Batch<'_>,
+) -> Result<Attempt> {
+    let columns = Columns::new(batch);
+    // Each event's position among its subject's events in this batch.
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    let positions: Vec<Option<i64>> = columns
+        .subjects
+        .iter()
+        .map(|s| {
+            s.map(|s| {
+                let k = counts.entry(s).or_default();
+                *k += 1;
+                *k
+            })
+        })
+        .collect();
+    let recorded_at = recorded_now();
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(18);
+    params.extend(columns.params());
+    params.extend([
+        &keys.horizon as &(dyn ToSql + Sync),
+        &positions,
+        &recorded_at,
+        &keys.subject,
+    ]);
+    match client.query(statement, &params).await {
+        Ok(rows) => {
+            let mut appended = Vec::with_capacity(rows.len());
+            for row in &rows {
+                appended.push((
+                    row.try_get::<_, i64>(0).map_err(db)?,
+                    row.try_get::<_, Option<i64>>(1).map_err(db)?,
+                ));
+            }
+            Ok(Attempt::Done(finish(
+                appended,
+                Vec::new(),
+                batch,
+                recorded_at,
+            )))
+        }
+        Err(e) => match unique_violation(&e) {
+            Some(violation) => Ok(Attempt::Raced(violation)),
+            None => Err(db(e)),
+        },
+    }
+}
+
+/// Whether a unique violation of a plain attempt may be an event already stored, which
+/// only the full statement reports as the caller asked.
+pub(crate) fn maybe_stored(violation: &UniqueViolation) -> bool {
+    !violation.constraint.ends_with("_subject_version")
+}
+
 /// Runs the append statement once.
 pub(crate) async fn attempt(
     client: &impl GenericClient,
@@ -97,28 +235,7 @@ pub(crate) async fn attempt(
     batch: &Batch<'_>,
     options: &AppendOptions,
 ) -> Result<Attempt> {
-    let events: Vec<&Event> = batch.sent.iter().map(|(_, e)| *e).collect();
-    let text = |f: fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
-        events.iter().map(|e| f(e)).collect()
-    };
-    let ids: Vec<&str> = events.iter().map(|e| e.id()).collect();
-    let sources: Vec<&str> = events.iter().map(|e| e.source()).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.ty()).collect();
-    let subjects = text(Event::subject);
-    let times: Vec<Option<String>> = events.iter().map(|e| e.time().map(format_fixed)).collect();
-    let datacontenttypes = text(Event::datacontenttype);
-    let dataschemas = text(Event::dataschema);
-    let correlationids = text(Event::correlationid);
-    let topics = text(Event::topic);
-    let destinations = text(Event::destination);
-    let extensions: Vec<Option<Jsonb<String>>> = events
-        .iter()
-        .map(|e| extensions_column(e).map(Jsonb))
-        .collect();
-    let data: Vec<Option<DataColumn<'_>>> = events.iter().map(|e| data_columns(e)).collect();
-    let kinds: Vec<Option<&str>> = data.iter().map(|d| d.map(|d| d.kind())).collect();
-    let json: Vec<Option<Jsonb<&str>>> = data.iter().map(|d| json_column(*d)).collect();
-    let bytes: Vec<Option<&[u8]>> = data.iter().map(|d| bytes_column(*d)).collect();
+    let columns = Columns::new(batch);
     let (mut exp_subjects, mut exp_kinds, mut exp_versions) = (Vec::new(), Vec::new(), Vec::new());
     for (subject, expected) in options.expectations() {
         let (kind, version) = match expected {
@@ -133,29 +250,17 @@ pub(crate) async fn attempt(
     }
     let skip = options.duplicate_policy() == OnDuplicate::Skip;
     let recorded_at = recorded_now();
-    let params: [&(dyn ToSql + Sync); 21] = [
-        &ids,
-        &sources,
-        &types,
-        &subjects,
-        &times,
-        &datacontenttypes,
-        &dataschemas,
-        &correlationids,
-        &topics,
-        &destinations,
-        &extensions,
-        &kinds,
-        &json,
-        &bytes,
-        &keys.horizon,
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(21);
+    params.extend(columns.params());
+    params.extend([
+        &keys.horizon as &(dyn ToSql + Sync),
         &skip,
         &exp_subjects,
         &exp_kinds,
         &exp_versions,
         &recorded_at,
         &keys.subject,
-    ];
+    ]);
     match client.query(statement, &params).await {
         Ok(rows) => Ok(Attempt::Done(outcome(rows, batch, options, recorded_at))),
         Err(e) => match unique_violation(&e) {
@@ -215,6 +320,18 @@ fn outcome(
     {
         return Err(duplicate(batch.sent[first].1));
     }
+    finish(appended, duplicates, batch, recorded_at)
+}
+
+/// The result of a batch: `appended` the `(sequence, stream_version)` of the events
+/// inserted, `duplicates` the positions (in `batch.sent`, sorted) of those skipped as
+/// already stored.
+fn finish(
+    mut appended: Vec<(i64, Option<i64>)>,
+    duplicates: Vec<usize>,
+    batch: &Batch<'_>,
+    recorded_at: OffsetDateTime,
+) -> Result<AppendResult> {
     appended.sort_unstable();
     let mut skipped = batch.skipped.clone();
     skipped.extend(duplicates.iter().map(|&i| skipped_at(batch, i)));
