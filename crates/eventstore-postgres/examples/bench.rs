@@ -1,7 +1,9 @@
 //! The PostgreSQL workloads, each against tokio-postgres doing the plain SQL directly on
 //! the same database and schema, in the same run.
 //!
-//! `cargo run --release -p eventstore-postgres --example bench -- [all|stream-rss]`
+//! `cargo run --release -p eventstore-postgres --example bench -- [all|appends|reads|stream-rss]`
+//! (`reads` reuses the 1M events of a previous full run; `BENCH_RUNS=n` repeats
+//! the append workloads, and the reads, n times)
 //! (`DATABASE_URL` as in the tests; it works in schema `eventstore_bench`, dropped
 //! first). Figures go to stderr.
 
@@ -334,6 +336,13 @@ async fn import_and_reads() {
         .await
         .unwrap();
 
+    for _ in 0..runs() {
+        reads(&s, &client).await;
+    }
+}
+
+/// The read workloads on the imported 1M events.
+async fn reads(s: &PostgresEventStore, client: &tokio_postgres::Client) {
     // Full streamed read.
     let start = Instant::now();
     let count = s
@@ -344,7 +353,7 @@ async fn import_and_reads() {
     let st = rate(count, start.elapsed());
     let start = Instant::now();
     let raw_count = raw_read(
-        &client,
+        client,
         &format!("SELECT {} FROM {SCHEMA}.events ORDER BY sequence", ALL),
     )
     .await;
@@ -352,26 +361,43 @@ async fn import_and_reads() {
     report("full streamed read 1M", st, raw, "ev/s");
 
     // Subject stream, and type + time range with LIMIT 100.
-    let reps = 2000u64;
-    let start = Instant::now();
-    for r in 0..reps {
-        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
-        let n: Vec<_> = s.stream(&subject, 1).try_collect().await.unwrap();
-        assert_eq!(n.len(), 10);
-    }
-    let st = rate(reps, start.elapsed());
+    // Ten blocks of 200 queries each side, alternating, so that the machine's
+    // background load falls on both sides alike.
     let stmt = client
         .prepare(&format!("SELECT {ALL} FROM {SCHEMA}.events WHERE subject = $1 AND stream_version >= $2 ORDER BY stream_version"))
         .await
         .unwrap();
-    let start = Instant::now();
-    for r in 0..reps {
-        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
-        let rows = client.query(&stmt, &[&subject, &1i64]).await.unwrap();
-        touch(&rows);
+    let (mut st_time, mut raw_time, mut ratios) = (Duration::ZERO, Duration::ZERO, Vec::new());
+    let block = 200u64;
+    for b in 0..10u64 {
+        let start = Instant::now();
+        for r in b * block..(b + 1) * block {
+            let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+            let n: Vec<_> = s.stream(&subject, 1).try_collect().await.unwrap();
+            assert_eq!(n.len(), 10);
+        }
+        let st = start.elapsed();
+        let start = Instant::now();
+        for r in b * block..(b + 1) * block {
+            let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+            let rows = client.query(&stmt, &[&subject, &1i64]).await.unwrap();
+            touch(&rows);
+        }
+        let raw = start.elapsed();
+        ratios.push(raw.as_secs_f64() / st.as_secs_f64());
+        st_time += st;
+        raw_time += raw;
     }
-    let raw = rate(reps, start.elapsed());
+    let (st, raw) = (rate(2000, st_time), rate(2000, raw_time));
     report("subject stream (10 events)", st, raw, "q/s");
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+    eprintln!(
+        "{:<34} 10 blocks of 200: ratio median {:.2}, min {lo:.2}, max {hi:.2}",
+        "",
+        median(ratios.clone())
+    );
 
     let reps = 1000u64;
     let start = Instant::now();
@@ -490,6 +516,14 @@ async fn main() {
         return;
     }
     let client = raw_client().await;
+    if mode == "reads" {
+        // On the events a previous full run imported.
+        let s = store("events", true).await;
+        for _ in 0..runs() {
+            reads(&s, &client).await;
+        }
+        return;
+    }
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await
