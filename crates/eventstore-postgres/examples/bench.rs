@@ -1,7 +1,9 @@
 //! The PostgreSQL workloads, each against tokio-postgres doing the plain SQL directly on
 //! the same database and schema, in the same run.
 //!
-//! `cargo run --release -p eventstore-postgres --example bench -- [all|stream-rss]`
+//! `cargo run --release -p eventstore-postgres --example bench -- [all|appends|reads|stream-rss]`
+//! (`reads` reuses the 1M events of a previous full run; `BENCH_RUNS=n` repeats
+//! the append workloads, and the reads, n times)
 //! (`DATABASE_URL` as in the tests; it works in schema `eventstore_bench`, dropped
 //! first). Figures go to stderr.
 
@@ -17,7 +19,7 @@ use tokio_postgres::types::ToSql;
 
 const SCHEMA: &str = "eventstore_bench";
 const COLUMNS: &str =
-    "stream_version, recorded_at, id, source, type, subject, time, data_kind, data";
+    "stream_version, recorded_at, id, source, type, subject, time, data_kind, data, extensions";
 
 fn url() -> String {
     std::env::var("DATABASE_URL")
@@ -106,12 +108,13 @@ async fn store_appends(
 }
 
 /// The same rows with plain SQL: one `INSERT … SELECT FROM unnest` per batch, stream
-/// versions computed by the client.
+/// versions computed by the client, the same extensions (so the same GIN entries), and
+/// the sequences returned, as an append must.
 async fn raw_appends(table: &str, tag: &str, writers: u64, size: u64, batches: u64) -> f64 {
     let sql = format!(
         "INSERT INTO {SCHEMA}.{table} ({COLUMNS}) SELECT * FROM unnest($1::int8[], \
          $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::text[], $9::text[]::jsonb[])"
+         $8::text[], $9::text[]::jsonb[], $10::text[]::jsonb[]) RETURNING sequence"
     );
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -126,9 +129,10 @@ async fn raw_appends(table: &str, tag: &str, writers: u64, size: u64, batches: u
                     let rows = columns(&events, b * size);
                     let p: Vec<&(dyn ToSql + Sync)> = vec![
                         &rows.0, &rows.1, &rows.2, &rows.3, &rows.4, &rows.5, &rows.6, &rows.7,
-                        &rows.8,
+                        &rows.8, &rows.9,
                     ];
-                    client.execute(&stmt, &p).await.unwrap();
+                    let sequences = client.query(&stmt, &p).await.unwrap();
+                    assert_eq!(sequences.len() as u64, size);
                 }
             })
         })
@@ -149,6 +153,7 @@ type Columns = (
     Vec<String>,
     Vec<&'static str>,
     Vec<String>,
+    Vec<Option<String>>,
 );
 
 fn columns(events: &[Event], first: u64) -> Columns {
@@ -176,7 +181,32 @@ fn columns(events: &[Event], first: u64) -> Columns {
             .iter()
             .map(|e| e.data().unwrap().as_json().unwrap().as_str().to_owned())
             .collect(),
+        events.iter().map(extensions_json).collect(),
     )
+}
+
+/// The `extensions` column the store writes for `e`: `{"name": {"<type>": value}}`.
+fn extensions_json(e: &Event) -> Option<String> {
+    eventstore_core::sql::extensions_column(e)
+}
+
+/// How many times each append workload runs (`BENCH_RUNS`, default 1), raw and store
+/// alternating; with more than one, the spread of the ratios is reported too.
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 async fn appends() {
@@ -188,15 +218,33 @@ async fn appends() {
         (8, 1, 500),
         (8, 100, 25),
     ] {
-        let tag = format!("{writers}x{size}");
-        let raw = raw_appends("raw_appends", &tag, writers, size, batches).await;
-        let st = store_appends(&s, &tag, writers, size, batches).await;
-        report(
-            &format!("append {size} x {writers} writers"),
-            st,
-            raw,
-            "ev/s",
-        );
+        let (mut raws, mut stores, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 0..runs() {
+            let tag = format!("{writers}x{size}r{run}");
+            let raw = raw_appends("raw_appends", &tag, writers, size, batches).await;
+            let st = store_appends(&s, &tag, writers, size, batches).await;
+            raws.push(raw);
+            stores.push(st);
+            ratios.push(st / raw);
+        }
+        let name = format!("append {size} x {writers} writers");
+        report(&name, median(stores), median(raws), "ev/s");
+        if ratios.len() > 1 {
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+            eprintln!(
+                "{:<34} {} runs: ratios {} (median {:.2}, min {lo:.2}, max {hi:.2})",
+                "",
+                ratios.len(),
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                median(ratios.clone())
+            );
+        }
     }
 }
 
@@ -257,6 +305,7 @@ async fn import_and_reads() {
         Type::TEXT,
         Type::TEXT,
         Type::JSONB,
+        Type::JSONB,
     ];
     let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
     let mut writer = std::pin::pin!(writer);
@@ -264,7 +313,8 @@ async fn import_and_reads() {
     for i in 0..n {
         let e = event("imp", i);
         let data = Json(e.data().unwrap().as_json().unwrap().as_str().to_owned());
-        let row: [&(dyn ToSql + Sync); 9] = [
+        let extensions = extensions_json(&e).map(Json);
+        let row: [&(dyn ToSql + Sync); 10] = [
             &((i % 10 + 1) as i64),
             &now,
             &e.id(),
@@ -274,6 +324,7 @@ async fn import_and_reads() {
             &eventstore_core::timestamp::format_fixed(e.time().unwrap()),
             &"json",
             &data,
+            &extensions,
         ];
         writer.as_mut().write(&row).await.unwrap();
     }
@@ -285,6 +336,13 @@ async fn import_and_reads() {
         .await
         .unwrap();
 
+    for _ in 0..runs() {
+        reads(&s, &client).await;
+    }
+}
+
+/// The read workloads on the imported 1M events.
+async fn reads(s: &PostgresEventStore, client: &tokio_postgres::Client) {
     // Full streamed read.
     let start = Instant::now();
     let count = s
@@ -295,7 +353,7 @@ async fn import_and_reads() {
     let st = rate(count, start.elapsed());
     let start = Instant::now();
     let raw_count = raw_read(
-        &client,
+        client,
         &format!("SELECT {} FROM {SCHEMA}.events ORDER BY sequence", ALL),
     )
     .await;
@@ -303,26 +361,43 @@ async fn import_and_reads() {
     report("full streamed read 1M", st, raw, "ev/s");
 
     // Subject stream, and type + time range with LIMIT 100.
-    let reps = 2000u64;
-    let start = Instant::now();
-    for r in 0..reps {
-        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
-        let n: Vec<_> = s.stream(&subject, 1).try_collect().await.unwrap();
-        assert_eq!(n.len(), 10);
-    }
-    let st = rate(reps, start.elapsed());
+    // Ten blocks of 200 queries each side, alternating, so that the machine's
+    // background load falls on both sides alike.
     let stmt = client
         .prepare(&format!("SELECT {ALL} FROM {SCHEMA}.events WHERE subject = $1 AND stream_version >= $2 ORDER BY stream_version"))
         .await
         .unwrap();
-    let start = Instant::now();
-    for r in 0..reps {
-        let subject = format!("imp-subject-{}", (r * 37) % 100_000);
-        let rows = client.query(&stmt, &[&subject, &1i64]).await.unwrap();
-        touch(&rows);
+    let (mut st_time, mut raw_time, mut ratios) = (Duration::ZERO, Duration::ZERO, Vec::new());
+    let block = 200u64;
+    for b in 0..10u64 {
+        let start = Instant::now();
+        for r in b * block..(b + 1) * block {
+            let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+            let n: Vec<_> = s.stream(&subject, 1).try_collect().await.unwrap();
+            assert_eq!(n.len(), 10);
+        }
+        let st = start.elapsed();
+        let start = Instant::now();
+        for r in b * block..(b + 1) * block {
+            let subject = format!("imp-subject-{}", (r * 37) % 100_000);
+            let rows = client.query(&stmt, &[&subject, &1i64]).await.unwrap();
+            touch(&rows);
+        }
+        let raw = start.elapsed();
+        ratios.push(raw.as_secs_f64() / st.as_secs_f64());
+        st_time += st;
+        raw_time += raw;
     }
-    let raw = rate(reps, start.elapsed());
+    let (st, raw) = (rate(2000, st_time), rate(2000, raw_time));
     report("subject stream (10 events)", st, raw, "q/s");
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+    eprintln!(
+        "{:<34} 10 blocks of 200: ratio median {:.2}, min {lo:.2}, max {hi:.2}",
+        "",
+        median(ratios.clone())
+    );
 
     let reps = 1000u64;
     let start = Instant::now();
@@ -363,9 +438,21 @@ const ALL: &str = "sequence, stream_version, recorded_at, id, source, type, subj
     datacontenttype, dataschema, correlationid, topic, destination, extensions::text, data_kind, \
     data::text, data_bytes";
 
+/// Decodes every column the store decodes, as the types the store reads them as (the
+/// store then also builds the event; that part is its own cost).
+fn decode(row: &tokio_postgres::Row) -> usize {
+    let sequence: i64 = row.get(0);
+    let stream_version: Option<i64> = row.get(1);
+    let recorded_at: Option<OffsetDateTime> = row.get(2);
+    let strings: [Option<String>; 13] = std::array::from_fn(|i| row.get(i + 3));
+    let bytes: Option<Vec<u8>> = row.get(16);
+    std::hint::black_box((sequence, stream_version, recorded_at, &strings, &bytes));
+    strings.iter().flatten().map(String::len).sum()
+}
+
 fn touch(rows: &[tokio_postgres::Row]) {
     for row in rows {
-        let _: (i64, Option<String>, Option<String>) = (row.get(0), row.get(6), row.get(15));
+        decode(row);
     }
 }
 
@@ -375,9 +462,7 @@ async fn raw_read(client: &tokio_postgres::Client, sql: &str) -> u64 {
         .await
         .unwrap();
     rows.fold(0u64, |n, row| async move {
-        let row = row.unwrap();
-        let _: (i64, String, Option<String>, Option<String>) =
-            (row.get(0), row.get(3), row.get(7), row.get(15));
+        decode(&row.unwrap());
         n + 1
     })
     .await
@@ -431,6 +516,14 @@ async fn main() {
         return;
     }
     let client = raw_client().await;
+    if mode == "reads" {
+        // On the events a previous full run imported.
+        let s = store("events", true).await;
+        for _ in 0..runs() {
+            reads(&s, &client).await;
+        }
+        return;
+    }
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await

@@ -99,6 +99,56 @@ pub fn lock_subjects_sql() -> &'static str {
      FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s ORDER BY 1) x"
 }
 
+/// The plain append's text for `table`: the common case (no expectations, duplicates
+/// are errors, no duplicate inside the batch) without the look-up of already-stored
+/// events and the expectation checks. Parameters: `$1`–`$14` the column arrays, `$15`
+/// the horizon-lock namespace (as in [`append_sql`]), `$16` each event's position in its
+/// subject's share of the batch (1-based; `NULL` without a subject), `$17` the recording
+/// time, `$18` the namespace of the subject locks. It returns `(sequence,
+/// stream_version)` per event.
+///
+/// It takes the same locks in the same order as [`append_sql`]: the subject locks (in
+/// hash order), then the horizon lock, both in an uncorrelated gate evaluated once
+/// before the insert's first row and so before the first `nextval`. An event already
+/// stored surfaces as a unique violation on `(source, id)`: the store then runs
+/// [`append_sql`], which reports it as the caller asked. A stale stream version
+/// surfaces as a unique violation on `(subject, stream_version)` and is retried, as
+/// with [`append_sql`].
+pub(crate) fn plain_append_sql(table: &TableName) -> String {
+    let t = table.quoted();
+    let sequence = sequence_name(table);
+    format!(
+        "WITH input AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[],
+        $12::text[], $13::jsonb[], $14::bytea[], $16::int8[])
+        WITH ORDINALITY AS u(id, source, type, subject, time, datacontenttype, dataschema,
+            correlationid, topic, destination, extensions, data_kind, data, data_bytes, k, ord)
+), current AS (
+    SELECT s.subject,
+        (SELECT max(e.stream_version) FROM {t} e WHERE e.subject = s.subject) AS version,
+        pg_advisory_xact_lock($18::int4, hashtext(s.subject)) AS locked
+    FROM (SELECT d.subject FROM (SELECT DISTINCT subject FROM input WHERE subject IS NOT NULL) d
+          ORDER BY hashtext(d.subject)) s
+), gate AS (
+    SELECT (SELECT count(*) FROM current) >= 0
+        AND (SELECT pg_advisory_xact_lock_shared($15::int8
+                | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
+             FROM {sequence}) IS NOT NULL AS ok
+)
+INSERT INTO {t} (stream_version, recorded_at, id, source, type, subject, time,
+    datacontenttype, dataschema, correlationid, topic, destination, extensions, data_kind,
+    data, data_bytes)
+SELECT COALESCE(c.version, 0) + f.k, $17::timestamptz, f.id, f.source, f.type, f.subject,
+    f.time, f.datacontenttype, f.dataschema, f.correlationid, f.topic, f.destination,
+    f.extensions, f.data_kind, f.data, f.data_bytes
+FROM input f LEFT JOIN current c ON c.subject = f.subject
+WHERE (SELECT ok FROM gate)
+ORDER BY f.ord
+RETURNING sequence, stream_version"
+    )
+}
+
 /// The current version of one subject's stream.
 pub fn current_version_sql(table: &TableName) -> String {
     format!(

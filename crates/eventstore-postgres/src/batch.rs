@@ -81,6 +81,36 @@ impl<'a> Batch<'a> {
         batch
     }
 
+    /// Whether the plain append statement can take this batch: events to send, none
+    /// repeated inside it, duplicates refused and no expectation but `Any`. Anything
+    /// else needs the full statement (see
+    /// the store's plain append statement).
+    pub fn is_plain(&self) -> bool {
+        !self.sent.is_empty()
+            && self.duplicate.is_none()
+            && self.options.duplicate_policy() == OnDuplicate::Error
+            && self
+                .options
+                .expectations()
+                .all(|(_, e)| e == eventstore_core::ExpectedVersion::Any)
+    }
+
+    /// Each sent event's position among its subject's events in this batch (1-based;
+    /// `None` without a subject): the plain statement's `$16`.
+    pub fn subject_positions(&self) -> Vec<Option<i64>> {
+        let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        self.sent
+            .iter()
+            .map(|(_, e)| {
+                e.subject().map(|s| {
+                    let k = counts.entry(s).or_default();
+                    *k += 1;
+                    *k
+                })
+            })
+            .collect()
+    }
+
     /// The subjects to lock before the append statement, with the subject-lock
     /// statement ([`lock_subjects_sql`](crate::statements::lock_subjects_sql)); empty
     /// when there is nothing to lock.

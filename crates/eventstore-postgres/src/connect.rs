@@ -1,6 +1,6 @@
 //! Building the store's pool: the TLS connector its settings ask for.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod, Runtime};
 #[cfg(not(feature = "tls"))]
 use eventstore_core::Error;
 use eventstore_core::Result;
@@ -69,6 +69,10 @@ pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions
     };
     Pool::builder(manager)
         .max_size(options.pool_size)
+        // The most recently used connection first: its server process, caches and
+        // prepared statements are warm. First-in-first-out (deadpool's default) sends
+        // consecutive calls round all the idle connections in turn.
+        .queue_mode(QueueMode::Lifo)
         .wait_timeout(options.wait_timeout)
         .create_timeout(options.connect_timeout)
         .runtime(Runtime::Tokio1)

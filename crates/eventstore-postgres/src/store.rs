@@ -13,7 +13,7 @@ use eventstore_core::{
 use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
 
-use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
+use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql, plain_append_sql};
 use crate::batch::{Batch, LockKeys};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
@@ -43,6 +43,8 @@ struct Shared {
     owns_pool: bool,
     table: TableName,
     append_sql: String,
+    /// The common case's cheaper statement (see [`Batch::is_plain`]).
+    plain_append_sql: String,
     lock_subjects_sql: String,
     current_version_sql: String,
     keys: LockKeys,
@@ -93,6 +95,7 @@ impl PostgresEventStore {
                 pool,
                 owns_pool,
                 append_sql: append_sql(&table),
+                plain_append_sql: plain_append_sql(&table),
                 lock_subjects_sql: lock_subjects_sql().to_owned(),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys::new(&table),
@@ -179,7 +182,7 @@ impl PostgresEventStore {
                     .map_err(db)?;
             }
             let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
-            match attempt(client, &statement, self.shared.keys, &batch).await? {
+            match attempt(client, &statement, self.shared.keys, &batch, false).await? {
                 Attempt::Done(result) => result,
                 Attempt::Raced(violation) => Err(violation.into_error(&options)),
             }
@@ -211,16 +214,16 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             let client = self.client().await?;
-            let statement = client
-                .prepare_cached(&self.shared.append_sql)
-                .await
-                .map_err(db)?;
             let batch = Batch::new(&events, &options);
+            // The common case takes the cheaper statement; a stored event or an
+            // expectation needs the full one.
+            let mut plain = batch.is_plain();
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match attempt(&**client, &statement, self.shared.keys, &batch).await?
-                {
+                let sql = if plain { &self.shared.plain_append_sql } else { &self.shared.append_sql };
+                let statement = client.prepare_cached(sql).await.map_err(db)?;
+                match attempt(&**client, &statement, self.shared.keys, &batch, plain).await? {
                     Attempt::Done(result) => {
                         if result.as_ref().is_ok_and(|r| !r.appended.is_empty()) {
                             self.notify_committed();
@@ -229,6 +232,13 @@ impl EventStore for PostgresEventStore {
                     }
                     Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
                         return Err(violation.into_error(&options));
+                    }
+                    Attempt::Raced(ref violation)
+                        if plain && !violation.constraint.ends_with("_subject_version") =>
+                    {
+                        // A `(source, id)` already stored, or a racer's: let the full
+                        // statement tell which, and report it as the caller asked.
+                        plain = false;
                     }
                     Attempt::Raced(violation) => {
                         tracing::debug!(constraint = %violation.constraint, attempts, "append raced; retrying");

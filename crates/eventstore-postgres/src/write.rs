@@ -16,12 +16,14 @@ pub(crate) enum Attempt {
     Raced(UniqueViolation),
 }
 
-/// Runs the append statement once.
+/// Runs an append statement once: the plain one (`plain`, see [`Batch::is_plain`]) or
+/// the full one.
 pub(crate) async fn attempt(
     client: &impl GenericClient,
     statement: &Statement,
     keys: LockKeys,
     batch: &Batch<'_>,
+    plain: bool,
 ) -> Result<Attempt> {
     let recorded_at = recorded_now();
     let p: AppendParams<'_> = batch.params(keys, recorded_at);
@@ -31,7 +33,7 @@ pub(crate) async fn attempt(
         .map(|e| e.as_deref().map(Jsonb))
         .collect();
     let json: Vec<Option<Jsonb<&str>>> = p.data_json.iter().map(|d| d.map(Jsonb)).collect();
-    let params: [&(dyn ToSql + Sync); 21] = [
+    let columns: [&(dyn ToSql + Sync); 14] = [
         &p.ids,
         &p.sources,
         &p.types,
@@ -46,15 +48,39 @@ pub(crate) async fn attempt(
         &p.data_kinds,
         &json,
         &p.data_bytes,
-        &p.horizon_namespace,
-        &p.skip_duplicates,
-        &p.expected_subjects,
-        &p.expected_kinds,
-        &p.expected_versions,
-        &p.recorded_at,
-        &p.subject_namespace,
     ];
+    let positions;
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(21);
+    params.extend(columns);
+    if plain {
+        positions = batch.subject_positions();
+        params.extend([
+            &p.horizon_namespace as &(dyn ToSql + Sync),
+            &positions,
+            &p.recorded_at,
+            &p.subject_namespace,
+        ]);
+    } else {
+        params.extend([
+            &p.horizon_namespace as &(dyn ToSql + Sync),
+            &p.skip_duplicates,
+            &p.expected_subjects,
+            &p.expected_kinds,
+            &p.expected_versions,
+            &p.recorded_at,
+            &p.subject_namespace,
+        ]);
+    }
     match client.query(statement, &params).await {
+        Ok(rows) if plain => Ok(Attempt::Done(batch.outcome(
+            rows.iter().map(|row| OutcomeRow {
+                outcome: "appended".to_owned(),
+                n: row.get(0),
+                stream_version: row.get(1),
+                subject: None,
+            }),
+            recorded_at,
+        ))),
         Ok(rows) => Ok(Attempt::Done(
             batch.outcome(rows.iter().map(outcome_row), recorded_at),
         )),
