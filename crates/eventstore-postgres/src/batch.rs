@@ -83,8 +83,7 @@ impl<'a> Batch<'a> {
 
     /// Whether the plain append statement can take this batch: events to send, none
     /// repeated inside it, duplicates refused and no expectation but `Any`. Anything
-    /// else needs the full statement (see
-    /// the store's plain append statement).
+    /// else needs the full statement.
     pub fn is_plain(&self) -> bool {
         !self.sent.is_empty()
             && self.duplicate.is_none()
