@@ -51,6 +51,9 @@ pub(crate) fn run() -> Result<(), String> {
         )?;
     }
     cargo(&["test", "--workspace", "--all-features", "--doc"], &[])?;
+    // Broken intra-doc links and other rustdoc warnings fail the run, as on docs.rs.
+    crate::cmd::export("RUSTDOCFLAGS", "-D warnings");
+    cargo(&["doc", "--workspace", "--all-features", "--no-deps"], &[])?;
     println!("\nall checks passed");
     Ok(())
 }

@@ -38,9 +38,9 @@
 //! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
 //! | `postgres` | no    | `PostgresEventStore`: tokio-postgres and deadpool, TLS with rustls |
 //! | `postgres-no-tls` | no | the same without TLS support |
-//! | `outbox` | no      | the [`outbox`](crate::outbox): `TransactionalPublisher`, `OutboxRelay` |
-//! | `replay` | no      | [`replay`](crate::replay): `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
-//! | `sqlx`   | no      | [`sqlx_store`](crate::sqlx_store): `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
+//! | `outbox` | no      | the [`outbox`]: `TransactionalPublisher`, `OutboxRelay` |
+//! | `replay` | no      | [`replay`]: `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
+//! | `sqlx`   | no      | [`sqlx_store`]: `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
