@@ -70,6 +70,7 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
         "NORMAL"
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint)?;
     Ok(())
 }
 

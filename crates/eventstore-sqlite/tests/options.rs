@@ -193,6 +193,25 @@ async fn two_stores_on_one_file_append_without_locking_errors() {
 }
 
 #[tokio::test]
+async fn tuning_options_open_a_working_wal_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tuned.db");
+    let store = SqliteOptions::file(&path)
+        .wal_autocheckpoint(5000)
+        .synchronous_full(true)
+        .open()
+        .await
+        .unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    assert_eq!(count(&store).await, 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
 async fn reads_in_small_pages_return_everything() {
     let store = SqliteOptions::in_memory()
         .page_size(3)
