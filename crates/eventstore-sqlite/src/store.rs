@@ -42,9 +42,69 @@ pub(crate) struct Shared {
     page_size: u64,
     /// Wakes followers after commits; knows whether the store is closed.
     signal: Arc<CommitSignal>,
+    /// Appends waiting for the writer; whoever holds it next commits them all.
+    pending: std::sync::Mutex<Vec<PendingAppend>>,
+}
+
+/// An append waiting for the writer, and where its result goes.
+struct PendingAppend {
+    events: Vec<Event>,
+    options: AppendOptions,
+    done: tokio::sync::oneshot::Sender<Result<AppendResult>>,
 }
 
 impl Shared {
+    /// Group commit: appends every queued batch in one write transaction, each inside
+    /// a savepoint of its own so that one batch's failure (a conflict, a duplicate)
+    /// rolls back only that batch, then commits once. Concurrent appenders share the
+    /// transaction's cost instead of queueing one commit each.
+    fn commit_pending(&self, conn: &mut Connection) {
+        let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if jobs.is_empty() {
+            return;
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.done.send(Err(Error::database(e.to_string())));
+                }
+                return;
+            }
+        };
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let result = tx
+                .execute_batch("SAVEPOINT append")
+                .map_err(db)
+                .and_then(|()| {
+                    let appended = self.write_sql.append(&tx, &job.events, &job.options);
+                    let end = if appended.is_ok() {
+                        "RELEASE append"
+                    } else {
+                        "ROLLBACK TO append; RELEASE append"
+                    };
+                    tx.execute_batch(end).map_err(db)?;
+                    appended
+                });
+            results.push(result);
+        }
+        let committed = tx.commit();
+        let any = results
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|a| !a.appended.is_empty()));
+        for (job, result) in jobs.into_iter().zip(results) {
+            let result = match (&committed, result) {
+                (Err(e), Ok(_)) => Err(Error::database(e.to_string())),
+                (_, result) => result,
+            };
+            let _ = job.done.send(result);
+        }
+        if committed.is_ok() && any {
+            self.signal.notify();
+        }
+    }
+
     pub(crate) fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
         self.readers.get().map_err(db)
     }
@@ -139,6 +199,7 @@ impl SqliteEventStore {
             writer: Arc::new(Mutex::new(writer)),
             page_size: options.page_size,
             signal: Arc::new(CommitSignal::new(options.poll_interval)),
+            pending: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -324,12 +385,37 @@ impl EventStore for SqliteEventStore {
     ) -> Result<AppendResult> {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
-        let work: SqliteWork<()> = Box::new(move |_| Ok(((), events)));
-        Ok(self
-            .transact(work, options)
-            .instrument(span)
-            .await?
-            .appended)
+        async {
+            self.shared.check_open()?;
+            let (done, mut result) = tokio::sync::oneshot::channel();
+            self.shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(PendingAppend {
+                    events,
+                    options,
+                    done,
+                });
+            let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+            // The writer's previous holder may have committed this append already.
+            if let Ok(appended) = result.try_recv() {
+                return appended;
+            }
+            let shared = Arc::clone(&self.shared);
+            joined(
+                tokio::task::spawn_blocking(move || {
+                    shared.commit_pending(&mut conn);
+                    Ok(())
+                })
+                .await,
+            )?;
+            result
+                .await
+                .map_err(|_| Error::database("the append's group commit was lost"))?
+        }
+        .instrument(span)
+        .await
     }
 
     fn query(&self, query: EventQuery) -> EventStream {
