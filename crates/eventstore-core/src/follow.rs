@@ -202,8 +202,7 @@ impl Follower {
             }
             let horizon = self.store.horizon().await?.safe;
             if horizon > position {
-                let max = self.query.max_sequence.map_or(horizon, |m| m.min(horizon));
-                let read = self.query.clone().after(position).max_sequence(max);
+                let read = self.query.clone().after(position).up_to(horizon);
                 self.page = Some((self.store.query(read), horizon));
                 continue;
             }

@@ -147,6 +147,13 @@ impl EventQuery {
         self
     }
 
+    /// Events whose sequence is at most `sequence`, keeping a smaller maximum already
+    /// set: how a reader bounds a query to a safe horizon.
+    pub fn up_to(mut self, sequence: i64) -> Self {
+        self.max_sequence = Some(self.max_sequence.map_or(sequence, |m| m.min(sequence)));
+        self
+    }
+
     /// Events strictly after `sequence` in the query's order: greater for ascending,
     /// smaller for descending. Pass the last sequence of one page to get the next.
     pub fn after(mut self, sequence: i64) -> Self {
@@ -225,5 +232,29 @@ impl EventQuery {
     /// The order.
     pub fn order_value(&self) -> Order {
         self.order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_to_keeps_the_smaller_maximum() {
+        assert_eq!(
+            EventQuery::new().up_to(10).sequence_range(),
+            (None, Some(10))
+        );
+        assert_eq!(
+            EventQuery::new().max_sequence(5).up_to(10).sequence_range(),
+            (None, Some(5))
+        );
+        assert_eq!(
+            EventQuery::new()
+                .max_sequence(50)
+                .up_to(10)
+                .sequence_range(),
+            (None, Some(10))
+        );
     }
 }

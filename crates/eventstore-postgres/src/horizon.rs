@@ -63,16 +63,10 @@ pub fn horizon_sql(table: &TableName) -> String {
 }
 
 /// Whether `query` follows the global order (from a position on, `after`, ascending)
-/// and so must be bounded by the horizon ([`up_to_horizon`]). Plain queries need no
+/// and so must be bounded by the horizon (`EventQuery::up_to`). Plain queries need no
 /// horizon.
 pub fn follows(query: &EventQuery) -> bool {
     query.after_value().is_some() && query.order_value() == Order::Ascending
-}
-
-/// `query` bounded to sequences at or below the safe horizon `safe`.
-pub fn up_to_horizon(query: EventQuery, safe: i64) -> EventQuery {
-    let max = query.sequence_range().1.map_or(safe, |m| m.min(safe));
-    query.max_sequence(max)
 }
 
 /// The horizon statement's `$1` for `table` (`int8`).

@@ -13,7 +13,7 @@ use tokio_postgres::{Row, RowStream};
 
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{follows, horizon, up_to_horizon};
+use crate::horizon::{follows, horizon};
 use crate::types::JsonText;
 
 /// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
@@ -75,7 +75,7 @@ async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, Ro
         Read::Query(query) => {
             let query = if follows(&query) {
                 let safe = horizon(&**client, table).await?.safe;
-                up_to_horizon(*query, safe)
+                query.up_to(safe)
             } else {
                 *query
             };

@@ -288,7 +288,7 @@ where
             }
         }
         let horizon = self.store.horizon().await?.safe;
-        let query = self.projection.filter().max_sequence(horizon);
+        let query = self.projection.filter().up_to(horizon);
         let mut events = upcast(self.store.query(query), self.upcaster.clone());
         let never = CancellationToken::new();
         let mut applied = 0;

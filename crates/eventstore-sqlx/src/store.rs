@@ -7,7 +7,7 @@ use eventstore_core::{
 use eventstore_postgres::PostgresDialect;
 use eventstore_postgres::statements::{
     Batch, LockKeys, OutcomeRow, append_sql, current_version_sql, follows, horizon_from,
-    horizon_param, horizon_sql, lock_subjects_sql, notify_channel, recorded_now, up_to_horizon,
+    horizon_param, horizon_sql, lock_subjects_sql, notify_channel, recorded_now,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -164,7 +164,7 @@ impl SqlxEventStore {
         futures::stream::once(async move {
             let query = if follows(&query) {
                 let safe = horizon_on(&mut *conn, &horizon, &table).await?.safe;
-                up_to_horizon(query, safe)
+                query.up_to(safe)
             } else {
                 query
             };
