@@ -1,0 +1,181 @@
+//! Opening the store a URL names, as the concrete backend: bulk import, stats and the
+//! demo need what only the backend itself offers; everything else uses the
+//! backend-neutral `EventStore`.
+
+use std::sync::Arc;
+
+use eventstore_sql::{
+    Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore, SqliteOptions,
+};
+
+/// Where the store is: its URL and the event table's name.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// `sqlite://…` or `postgres://…`.
+    pub(crate) url: String,
+    /// `table`, or `schema.table` on PostgreSQL; `None` for the default.
+    pub(crate) table: Option<String>,
+}
+
+/// An open store, by backend.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// SQLite.
+    Sqlite(SqliteEventStore),
+    /// PostgreSQL.
+    Postgres(PostgresEventStore),
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `sqlite:`.
+    Sqlite,
+    /// `postgres:` or `postgresql:`.
+    Postgres,
+}
+
+impl Target {
+    /// The backend the URL names, or a configuration error naming the schemes known.
+    pub(crate) fn kind(&self) -> Result<Kind> {
+        match self.url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Kind::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Kind::Postgres),
+            _ => Err(Error::Config(format!(
+                "unknown database URL {:?}: expected sqlite://path/to/events.db or \
+                 postgres://user@host/database",
+                redact(&self.url)
+            ))),
+        }
+    }
+
+    /// SQLite options for this target.
+    pub(crate) fn sqlite_options(&self) -> Result<SqliteOptions> {
+        let options = SqliteOptions::from_url(&self.url)?;
+        match self.table.as_deref() {
+            None => Ok(options),
+            Some(table) if table.contains('.') => Err(Error::Config(format!(
+                "table {table:?}: SQLite tables take no schema; give a plain name"
+            ))),
+            Some(table) => options.table(table),
+        }
+    }
+
+    /// PostgreSQL options for this target.
+    pub(crate) fn postgres_options(&self) -> Result<PostgresOptions> {
+        let options = PostgresOptions::from_url(&self.url)?;
+        match self.table.as_deref() {
+            None => Ok(options),
+            Some(table) => match table.split_once('.') {
+                Some((schema, table)) => options.schema(schema)?.table(table),
+                None => options.table(table),
+            },
+        }
+    }
+
+    /// Opens the store, applying missing migrations when `auto_migrate`.
+    pub(crate) async fn open(&self, auto_migrate: bool) -> Result<Backend> {
+        Ok(match self.kind()? {
+            Kind::Sqlite => Backend::Sqlite(
+                self.sqlite_options()?
+                    .auto_migrate(auto_migrate)
+                    .open()
+                    .await?,
+            ),
+            Kind::Postgres => Backend::Postgres(
+                self.postgres_options()?
+                    .auto_migrate(auto_migrate)
+                    .open()
+                    .await?,
+            ),
+        })
+    }
+
+    /// The URL without its password, for messages.
+    pub(crate) fn display_url(&self) -> String {
+        redact(&self.url)
+    }
+}
+
+impl Backend {
+    /// The store behind the backend-neutral trait.
+    pub(crate) fn store(&self) -> Arc<dyn EventStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The backend's name, for output.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "SQLite",
+            Self::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// The quoted, qualified event table.
+    pub(crate) fn table(&self) -> String {
+        match self {
+            Self::Sqlite(store) => store.table().quoted(),
+            Self::Postgres(store) => store.table().quoted(),
+        }
+    }
+
+    /// Closes the store, releasing its connections.
+    pub(crate) async fn close(&self) -> Result<()> {
+        self.store().close().await
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:secret@db/app"),
+            "postgres://app:***@db/app"
+        );
+        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn schema_qualified_tables_are_for_postgres_only() {
+        let target = |url: &str| Target {
+            url: url.to_owned(),
+            table: Some("audit.events".to_owned()),
+        };
+        assert!(target("sqlite://x.db").sqlite_options().is_err());
+        assert!(target("postgres://u@h/db").postgres_options().is_ok());
+        let bad = Target {
+            url: "postgres://u@h/db".to_owned(),
+            table: Some("a.b-c".to_owned()),
+        };
+        assert!(bad.postgres_options().is_err());
+        assert!(
+            Target {
+                url: "mysql://h".to_owned(),
+                table: None
+            }
+            .kind()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `append`: one event from flags, or a CloudEvents JSON event or batch.
+
+use anyhow::{Context as _, Result};
+use comfy_table::Table;
+use eventstore_sql::time::OffsetDateTime;
+use eventstore_sql::{AppendOptions, Event, ExpectedVersion, JsonFormat};
+
+use crate::Context;
+use crate::backend::Backend;
+use crate::cli::{AppendArgs, Output};
+use crate::failure::{OK, Usage};
+use crate::filters::{instant, name_value};
+
+/// Appends the event(s) and prints what the store assigned.
+pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> Result<u8> {
+    let events = match &args.json {
+        Some(path) => parse(&read_input(path)?)?,
+        None => vec![from_flags(args)?],
+    };
+    let mut options = AppendOptions::new();
+    if let (Some(expect), Some(subject)) = (&args.expect, &args.subject) {
+        options = options.expect(subject, expected_version(expect)?);
+    }
+    let result = backend.store().append_with(events.clone(), options).await?;
+    if cx.output == Output::Table {
+        let mut table = Table::new();
+        table.set_header(["seq", "ver", "type", "subject", "id"]);
+        for appended in &result.appended {
+            let event = &events[appended.index];
+            table.add_row([
+                appended.sequence.to_string(),
+                appended
+                    .stream_version
+                    .map_or_else(String::new, |v| v.to_string()),
+                event.ty().to_owned(),
+                event.subject().unwrap_or_default().to_owned(),
+                event.id().to_owned(),
+            ]);
+        }
+        println!("{table}");
+    } else {
+        for appended in &result.appended {
+            let version = appended
+                .stream_version
+                .map_or(serde_json::Value::Null, Into::into);
+            let line = serde_json::json!({
+                "sequence": appended.sequence,
+                "stream_version": version,
+                "id": events[appended.index].id(),
+                "source": events[appended.index].source(),
+            });
+            println!("{line}");
+        }
+    }
+    Ok(OK)
+}
+
+/// A file's text, or stdin's for `-`.
+pub(crate) fn read_input(path: &str) -> Result<String> {
+    if path == "-" {
+        return std::io::read_to_string(std::io::stdin()).context("cannot read stdin");
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))
+}
+
+/// One event or a batch.
+fn parse(text: &str) -> Result<Vec<Event>> {
+    let format = JsonFormat::new();
+    if text.trim_start().starts_with('[') {
+        Ok(format.parse_batch(text)?)
+    } else {
+        Ok(vec![format.parse_event(text)?])
+    }
+}
+
+fn from_flags(args: &AppendArgs) -> Result<Event> {
+    let now = OffsetDateTime::now_utc();
+    let mut builder = Event::builder()
+        .id(args.id.clone().unwrap_or_else(|| generated_id(now)))
+        .source(args.source.clone().unwrap_or_default())
+        .ty(args.ty.clone().unwrap_or_default());
+    if let Some(subject) = &args.subject {
+        builder = builder.subject(subject);
+    }
+    if let Some(time) = &args.time {
+        let time = if time == "now" {
+            now
+        } else {
+            instant(time, now).context("--time")?
+        };
+        builder = builder.time(time);
+    }
+    if let Some(data) = &args.data {
+        let value: serde_json::Value =
+            serde_json::from_str(data).map_err(|e| Usage(format!("--data is not JSON: {e}")))?;
+        builder = builder.json(&value);
+    }
+    if let Some(text) = &args.text {
+        builder = builder.text(text);
+    }
+    if let Some(content_type) = &args.datacontenttype {
+        builder = builder.datacontenttype(content_type);
+    }
+    if let Some(schema) = &args.dataschema {
+        builder = builder.dataschema(schema);
+    }
+    if let Some(id) = &args.correlation_id {
+        builder = builder.correlationid(id);
+    }
+    if let Some(topic) = &args.topic {
+        builder = builder.topic(topic);
+    }
+    if let Some(destination) = &args.destination {
+        builder = builder.destination(destination);
+    }
+    for pair in &args.extensions {
+        let (name, value) = name_value(pair, "--ext")?;
+        builder = builder.extension(name, value);
+    }
+    Ok(builder.build()?)
+}
+
+/// A unique enough id for an event typed at a prompt: the time and the process.
+fn generated_id(now: OffsetDateTime) -> String {
+    format!("{:x}-{:x}", now.unix_timestamp_nanos(), std::process::id())
+}
+
+fn expected_version(text: &str) -> Result<ExpectedVersion> {
+    Ok(match text {
+        "any" => ExpectedVersion::Any,
+        "none" => ExpectedVersion::NoStream,
+        "exists" => ExpectedVersion::Exists,
+        n => ExpectedVersion::Exact(n.parse().map_err(|_| {
+            Usage(format!(
+                "--expect takes any, none, exists or a version number, not {n:?}"
+            ))
+        })?),
+    })
+}

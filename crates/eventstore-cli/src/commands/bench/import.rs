@@ -1,0 +1,135 @@
+//! `bench --import N`: `import` of N JSON Lines events, progress bar on, against the
+//! backend's raw bulk load of the same events into a table of the same schema.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use eventstore_sql::JsonFormat;
+
+use super::raw::{self, Row};
+use super::{Measured, Scratch, event};
+use crate::backend::Backend;
+use crate::cli::{DEFAULT_BATCH_SIZE, ImportArgs, InputFormat, OnDuplicate};
+use crate::commands::import;
+use crate::progress::{self, Unit};
+
+/// The raw table, beside the store's.
+const RAW_TABLE: &str = "raw_events";
+
+/// Generates the events, imports them, loads them raw; returns both measurements and
+/// the ratio.
+pub(crate) async fn run(
+    scratch: &Scratch,
+    backend: &Backend,
+    count: u64,
+    show_progress: bool,
+) -> Result<(Vec<Measured>, Option<String>)> {
+    let file = std::env::temp_dir().join(format!("eventstore-bench-{}.jsonl", std::process::id()));
+    let rows = generate(&file, count, show_progress)?;
+    let measured = measure(scratch, backend, &file, &rows, count, show_progress).await;
+    let _ = std::fs::remove_file(&file);
+    let rows = measured?;
+    let ratio = rows[0].rate() / rows[1].rate();
+    Ok((
+        rows,
+        Some(format!(
+            "import / raw bulk load = {ratio:.2}x (batch size {DEFAULT_BATCH_SIZE}, \
+             progress bar {})",
+            if show_progress { "on" } else { "off" }
+        )),
+    ))
+}
+
+/// Writes the JSON Lines file and returns the raw side's rows.
+fn generate(file: &std::path::Path, count: u64, show_progress: bool) -> Result<Vec<Row>> {
+    let bar = progress::bar(Some(count), Unit::Events, show_progress);
+    bar.set_message("generating");
+    let out =
+        std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let format = JsonFormat::new();
+    let mut versions = HashMap::new();
+    let mut rows = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for n in 0..count {
+        let event = event(n);
+        writeln!(out, "{}", format.write_event(&event))?;
+        rows.push(Row::new(&event, &mut versions));
+        if n % 10_000 == 0 {
+            bar.set_position(n);
+        }
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+async fn measure(
+    scratch: &Scratch,
+    backend: &Backend,
+    file: &std::path::Path,
+    rows: &[Row],
+    count: u64,
+    show_progress: bool,
+) -> Result<Vec<Measured>> {
+    let args = ImportArgs {
+        files: vec![file.to_owned()],
+        format: InputFormat::Jsonl,
+        batch_size: DEFAULT_BATCH_SIZE,
+        on_duplicate: OnDuplicate::Error,
+        no_progress: !show_progress,
+    };
+    let size = std::fs::metadata(file)?.len();
+    let bar = progress::bar(Some(size), Unit::Bytes, show_progress);
+    let started = Instant::now();
+    let summary = import::import(backend, &args, &bar).await?;
+    let import_time = started.elapsed();
+    bar.finish_and_clear();
+    anyhow::ensure!(
+        summary.imported == count,
+        "import wrote {} of {count} events",
+        summary.imported
+    );
+
+    // The raw table gets the same schema through the store's own migrations.
+    let raw_backend = scratch.with_table(RAW_TABLE).open(true).await?;
+    let started = Instant::now();
+    match &raw_backend {
+        Backend::Sqlite(_) => {
+            let path = scratch
+                .target
+                .url
+                .trim_start_matches("sqlite://")
+                .to_owned();
+            let rows_ref: &[Row] = rows;
+            // The blocking load borrows the rows: scoped, on a thread of its own.
+            std::thread::scope(|s| {
+                s.spawn(|| raw::sqlite(std::path::Path::new(&path), RAW_TABLE, rows_ref))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the raw load panicked"))?
+            })?;
+        }
+        Backend::Postgres(store) => {
+            raw::postgres(store, &store.table().quoted(), rows).await?;
+        }
+    }
+    let raw_time = started.elapsed();
+    raw_backend.close().await?;
+    Ok(vec![
+        Measured {
+            what: "eventstore import (JSON Lines file)".to_owned(),
+            events: count,
+            elapsed: import_time,
+        },
+        Measured {
+            what: if matches!(backend, Backend::Postgres(_)) {
+                "raw binary COPY (events in memory)".to_owned()
+            } else {
+                "raw inserts, one transaction (events in memory)".to_owned()
+            },
+            events: count,
+            elapsed: raw_time,
+        },
+    ])
+}

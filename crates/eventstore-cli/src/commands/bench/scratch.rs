@@ -1,0 +1,108 @@
+//! Where a benchmark writes: a store of its own, removed afterwards, so that it never
+//! touches the events of the store it was pointed at.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::Context;
+use crate::backend::{Backend, Kind, Target};
+
+/// A scratch store: a new SQLite file, or a new PostgreSQL schema.
+pub(crate) struct Scratch {
+    /// The scratch store's target.
+    pub(crate) target: Target,
+    /// The SQLite file, to remove afterwards.
+    file: Option<PathBuf>,
+    /// The PostgreSQL schema, to drop afterwards.
+    schema: Option<String>,
+}
+
+impl Scratch {
+    /// A scratch store beside the one `cx` names: on SQLite a new file in the same
+    /// directory (the temporary directory when no URL was given), on PostgreSQL a new
+    /// schema in the same database.
+    pub(crate) fn new(cx: &Context) -> Result<Self> {
+        let unique = format!(
+            "{}_{}",
+            std::process::id(),
+            eventstore_sql::time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+        );
+        let kind = if cx.url_given {
+            cx.target.kind()?
+        } else {
+            Kind::Sqlite
+        };
+        match kind {
+            Kind::Sqlite => {
+                let directory = if cx.url_given {
+                    let path = cx.target.url.trim_start_matches("sqlite:");
+                    let path = PathBuf::from(path.trim_start_matches("//"));
+                    path.parent().map(PathBuf::from).unwrap_or_default()
+                } else {
+                    std::env::temp_dir()
+                };
+                let file = directory.join(format!("eventstore-bench-{unique}.db"));
+                Ok(Self {
+                    target: Target {
+                        url: format!("sqlite://{}", file.display()),
+                        table: None,
+                    },
+                    file: Some(file),
+                    schema: None,
+                })
+            }
+            Kind::Postgres => {
+                let schema = format!("eventstore_bench_{unique}");
+                Ok(Self {
+                    target: Target {
+                        url: cx.target.url.clone(),
+                        table: Some(format!("{schema}.events")),
+                    },
+                    file: None,
+                    schema: Some(schema),
+                })
+            }
+        }
+    }
+
+    /// The scratch store with the event table `table` (same schema or file).
+    pub(crate) fn with_table(&self, table: &str) -> Target {
+        Target {
+            url: self.target.url.clone(),
+            table: Some(match &self.schema {
+                Some(schema) => format!("{schema}.{table}"),
+                None => table.to_owned(),
+            }),
+        }
+    }
+
+    /// Where the scratch store is, for output.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.file, &self.schema) {
+            (Some(file), _) => format!("SQLite file {}", file.display()),
+            (_, Some(schema)) => format!("PostgreSQL schema {schema}"),
+            _ => self.target.display_url(),
+        }
+    }
+
+    /// Removes the scratch store; `backend` is any store open on it.
+    pub(crate) async fn remove(self, backend: &Backend) -> Result<()> {
+        if let (Some(schema), Backend::Postgres(store)) = (&self.schema, backend) {
+            let client = store.pool().get().await?;
+            client
+                .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await
+                .with_context(|| format!("cannot drop the scratch schema {schema}"))?;
+        }
+        backend.close().await?;
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+}

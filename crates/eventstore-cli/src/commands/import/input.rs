@@ -1,0 +1,244 @@
+//! Reading import input into validated chunks, on a thread of its own so that parsing
+//! the next chunk overlaps writing this one.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use eventstore_sql::{Event, JsonFormat};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use crate::cli::InputFormat;
+
+/// An event that could not be read, and where it was.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    /// `line 17`, `batch index 3`, `tests[4]`.
+    pub(crate) place: String,
+    /// The conformance test's id, when the input is a conformance-vector file.
+    pub(crate) test_id: Option<String>,
+    /// What was wrong (names the attribute for an invalid event).
+    pub(crate) error: eventstore_sql::Error,
+}
+
+/// Up to a batch of events read from one input, with the problems found among them.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// The input's name (`-` for stdin).
+    pub(crate) input: String,
+    /// Where the chunk starts (`line 1`, `batch index 0`).
+    pub(crate) start: String,
+    /// The valid events.
+    pub(crate) events: Vec<Event>,
+    /// The invalid ones.
+    pub(crate) problems: Vec<Problem>,
+    /// Input bytes the chunk covers (for progress).
+    pub(crate) bytes: u64,
+}
+
+/// Reads `inputs` (stdin for `-` or none) in chunks of `batch_size` events and sends them
+/// on `chunks`; returns when done or when the receiver is gone.
+pub(crate) fn read_all(
+    inputs: &[PathBuf],
+    format: InputFormat,
+    batch_size: usize,
+    chunks: &mpsc::Sender<Chunk>,
+) -> Result<()> {
+    let stdin = [PathBuf::from("-")];
+    let inputs = if inputs.is_empty() {
+        &stdin[..]
+    } else {
+        inputs
+    };
+    for path in inputs {
+        let name = path.display().to_string();
+        let reader: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, reader);
+        let mut reading = Reading {
+            name: name.clone(),
+            batch_size,
+            chunks,
+        };
+        reading
+            .read(&mut reader, format)
+            .with_context(|| format!("cannot read {name}"))?;
+    }
+    Ok(())
+}
+
+struct Reading<'a> {
+    name: String,
+    batch_size: usize,
+    chunks: &'a mpsc::Sender<Chunk>,
+}
+
+impl Reading<'_> {
+    fn read(&mut self, reader: &mut impl BufRead, format: InputFormat) -> Result<()> {
+        let format = match format {
+            InputFormat::Auto => detect(reader)?,
+            known => known,
+        };
+        match format {
+            InputFormat::Jsonl => self.lines(reader),
+            InputFormat::Batch | InputFormat::Event | InputFormat::Auto => {
+                let mut text = String::new();
+                reader.read_to_string(&mut text)?;
+                self.document(&text, format)
+            }
+        }
+    }
+
+    /// JSON Lines, streamed: one chunk per `batch_size` lines that hold an event.
+    fn lines(&mut self, reader: &mut impl BufRead) -> Result<()> {
+        let json = JsonFormat::new();
+        let mut chunk = self.chunk("line 1");
+        let mut line = String::new();
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line)?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            chunk.bytes += read as u64;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match json.parse_event(&line) {
+                Ok(event) => chunk.events.push(event),
+                Err(error) => chunk.problems.push(Problem {
+                    place: format!("line {number}"),
+                    test_id: None,
+                    error,
+                }),
+            }
+            if chunk.events.len() + chunk.problems.len() >= self.batch_size {
+                let next = self.chunk(&format!("line {}", number + 1));
+                self.send(std::mem::replace(&mut chunk, next))?;
+            }
+        }
+        self.send(chunk)
+    }
+
+    /// A whole document: a batch, one event, or a conformance-vector file.
+    fn document(&mut self, text: &str, format: InputFormat) -> Result<()> {
+        let json = JsonFormat::new();
+        let items: Vec<(String, Option<String>, &RawValue)> = if format == InputFormat::Batch
+            || text.trim_start().starts_with('[')
+        {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, raw)| (format!("batch index {i}"), None, raw))
+                .collect()
+        } else {
+            match vectors(text) {
+                Some(tests) => tests,
+                None => {
+                    let raw: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+                    vec![("event".to_owned(), None, raw)]
+                }
+            }
+        };
+        let bytes = text.len() as u64;
+        let mut chunk = self.chunk(items.first().map_or("", |i| &i.0));
+        let count = items.len();
+        for (n, (place, test_id, raw)) in items.into_iter().enumerate() {
+            match json.parse_event(raw.get()) {
+                Ok(event) => chunk.events.push(event),
+                Err(error) => chunk.problems.push(Problem {
+                    place: place.clone(),
+                    test_id,
+                    error,
+                }),
+            }
+            let full = chunk.events.len() + chunk.problems.len() >= self.batch_size;
+            if full && n + 1 < count {
+                let next = self.chunk(&format!("after {place}"));
+                self.send(std::mem::replace(&mut chunk, next))?;
+            }
+        }
+        chunk.bytes = bytes;
+        self.send(chunk)
+    }
+
+    fn chunk(&self, start: &str) -> Chunk {
+        Chunk {
+            input: self.name.clone(),
+            start: start.to_owned(),
+            events: Vec::with_capacity(self.batch_size.min(10_000)),
+            problems: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn send(&self, chunk: Chunk) -> Result<()> {
+        if chunk.events.is_empty() && chunk.problems.is_empty() && chunk.bytes == 0 {
+            return Ok(());
+        }
+        // The receiver is gone only when the writer stopped on an error it reports.
+        let _ = self.chunks.blocking_send(chunk);
+        Ok(())
+    }
+}
+
+/// The events of a conformance-vector file (`{"tests": [{"id": …, "event": {…}}]}`),
+/// each with its test id.
+fn vectors(text: &str) -> Option<Vec<(String, Option<String>, &RawValue)>> {
+    #[derive(serde::Deserialize)]
+    struct File<'a> {
+        #[serde(borrow)]
+        tests: Vec<Test<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Test<'a> {
+        id: String,
+        #[serde(borrow)]
+        event: &'a RawValue,
+    }
+    let file: File<'_> = serde_json::from_str(text).ok()?;
+    Some(
+        file.tests
+            .into_iter()
+            .enumerate()
+            .map(|(i, test)| (format!("tests[{i}]"), Some(test.id), test.event))
+            .collect(),
+    )
+}
+
+fn malformed(error: &serde_json::Error) -> eventstore_sql::Error {
+    eventstore_sql::Error::Json {
+        index: None,
+        message: error.to_string(),
+    }
+}
+
+/// Decides the layout from the input's start: `[` is a batch; a first line that is a
+/// whole JSON value is JSON Lines; anything else is one document.
+fn detect(reader: &mut impl BufRead) -> Result<InputFormat> {
+    let buffer = reader.fill_buf()?;
+    let start = buffer.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
+        return Ok(InputFormat::Jsonl);
+    };
+    if buffer[start] == b'[' {
+        return Ok(InputFormat::Batch);
+    }
+    let first_line = match buffer[start..].iter().position(|&b| b == b'\n') {
+        Some(end) => &buffer[start..start + end],
+        None => &buffer[start..],
+    };
+    let whole = serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok();
+    Ok(if whole {
+        InputFormat::Jsonl
+    } else {
+        InputFormat::Event
+    })
+}

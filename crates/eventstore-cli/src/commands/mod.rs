@@ -1,0 +1,67 @@
+//! One module per command.
+
+mod append;
+mod bench;
+mod demo;
+mod import;
+mod migrate;
+mod read;
+mod relay;
+mod stats;
+mod tail;
+
+use anyhow::{Context as _, Result};
+use clap::CommandFactory as _;
+
+use crate::Context;
+use crate::backend::Backend;
+use crate::cli::{Cli, Command};
+use crate::failure::OK;
+
+/// Runs `command`; returns the exit code (errors carry theirs).
+pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
+    match command {
+        Command::Completions { shell } => {
+            let mut cli = Cli::command();
+            clap_complete::generate(shell, &mut cli, "eventstore", &mut std::io::stdout());
+            Ok(OK)
+        }
+        Command::Demo => demo::run(&cx).await,
+        Command::Migrate => migrate::run(&cx).await,
+        Command::Bench(args) => bench::run(&cx, &args).await,
+        command => {
+            let backend = open(&cx).await?;
+            let result = on_store(command, &backend, &cx).await;
+            // A failed close after a failed command must not hide the command's error.
+            let closed = backend.close().await;
+            let code = result?;
+            closed?;
+            Ok(code)
+        }
+    }
+}
+
+/// Opens the store of `cx`, creating or upgrading its tables.
+pub(crate) async fn open(cx: &Context) -> Result<Backend> {
+    cx.target
+        .open(true)
+        .await
+        .with_context(|| format!("cannot open the store at {}", cx.target.display_url()))
+}
+
+async fn on_store(command: Command, backend: &Backend, cx: &Context) -> Result<u8> {
+    match command {
+        Command::Append(args) => append::run(backend, cx, &args).await,
+        Command::Import(args) => import::run(backend, &args).await,
+        Command::Export(args) => read::export(backend, &args).await,
+        Command::Query(args) => read::query(backend, cx, &args).await,
+        Command::Get { source, id } => read::get(backend, cx, &source, &id).await,
+        Command::Stream { subject, from } => read::stream(backend, cx, &subject, from).await,
+        Command::Tail(args) => tail::run(backend, cx, &args).await,
+        Command::Stats { top } => stats::run(backend, cx, top).await,
+        Command::Relay(args) => relay::run(backend, &args).await,
+        Command::Completions { .. } | Command::Demo | Command::Migrate | Command::Bench(_) => {
+            unreachable!("handled before the store is opened")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Turning command-line filters into an `EventQuery`, and human times into instants.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use eventstore_sql::time::OffsetDateTime;
+use eventstore_sql::timestamp::parse_rfc3339;
+use eventstore_sql::{EventQuery, Order};
+
+use crate::cli::{Filters, Paging};
+use crate::failure::Usage;
+
+impl Filters {
+    /// The query these filters describe, with times relative to `now`.
+    pub(crate) fn query(&self, now: OffsetDateTime) -> Result<EventQuery> {
+        let mut query = EventQuery::new();
+        if !self.types.is_empty() {
+            query = query.types(self.types.iter().cloned());
+        }
+        if !self.sources.is_empty() {
+            query = query.sources(self.sources.iter().cloned());
+        }
+        if !self.subjects.is_empty() {
+            query = query.subjects(self.subjects.iter().cloned());
+        }
+        if let Some(id) = &self.correlation_id {
+            query = query.correlation_id(id);
+        }
+        if let Some(topic) = &self.topic {
+            query = query.topic(topic);
+        }
+        if let Some(destination) = &self.destination {
+            query = query.destination(destination);
+        }
+        for pair in &self.extensions {
+            let (name, value) = name_value(pair, "--ext")?;
+            query = query.extension(name, value);
+        }
+        if let Some(since) = &self.since {
+            query = query.time_from(instant(since, now).context("--since")?);
+        }
+        if let Some(until) = &self.until {
+            query = query.time_to(instant(until, now).context("--until")?);
+        }
+        if let Some(min) = self.min_sequence {
+            query = query.min_sequence(min);
+        }
+        if let Some(max) = self.max_sequence {
+            query = query.max_sequence(max);
+        }
+        Ok(query)
+    }
+}
+
+impl Paging {
+    /// `query` with this order and paging.
+    pub(crate) fn apply(&self, mut query: EventQuery) -> EventQuery {
+        if let Some(limit) = self.limit {
+            query = query.limit(limit);
+        }
+        if let Some(after) = self.after {
+            query = query.after(after);
+        }
+        if self.desc {
+            query = query.order(Order::Descending);
+        }
+        query.offset(self.offset)
+    }
+}
+
+/// Splits `NAME=VALUE`.
+pub(crate) fn name_value<'a>(pair: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+    match pair.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name, value)),
+        _ => Err(Usage(format!("{flag} takes NAME=VALUE, not {pair:?}")).into()),
+    }
+}
+
+/// An RFC 3339 time, or an age before `now` such as `90s`, `15m`, `24h`, `7d`, `2w`.
+pub(crate) fn instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    if let Some(time) = parse_rfc3339(text) {
+        return Ok(time);
+    }
+    match age(text) {
+        Some(age) => Ok(now - age),
+        None => Err(Usage(format!(
+            "{text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor an age \
+             (90s, 15m, 24h, 7d, 2w)"
+        ))
+        .into()),
+    }
+}
+
+/// `<number><unit>` with unit s, m, h, d or w.
+fn age(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    Some(Duration::from_secs(number.checked_mul(seconds)?))
+}
+
+/// Where `tail` starts: `now`, `start` or a sequence.
+pub(crate) fn position(text: &str) -> Result<eventstore_sql::Position> {
+    use eventstore_sql::Position;
+    match text {
+        "now" => Ok(Position::Now),
+        "start" => Ok(Position::Start),
+        other => match other.parse::<i64>() {
+            Ok(sequence) if sequence >= 0 => Ok(Position::After(sequence)),
+            _ => bail!(Usage(format!(
+                "--from takes `now`, `start` or a sequence number, not {other:?}"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_times() {
+        let now = parse_rfc3339("2026-11-27T12:00:00Z").unwrap();
+        assert_eq!(
+            instant("24h", now).unwrap(),
+            parse_rfc3339("2026-11-26T12:00:00Z").unwrap()
+        );
+        assert_eq!(
+            instant("90s", now).unwrap(),
+            parse_rfc3339("2026-11-27T11:58:30Z").unwrap()
+        );
+        assert_eq!(
+            instant("2026-11-01T00:00:00Z", now).unwrap(),
+            parse_rfc3339("2026-11-01T00:00:00Z").unwrap()
+        );
+        for bad in ["", "h", "24", "24x", "-1h", "yesterday"] {
+            assert!(instant(bad, now).is_err(), "{bad}");
+        }
+    }
+}
