@@ -81,7 +81,11 @@ pub(crate) enum Command {
     /// Measure append, read and import throughput.
     Bench(BenchArgs),
     /// Walk through what the store does, on a fresh SQLite file (or --database-url).
-    Demo,
+    Demo {
+        /// Keep the fresh SQLite file instead of removing it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -7,7 +7,7 @@ mod import;
 mod migrate;
 mod read;
 mod relay;
-mod stats;
+pub(crate) mod stats;
 mod tail;
 
 use anyhow::{Context as _, Result};
@@ -26,7 +26,7 @@ pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
             clap_complete::generate(shell, &mut cli, "eventstore", &mut std::io::stdout());
             Ok(OK)
         }
-        Command::Demo => demo::run(&cx).await,
+        Command::Demo { keep } => demo::run(&cx, keep).await,
         Command::Migrate => migrate::run(&cx).await,
         Command::Bench(args) => bench::run(&cx, &args).await,
         command => {
@@ -60,7 +60,10 @@ async fn on_store(command: Command, backend: &Backend, cx: &Context) -> Result<u
         Command::Tail(args) => tail::run(backend, cx, &args).await,
         Command::Stats { top } => stats::run(backend, cx, top).await,
         Command::Relay(args) => relay::run(backend, &args).await,
-        Command::Completions { .. } | Command::Demo | Command::Migrate | Command::Bench(_) => {
+        Command::Completions { .. }
+        | Command::Demo { .. }
+        | Command::Migrate
+        | Command::Bench(_) => {
             unreachable!("handled before the store is opened")
         }
     }

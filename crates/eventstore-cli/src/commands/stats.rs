@@ -137,7 +137,8 @@ fn readable(time: &Option<String>) -> String {
     }
 }
 
-fn print(stats: &Stats, backend: &Backend, output: Output) {
+/// Prints `stats` of `backend`'s table in `output`'s form.
+pub(crate) fn print(stats: &Stats, backend: &Backend, output: Output) {
     if output != Output::Table {
         let top = |i: usize| -> serde_json::Value {
             stats.top[i]
