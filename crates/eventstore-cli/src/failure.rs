@@ -44,6 +44,9 @@ pub(crate) fn exit_code(error: &anyhow::Error) -> u8 {
         if cause.is::<Refused>() {
             return INVALID;
         }
+        if cause.is::<eventstore_sql::ValidationError>() {
+            return INVALID;
+        }
         if let Some(store) = cause.downcast_ref::<eventstore_sql::Error>() {
             return match store {
                 eventstore_sql::Error::Config(_) => USAGE,

@@ -1,0 +1,360 @@
+//! Every command of `eventstore`, run as a process on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Store, json_lines, vectors};
+
+on_both_backends!(
+    migrate_reports_then_is_up_to_date,
+    append_from_flags_and_json_then_read_back,
+    an_expected_version_that_does_not_hold_exits_3,
+    import_of_the_conformance_vectors,
+    import_reports_lines_and_writes_no_part_of_a_failing_batch,
+    import_from_stdin_then_export_round_trips,
+    tail_sees_an_event_appended_by_another_process,
+    stats_counts_types_sources_subjects_and_sizes,
+    relay_delivers_in_order_from_its_checkpoint,
+    bench_measures_on_a_scratch_store,
+    demo_runs_twice,
+);
+
+fn migrate_reports_then_is_up_to_date(store: Store) {
+    let first = store.ok(&["migrate"]);
+    let expected = if store.is_postgres() {
+        "1, 2"
+    } else {
+        "1, 2, 3"
+    };
+    assert!(
+        first.contains(&format!("applied migrations {expected}\n")),
+        "{first}"
+    );
+    assert!(store.ok(&["migrate"]).contains("schema up to date"));
+}
+
+fn append_from_flags_and_json_then_read_back(store: Store) {
+    let out = store.ok(&[
+        "-o",
+        "jsonl",
+        "append",
+        "--id",
+        "a1",
+        "--source",
+        "/shop",
+        "--type",
+        "order.created",
+        "--subject",
+        "order-1",
+        "--time",
+        "2026-11-01T10:00:00Z",
+        "--data",
+        r#"{"total":5}"#,
+        "--expect",
+        "none",
+        "--correlation-id",
+        "c-1",
+        "--ext",
+        "tenant=acme",
+    ]);
+    assert_eq!(json_lines(&out)[0]["stream_version"], 1);
+    let batch = r#"[{"specversion":"1.0","id":"a2","source":"/shop","type":"order.paid",
+        "subject":"order-1","time":"2026-11-02T10:00:00Z"},
+        {"specversion":"1.0","id":"a3","source":"/other","type":"order.created","subject":"order-2"}]"#;
+    let out = store
+        .run_with_input(&["-o", "jsonl", "append", "--json", "-"], batch)
+        .success();
+    assert_eq!(json_lines(&out).len(), 2);
+
+    let got = json_lines(&store.ok(&["-o", "jsonl", "get", "/shop", "a1"]));
+    assert_eq!(got[0]["data"]["total"], 5);
+    assert_eq!(got[0]["correlationid"], "c-1");
+    assert_eq!(got[0]["tenant"], "acme");
+    assert!(store.ok(&["get", "/shop", "a1"]).contains("order.created"));
+    assert_eq!(store.run(&["get", "/shop", "nope"]).code(), 3);
+
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["-o", "jsonl", "query"];
+        all.extend_from_slice(args);
+        json_lines(&store.ok(&all))
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&[]), ["a1", "a2", "a3"]);
+    assert_eq!(ids(&["--type", "order.created"]), ["a1", "a3"]);
+    assert_eq!(ids(&["--source", "/other"]), ["a3"]);
+    assert_eq!(
+        ids(&["--subject", "order-1", "--desc", "--limit", "1"]),
+        ["a2"]
+    );
+    assert_eq!(ids(&["--since", "2026-11-02T00:00:00Z"]), ["a2"]);
+    assert_eq!(ids(&["--until", "2026-11-02T00:00:00Z"]), ["a1"]);
+    assert_eq!(ids(&["--since", "1h"]), Vec::<String>::new());
+    assert_eq!(ids(&["--correlation-id", "c-1"]), ["a1"]);
+    assert_eq!(ids(&["--ext", "tenant=acme"]), ["a1"]);
+    assert_eq!(ids(&["--offset", "1", "--limit", "1"]), ["a2"]);
+    let stream = store.ok(&["-o", "json", "stream", "order-1", "--from", "2"]);
+    let stream: serde_json::Value = serde_json::from_str(&stream).expect("one JSON document");
+    assert_eq!(stream.as_array().unwrap().len(), 1);
+    assert_eq!(stream[0]["id"], "a2");
+    assert!(store.ok(&["stream", "order-1"]).contains("is at version 2"));
+    assert!(store.ok(&["query"]).contains("3 events"));
+}
+
+fn an_expected_version_that_does_not_hold_exits_3(store: Store) {
+    let append = [
+        "append",
+        "--source",
+        "/s",
+        "--type",
+        "t",
+        "--subject",
+        "x",
+        "--expect",
+        "none",
+    ];
+    store.ok(&append);
+    let line = store.run(&append).fails_with(3);
+    assert!(line.contains("conflict"), "{line}");
+    let bad = store.run(&["append", "--source", "/s", "--type", "t", "--time", "noon"]);
+    assert!(bad.fails_with(2).contains("--time"));
+    let invalid = store.run(&["append", "--source", "", "--type", "t"]);
+    assert!(invalid.fails_with(3).contains("`source`"));
+}
+
+fn import_of_the_conformance_vectors(store: Store) {
+    let valid = vectors("valid-events.json");
+    let invalid = vectors("invalid-events.json");
+    // Some valid vectors share a (source, id): the first lands, the others are skipped.
+    let run = store.run(&["import", "--on-duplicate", "skip", valid.to_str().unwrap()]);
+    run.success();
+    assert!(
+        run.stderr().contains("imported 6 events, skipped 4"),
+        "{}",
+        run.stderr()
+    );
+
+    let run = store.run(&["import", invalid.to_str().unwrap()]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    let text = std::fs::read_to_string(&invalid).unwrap();
+    let tests: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let stderr = run.stderr();
+    for test in tests["tests"].as_array().unwrap() {
+        let id = test["id"].as_str().unwrap();
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("[test {id}]")))
+            .unwrap_or_else(|| panic!("{id} not reported: {stderr}"));
+        assert!(line.contains("attribute `"), "{line}");
+    }
+    assert!(stderr.contains("imported 0 events; 1 batch refused (25 invalid events"));
+    let stored = json_lines(&store.ok(&["-o", "jsonl", "query"]));
+    assert_eq!(stored.len(), 6, "nothing else written");
+}
+
+fn import_reports_lines_and_writes_no_part_of_a_failing_batch(store: Store) {
+    let line = |n: u32| {
+        format!(r#"{{"specversion":"1.0","id":"e{n}","source":"/imp","type":"t","subject":"s"}}"#)
+    };
+    let mut lines: Vec<String> = (1..=6).map(line).collect();
+    lines[3] = r#"{"specversion":"1.0","id":"e4","source":"/imp","type":"t","time":"lunchtime"}"#
+        .to_owned();
+    let path = store.dir.path().join("events.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    // Batches of 2: lines 1-2 land, 3-4 are refused because of line 4, 5-6 land.
+    let run = store.run(&["import", "--batch-size", "2", path.to_str().unwrap()]);
+    assert_eq!(run.code(), 3);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("line 4: invalid event: attribute `time`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("imported 4 events; 1 batch refused (1 invalid event, 2 events not written)"),
+        "{stderr}"
+    );
+    let ids: Vec<_> = json_lines(&store.ok(&["-o", "jsonl", "query"]))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["e1", "e2", "e5", "e6"]);
+    // Importing it all again: every batch is a duplicate, refused, nothing written.
+    let again = store.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(again.code(), 3);
+    assert!(again.stderr().contains("imported 0 events"));
+
+    let missing = store.run(&["import", "no-such-file.jsonl"]);
+    assert!(
+        missing
+            .fails_with(1)
+            .contains("cannot read no-such-file.jsonl")
+    );
+}
+
+fn import_from_stdin_then_export_round_trips(store: Store) {
+    let input: String = (0..50)
+        .map(|n| {
+            format!(
+                "{{\"specversion\":\"1.0\",\"id\":\"{n}\",\"source\":\"/rt\",\"type\":\"t{}\",\
+                 \"subject\":\"s{}\",\"time\":\"2026-01-01T00:00:{:02}.123456789Z\",\
+                 \"data\":{{\"n\":{n}}},\"datacontenttype\":\"application/json\"}}\n",
+                n % 3,
+                n % 5,
+                n % 60
+            )
+        })
+        .collect();
+    let run = store.run_with_input(&["import", "--batch-size", "7"], &input);
+    run.success();
+    assert!(
+        run.stderr().contains("imported 50 events"),
+        "{}",
+        run.stderr()
+    );
+    let out = store.dir.path().join("out.jsonl");
+    store.ok(&["export", "--out", out.to_str().unwrap()]);
+    let exported = json_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(exported, json_lines(&input));
+    let filtered = json_lines(&store.ok(&["export", "--type", "t1", "--subject", "s1"]));
+    assert!(
+        filtered
+            .iter()
+            .all(|e| e["type"] == "t1" && e["subject"] == "s1")
+    );
+    assert_eq!(filtered.len(), 4);
+}
+
+fn tail_sees_an_event_appended_by_another_process(store: Store) {
+    store.ok(&["migrate"]);
+    store.ok(&["append", "--source", "/t", "--type", "before"]);
+    let tail = store
+        .command(&[
+            "-o", "jsonl", "tail", "--type", "live", "--from", "start", "-n", "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tail starts");
+    // Give tail time to catch up and wait: the append below is then a live one.
+    std::thread::sleep(Duration::from_millis(500));
+    store.ok(&[
+        "append",
+        "--source",
+        "/t",
+        "--type",
+        "live",
+        "--id",
+        "from-elsewhere",
+    ]);
+    let started = Instant::now();
+    let mut tail = tail;
+    while tail.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "tail saw nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = tail.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen = json_lines(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["id"], "from-elsewhere");
+}
+
+fn stats_counts_types_sources_subjects_and_sizes(store: Store) {
+    for (ty, subject) in [("a", "s1"), ("a", "s1"), ("b", "s2")] {
+        store.ok(&[
+            "append",
+            "--source",
+            "/st",
+            "--type",
+            ty,
+            "--subject",
+            subject,
+        ]);
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&store.ok(&["-o", "json", "stats"])).unwrap();
+    assert_eq!(stats["events"], 3);
+    assert_eq!(
+        stats["types"][0],
+        serde_json::json!({ "name": "a", "count": 2 })
+    );
+    assert_eq!(stats["sources"][0]["count"], 3);
+    assert_eq!(
+        stats["subjects"][1],
+        serde_json::json!({ "name": "s2", "count": 1 })
+    );
+    assert!(stats["table_bytes"].as_i64().unwrap() > 0);
+    assert!(stats["index_bytes"].as_i64().unwrap() > 0);
+    assert!(store.ok(&["stats"]).contains("index size"));
+}
+
+fn relay_delivers_in_order_from_its_checkpoint(store: Store) {
+    for n in 1..=3 {
+        let id = format!("r{n}");
+        store.ok(&[
+            "append",
+            "--source",
+            "/r",
+            "--type",
+            "t",
+            "--subject",
+            "s",
+            "--id",
+            &id,
+        ]);
+    }
+    let first = json_lines(&store.ok(&["relay", "printer", "-n", "3"]));
+    let ids: Vec<_> = first.iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3"]);
+    store.ok(&["append", "--source", "/r", "--type", "t", "--id", "r4"]);
+    let second = json_lines(&store.ok(&["relay", "printer", "-n", "1"]));
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0]["id"], "r4");
+}
+
+fn bench_measures_on_a_scratch_store(store: Store) {
+    let out = store.ok(&[
+        "bench",
+        "--events",
+        "300",
+        "--batch-size",
+        "50",
+        "--no-progress",
+    ]);
+    assert!(
+        out.contains("append, batches of 50") && out.contains("read all"),
+        "{out}"
+    );
+    let out = store.ok(&["bench", "--import", "500", "--no-progress"]);
+    assert!(out.contains("import / raw bulk load"), "{out}");
+    // The scratch store is gone and the test's own store untouched.
+    let stats: serde_json::Value =
+        serde_json::from_str(&store.ok(&["-o", "json", "stats"])).unwrap();
+    assert_eq!(stats["events"], 0);
+}
+
+fn demo_runs_twice(store: Store) {
+    for _ in 0..2 {
+        let out = store.ok(&["demo"]);
+        for expected in [
+            "rolled back",
+            "0 rows in demo_orders, event stored: no",
+            "after 2 live appends, 8 events",
+            "in version order: yes",
+            "top types",
+        ] {
+            assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What needs no particular store: bad URLs, unreachable servers, completions, and the
+//! demo as a newcomer runs it (no URL, no server, no prior state).
+
+mod common;
+
+use std::process::Command;
+
+fn eventstore(dir: &std::path::Path, args: &[&str]) -> common::Run {
+    common::Run(
+        Command::new(env!("CARGO_BIN_EXE_eventstore"))
+            .current_dir(dir)
+            .env_remove("EVENTSTORE_DATABASE_URL")
+            .env_remove("EVENTSTORE_TABLE")
+            .env_remove("DATABASE_URL")
+            .args(args)
+            .output()
+            .expect("eventstore runs"),
+    )
+}
+
+#[test]
+fn an_unknown_url_scheme_is_a_usage_error_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = eventstore(dir.path(), &["--database-url", "mysql://db/x", "query"]).fails_with(2);
+    assert!(line.contains("unknown database URL"), "{line}");
+    let line = eventstore(
+        dir.path(),
+        &["--database-url", "sqlite://x.db", "--table", "a.b", "query"],
+    )
+    .fails_with(2);
+    assert!(line.contains("SQLite tables take no schema"), "{line}");
+}
+
+#[test]
+fn an_unreachable_server_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2";
+    let line = eventstore(dir.path(), &["--database-url", url, "stats"]).fails_with(1);
+    assert!(
+        line.contains("cannot open the store at postgres://postgres@127.0.0.1:1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        eventstore(dir.path(), &["query", "--since", "soon"]).code(),
+        2
+    );
+    assert_eq!(eventstore(dir.path(), &["no-such-command"]).code(), 2);
+    assert_eq!(
+        eventstore(dir.path(), &["tail", "--from", "later"]).code(),
+        2
+    );
+}
+
+#[test]
+fn completions_for_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = eventstore(dir.path(), &["completions", "bash"]).success();
+    assert!(script.contains("eventstore") && script.contains("import"));
+}
+
+#[test]
+fn the_demo_runs_with_nothing_set_up_and_again() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = eventstore(dir.path(), &["demo"]).success();
+        assert!(out.contains("store: sqlite://"), "{out}");
+        assert!(out.contains("in version order: yes"), "{out}");
+    }
+    // It cleaned up after itself: nothing left in the working directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
