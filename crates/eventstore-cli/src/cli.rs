@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 }
 
 /// Events per import batch unless `--batch-size` says otherwise.
-pub(crate) const DEFAULT_BATCH_SIZE: u32 = 5000;
+pub(crate) const DEFAULT_BATCH_SIZE: u32 = 20_000;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,12 +163,9 @@ pub(crate) struct QueryArgs {
 /// `export`.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// Filters.
+    /// Which events, as for `query`.
     #[command(flatten)]
-    pub(crate) filters: Filters,
-    /// Paging.
-    #[command(flatten)]
-    pub(crate) paging: Paging,
+    pub(crate) query: QueryArgs,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
@@ -309,6 +306,9 @@ pub(crate) struct BenchArgs {
     /// load (COPY on PostgreSQL, one-transaction inserts on SQLite) instead.
     #[arg(long, value_name = "EVENTS")]
     pub(crate) import: Option<u64>,
+    /// The import's batch size, with --import.
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) import_batch_size: u32,
     /// Never draw progress bars.
     #[arg(long)]
     pub(crate) no_progress: bool,

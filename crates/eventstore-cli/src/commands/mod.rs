@@ -30,7 +30,12 @@ pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
         Command::Migrate => migrate::run(&cx).await,
         Command::Bench(args) => bench::run(&cx, &args).await,
         command => {
-            let backend = open(&cx).await?;
+            let backend = if matches!(command, Command::Import(_)) {
+                cx.target.open_bulk().await
+            } else {
+                cx.target.open(true).await
+            }
+            .with_context(|| format!("cannot open the store at {}", cx.target.display_url()))?;
             let result = on_store(command, &backend, &cx).await;
             // A failed close after a failed command must not hide the command's error.
             let closed = backend.close().await;
@@ -39,14 +44,6 @@ pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
             Ok(code)
         }
     }
-}
-
-/// Opens the store of `cx`, creating or upgrading its tables.
-pub(crate) async fn open(cx: &Context) -> Result<Backend> {
-    cx.target
-        .open(true)
-        .await
-        .with_context(|| format!("cannot open the store at {}", cx.target.display_url()))
 }
 
 async fn on_store(command: Command, backend: &Backend, cx: &Context) -> Result<u8> {

@@ -3,8 +3,8 @@
 use std::io::Write as _;
 
 use anyhow::{Context as _, Result};
-use eventstore_sql::JsonFormat;
 use eventstore_sql::time::OffsetDateTime;
+use eventstore_sql::{EventQuery, JsonFormat};
 use futures::TryStreamExt as _;
 
 use crate::Context;
@@ -13,21 +13,24 @@ use crate::cli::{ExportArgs, Output, QueryArgs};
 use crate::failure::{INVALID, OK};
 use crate::output::{plural, print_event, print_events};
 
+impl QueryArgs {
+    /// The query the flags describe.
+    fn query(&self) -> Result<EventQuery> {
+        Ok(self
+            .paging
+            .apply(self.filters.query(OffsetDateTime::now_utc())?))
+    }
+}
+
 /// `query`: the matching events, printed.
 pub(crate) async fn query(backend: &Backend, cx: &Context, args: &QueryArgs) -> Result<u8> {
-    let query = args
-        .paging
-        .apply(args.filters.query(OffsetDateTime::now_utc())?);
-    print_events(cx.output, backend.store().query(query)).await?;
+    print_events(cx.output, backend.store().query(args.query()?)).await?;
     Ok(OK)
 }
 
 /// `export`: the matching events as JSON Lines, to stdout or a file.
 pub(crate) async fn export(backend: &Backend, args: &ExportArgs) -> Result<u8> {
-    let query = args
-        .paging
-        .apply(args.filters.query(OffsetDateTime::now_utc())?);
-    let mut events = backend.store().query(query);
+    let mut events = backend.store().query(args.query.query()?);
     let mut out: Box<dyn std::io::Write> = match &args.out {
         Some(path) => Box::new(
             std::fs::File::create(path)

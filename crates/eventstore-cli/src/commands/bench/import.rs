@@ -11,7 +11,7 @@ use eventstore_sql::JsonFormat;
 use super::raw::{self, Row};
 use super::{Measured, Scratch, event};
 use crate::backend::Backend;
-use crate::cli::{DEFAULT_BATCH_SIZE, ImportArgs, InputFormat, OnDuplicate};
+use crate::cli::{BenchArgs, ImportArgs, InputFormat, OnDuplicate};
 use crate::commands::import;
 use crate::progress::{self, Unit};
 
@@ -24,18 +24,29 @@ pub(crate) async fn run(
     scratch: &Scratch,
     backend: &Backend,
     count: u64,
-    show_progress: bool,
+    args: &BenchArgs,
 ) -> Result<(Vec<Measured>, Option<String>)> {
+    let show_progress = !args.no_progress;
+    let batch_size = args.import_batch_size;
     let file = std::env::temp_dir().join(format!("eventstore-bench-{}.jsonl", std::process::id()));
     let rows = generate(&file, count, show_progress)?;
-    let measured = measure(scratch, backend, &file, &rows, count, show_progress).await;
+    let measured = measure(
+        scratch,
+        backend,
+        &file,
+        &rows,
+        count,
+        batch_size,
+        show_progress,
+    )
+    .await;
     let _ = std::fs::remove_file(&file);
     let rows = measured?;
     let ratio = rows[0].rate() / rows[1].rate();
     Ok((
         rows,
         Some(format!(
-            "import / raw bulk load = {ratio:.2}x (batch size {DEFAULT_BATCH_SIZE}, \
+            "import / raw bulk load = {ratio:.2}x (batch size {batch_size}, \
              progress bar {})",
             if show_progress { "on" } else { "off" }
         )),
@@ -71,12 +82,13 @@ async fn measure(
     file: &std::path::Path,
     rows: &[Row],
     count: u64,
+    batch_size: u32,
     show_progress: bool,
 ) -> Result<Vec<Measured>> {
     let args = ImportArgs {
         files: vec![file.to_owned()],
         format: InputFormat::Jsonl,
-        batch_size: DEFAULT_BATCH_SIZE,
+        batch_size,
         on_duplicate: OnDuplicate::Error,
         no_progress: !show_progress,
     };
