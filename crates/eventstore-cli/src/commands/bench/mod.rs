@@ -40,12 +40,9 @@ impl Measured {
 pub(crate) async fn run(cx: &Context, args: &BenchArgs) -> Result<u8> {
     let scratch = Scratch::new(cx)?;
     eprintln!("benchmarking on a scratch store: {}", scratch.describe());
-    let backend = match args.import {
-        Some(_) => scratch.target.open_bulk().await?,
-        None => scratch.target.open(true).await?,
-    };
+    let backend = scratch.target.open(true).await?;
     let result = match args.import {
-        Some(events) => import::run(&scratch, &backend, events, args).await,
+        Some(events) => import::run(&scratch, events, args).await,
         None => throughput(&backend, args).await,
     };
     scratch.remove(&backend).await?;
