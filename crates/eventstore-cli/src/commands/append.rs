@@ -39,17 +39,25 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> R
         }
         println!("{table}");
     } else {
-        for appended in &result.appended {
-            let version = appended
-                .stream_version
-                .map_or(serde_json::Value::Null, Into::into);
-            let line = serde_json::json!({
-                "sequence": appended.sequence,
-                "stream_version": version,
-                "id": events[appended.index].id(),
-                "source": events[appended.index].source(),
-            });
-            println!("{line}");
+        let appended: Vec<serde_json::Value> = result
+            .appended
+            .iter()
+            .map(|appended| {
+                let version = appended
+                    .stream_version
+                    .map_or(serde_json::Value::Null, Into::into);
+                serde_json::json!({
+                    "sequence": appended.sequence,
+                    "stream_version": version,
+                    "id": events[appended.index].id(),
+                    "source": events[appended.index].source(),
+                })
+            })
+            .collect();
+        if cx.output == Output::Json {
+            println!("{}", serde_json::Value::Array(appended));
+        } else {
+            appended.iter().for_each(|line| println!("{line}"));
         }
     }
     Ok(OK)
