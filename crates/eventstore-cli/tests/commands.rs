@@ -195,6 +195,23 @@ fn import_reports_lines_and_writes_no_part_of_a_failing_batch(store: Store) {
     assert_eq!(again.code(), 3);
     assert!(again.stderr().contains("imported 0 events"));
 
+    let broken = store.dir.path().join("broken.json");
+    std::fs::write(&broken, r#"[{"specversion": "1.0", "id": "#).unwrap();
+    let run = store.run(&["import", broken.to_str().unwrap()]);
+    assert_eq!(run.code(), 3);
+    assert!(
+        run.stderr()
+            .contains("broken.json document: malformed CloudEvents JSON")
+    );
+
+    // A file that cannot be read stops the import before anything is written.
+    let fresh = std::env::temp_dir().join(format!("cli-fresh-{}.jsonl", std::process::id()));
+    std::fs::write(&fresh, line(9) + "\n").unwrap();
+    let run = store.run(&["import", fresh.to_str().unwrap(), "no-such-file.jsonl"]);
+    std::fs::remove_file(&fresh).unwrap();
+    assert!(run.fails_with(1).contains("cannot read no-such-file.jsonl"));
+    let stored = json_lines(&store.ok(&["-o", "jsonl", "query"]));
+    assert_eq!(stored.len(), 4, "e9 was not written");
     let missing = store.run(&["import", "no-such-file.jsonl"]);
     assert!(
         missing

@@ -126,25 +126,22 @@ impl Reading<'_> {
         self.send(chunk)
     }
 
-    /// A whole document: a batch, one event, or a conformance-vector file.
+    /// A whole document: a batch, one event, or a conformance-vector file. A document
+    /// that is not JSON of that shape is reported like an invalid event, and the import
+    /// goes on with the next input.
     fn document(&mut self, text: &str, format: InputFormat) -> Result<()> {
         let json = JsonFormat::new();
-        let items: Vec<(String, Option<String>, &RawValue)> = if format == InputFormat::Batch
-            || text.trim_start().starts_with('[')
-        {
-            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, raw)| (format!("batch index {i}"), None, raw))
-                .collect()
-        } else {
-            match vectors(text) {
-                Some(tests) => tests,
-                None => {
-                    let raw: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
-                    vec![("event".to_owned(), None, raw)]
-                }
+        let items = match items(text, format) {
+            Ok(items) => items,
+            Err(error) => {
+                let mut chunk = self.chunk("the document");
+                chunk.problems.push(Problem {
+                    place: "document".to_owned(),
+                    test_id: None,
+                    error,
+                });
+                chunk.bytes = text.len() as u64;
+                return self.send(chunk);
             }
         };
         let bytes = text.len() as u64;
@@ -189,9 +186,30 @@ impl Reading<'_> {
     }
 }
 
+/// An event of a document: its place, its conformance test id, its JSON.
+type Item<'a> = (String, Option<String>, &'a RawValue);
+
+/// The events of a document, each with its place and, in a conformance-vector file, its
+/// test id.
+fn items(text: &str, format: InputFormat) -> Result<Vec<Item<'_>>, eventstore_sql::Error> {
+    if format == InputFormat::Batch || text.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+        return Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| (format!("batch index {i}"), None, raw))
+            .collect());
+    }
+    if let Some(tests) = vectors(text) {
+        return Ok(tests);
+    }
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+    Ok(vec![("event".to_owned(), None, raw)])
+}
+
 /// The events of a conformance-vector file (`{"tests": [{"id": …, "event": {…}}]}`),
 /// each with its test id.
-fn vectors(text: &str) -> Option<Vec<(String, Option<String>, &RawValue)>> {
+fn vectors(text: &str) -> Option<Vec<Item<'_>>> {
     #[derive(serde::Deserialize)]
     struct File<'a> {
         #[serde(borrow)]

@@ -74,6 +74,10 @@ pub(crate) async fn import(
     args: &ImportArgs,
     bar: &indicatif::ProgressBar,
 ) -> Result<Summary> {
+    // Every file must open before anything is written.
+    for path in args.files.iter().filter(|p| p.as_os_str() != "-") {
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
     let (sender, mut chunks) = mpsc::channel::<Chunk>(2);
     let files = args.files.clone();
     let (format, batch_size) = (args.format, args.batch_size as usize);
