@@ -291,6 +291,13 @@ pub enum Rule {
         /// The size found.
         size: usize,
     },
+    /// JSON data nests arrays and objects deeper than the store reads back.
+    TooDeep {
+        /// The deepest nesting allowed.
+        limit: usize,
+        /// The data's nesting.
+        depth: usize,
+    },
     /// The same attribute appears twice in one JSON object.
     Repeated,
     /// A control character (U+0000–U+001F, U+007F–U+009F), which CloudEvents strings
@@ -336,6 +343,10 @@ impl fmt::Display for Rule {
             Self::TooLarge { limit, size } => {
                 write!(f, "is {size} bytes, over the limit of {limit} bytes")
             }
+            Self::TooDeep { limit, depth } => write!(
+                f,
+                "nests arrays and objects {depth} levels deep, deeper than the limit of {limit}"
+            ),
             Self::Repeated => f.write_str("appears more than once"),
             Self::ControlCharacter(c) => {
                 write!(

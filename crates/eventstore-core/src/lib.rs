@@ -45,7 +45,7 @@ pub use append::{
 pub use coordination::{
     CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Snapshot, SnapshotStore,
 };
-pub use data::{Data, Json};
+pub use data::{Data, Json, MAX_JSON_DEPTH};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use event::{Event, EventBuilder, SPEC_VERSION};
 pub use extension::{ExtensionType, ExtensionValue};
