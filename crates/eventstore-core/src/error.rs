@@ -291,6 +291,13 @@ pub enum Rule {
         /// The size found.
         size: usize,
     },
+    /// A batch holds more events than the store's limit.
+    TooManyEvents {
+        /// The limit, in events.
+        limit: usize,
+        /// The batch's count.
+        count: usize,
+    },
     /// JSON data nests arrays and objects deeper than the store reads back.
     TooDeep {
         /// The deepest nesting allowed.
@@ -342,6 +349,12 @@ impl fmt::Display for Rule {
             Self::NotJson(e) => write!(f, "must be valid JSON: {e}"),
             Self::TooLarge { limit, size } => {
                 write!(f, "is {size} bytes, over the limit of {limit} bytes")
+            }
+            Self::TooManyEvents { limit, count } => {
+                write!(
+                    f,
+                    "has {count} events, over the limit of {limit} per append"
+                )
             }
             Self::TooDeep { limit, depth } => write!(
                 f,

@@ -193,7 +193,7 @@ impl SqliteEventStore {
             .build(manager)
             .map_err(db)?;
         Ok(Shared {
-            write_sql: WriteSql::new(&options.table),
+            write_sql: WriteSql::new(&options.table, options.limits),
             table: options.table,
             readers,
             writer: Arc::new(Mutex::new(writer)),

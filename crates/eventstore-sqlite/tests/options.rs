@@ -257,3 +257,13 @@ async fn followers_see_appends_from_another_store_on_the_file() {
     let event = next.expect("woken by polling").expect("an event").unwrap();
     assert_eq!(event.id(), "from-elsewhere");
 }
+
+#[tokio::test]
+async fn configured_limits_are_enforced() {
+    let store = SqliteOptions::in_memory()
+        .limits(eventstore_testkit::suite::small_limits())
+        .open()
+        .await
+        .unwrap();
+    eventstore_testkit::suite::configured_limits_are_enforced(&store).await;
+}

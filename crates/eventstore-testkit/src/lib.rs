@@ -22,6 +22,7 @@ use std::sync::Arc;
 use eventstore_core::EventStore;
 
 pub mod arb;
+pub mod bad_input;
 pub mod data;
 pub mod sender;
 pub mod suite;
@@ -78,6 +79,7 @@ macro_rules! conformance_suite {
             large_payloads_round_trip,
             unicode_round_trips,
             binary_data_round_trips,
+            bad_input_is_refused,
             closed_store_refuses_work
         );
         $crate::conformance_suite!(@shared $fresh;
