@@ -25,6 +25,7 @@ pub mod arb;
 pub mod bad_input;
 pub mod data;
 pub mod sender;
+pub mod stress;
 pub mod suite;
 pub mod vectors;
 
