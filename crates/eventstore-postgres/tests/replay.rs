@@ -272,7 +272,7 @@ async fn a_projection_killed_mid_stream_ends_in_the_same_state() {
     }
     let expected: BTreeMap<String, i64> =
         [("created".to_owned(), 400), ("paid".to_owned(), 200)].into();
-    for round in 0..2 {
+    for round in 0..eventstore_testkit::crash::rounds(2) {
         let before: i64 = counts(&store, &table).await.values().sum();
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([

@@ -23,6 +23,7 @@ use eventstore_core::EventStore;
 
 pub mod arb;
 pub mod bad_input;
+pub mod crash;
 pub mod data;
 pub mod sender;
 pub mod stress;

@@ -33,9 +33,14 @@ impl Schema {
     }
 
     pub fn options(&self) -> PostgresOptions {
+        Self::options_for(&self.name)
+    }
+
+    /// Options for the schema `name`, made by another process (a child of a crash test).
+    pub fn options_for(name: &str) -> PostgresOptions {
         PostgresOptions::from_url(&database_url())
             .expect("DATABASE_URL is a valid PostgreSQL URL")
-            .schema(&self.name)
+            .schema(name)
             .expect("valid schema name")
             .pool_size(10)
             .expect("valid pool size")
