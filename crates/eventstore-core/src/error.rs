@@ -113,9 +113,15 @@ pub enum Error {
         message: String,
     },
 
-    /// The database or its driver failed (I/O, connection, lock time-out, …).
+    /// The database or its driver failed (I/O, a lost connection, …).
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+
+    /// A statement or a wait ran past its time limit (PostgreSQL's `statement_timeout`
+    /// or `lock_timeout`, the pool's wait timeout) and was cancelled: nothing of it was
+    /// written. Retrying may succeed; raising the limit may be needed.
+    #[error("timed out: {0}")]
+    Timeout(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
@@ -176,6 +182,11 @@ impl Error {
     /// The driver or the database failed; retrying may help.
     pub fn is_database(&self) -> bool {
         matches!(self, Self::Database(_))
+    }
+
+    /// A statement or a wait ran past its time limit (see [`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
     }
 
     /// The validation error, when the event itself was invalid.
