@@ -1,7 +1,7 @@
 //! Server faults: the store's connections terminated by the server
 //! (`pg_terminate_backend`) mid-append, mid-read and mid-subscription, and statements
 //! past `statement_timeout` or `lock_timeout`. Errors are typed, the pool recovers, no
-//! committed event is lost and followers resume. `FAULT_REPEATS` sets how
+//! committed event is lost and followers and relays resume. `FAULT_REPEATS` sets how
 //! many terminations each test injects.
 
 mod common;
@@ -11,8 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventstore_core::{Event, EventQuery, EventStore, Position, StoredEvent, follow};
+use eventstore_outbox::OutboxRelay;
 use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+use eventstore_testkit::sender::Recorder;
 use futures::{StreamExt as _, TryStreamExt as _};
+use tokio_util::sync::CancellationToken;
 
 fn repeats(short: usize) -> usize {
     std::env::var("FAULT_REPEATS")
@@ -204,11 +207,18 @@ async fn reads_survive_terminated_connections() {
 }
 
 /// A follower whose connections are terminated ends with a typed error; following again
-/// from its last position misses and repeats nothing.
+/// from its last position misses and repeats nothing. A relay keeps delivering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn followers_resume_after_terminated_connections() {
+async fn followers_and_relays_resume_after_terminated_connections() {
     let schema = common::Schema::new("fault_follow");
     let store = open(&schema, "").await;
+    let recorder = Arc::new(Recorder::default());
+    let relay = OutboxRelay::new("faults", Arc::new(store.clone()), recorder.clone());
+    let stop = CancellationToken::new();
+    let relaying = tokio::spawn({
+        let stop = stop.clone();
+        async move { relay.run(stop).await }
+    });
     let shared: Arc<dyn EventStore> = Arc::new(store.clone());
     let mut seen: Vec<StoredEvent> = Vec::new();
     let mut resumed = 0;
@@ -271,6 +281,14 @@ async fn followers_resume_after_terminated_connections() {
         "in order, once each"
     );
     assert_eq!(seen.len(), ids(&store).await.len(), "nothing missed");
+    recorder.wait_for(committed).await;
+    stop.cancel();
+    relaying
+        .await
+        .expect("the relay task")
+        .expect("the relay kept running");
+    let relayed: HashSet<String> = recorder.ids().into_iter().collect();
+    assert_eq!(relayed.len(), committed, "the relay delivered every event");
     eprintln!("follow: {rounds} terminations, the follower resumed {resumed} times");
 }
 
