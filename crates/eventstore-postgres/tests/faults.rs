@@ -50,12 +50,8 @@ async fn open(schema: &common::Schema, params: &str) -> PostgresEventStore {
 /// Terminates every server process of the store (its pool and its listener); returns
 /// how many.
 async fn terminate(schema: &common::Schema) -> i64 {
-    let (client, connection) =
-        tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
-            .await
-            .expect("an admin connection");
-    tokio::spawn(connection);
-    client
+    common::admin()
+        .await
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
              WHERE application_name = $1 AND pid <> pg_backend_pid()",
@@ -307,11 +303,7 @@ async fn statement_and_lock_timeouts_are_typed() {
             .await
             .expect("an append before the lock");
         // Another session locks the table: the store's statements wait, then time out.
-        let (client, connection) =
-            tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
-                .await
-                .expect("an admin connection");
-        tokio::spawn(connection);
+        let client = common::admin().await;
         client
             .batch_execute(&format!(
                 "BEGIN; LOCK TABLE \"{}\".events IN ACCESS EXCLUSIVE MODE",

@@ -36,15 +36,6 @@ struct Roles {
     schema: common::Schema,
 }
 
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
-            .await
-            .expect("an admin connection");
-    tokio::spawn(connection);
-    client
-}
-
 impl Roles {
     async fn create() -> Self {
         let schema = common::Schema::new("priv");
@@ -53,7 +44,7 @@ impl Roles {
             app: format!("{}_app", schema.name),
             schema,
         };
-        admin()
+        common::admin()
             .await
             .batch_execute(&format!(
                 "CREATE ROLE {owner} LOGIN; CREATE ROLE {app} LOGIN; \
@@ -93,24 +84,13 @@ impl Roles {
 
 impl Drop for Roles {
     fn drop(&mut self) {
-        let sql = format!(
+        common::cleanup(format!(
             "DROP SCHEMA IF EXISTS {s} CASCADE; DROP ROLE IF EXISTS {app}; \
              DROP ROLE IF EXISTS {owner};",
             s = self.schema.name,
             app = self.app,
             owner = self.owner
-        );
-        let result = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(async move { admin().await.batch_execute(&sql).await })
-        })
-        .join();
-        if let Ok(Err(e)) = result {
-            eprintln!("could not drop the test roles: {e}");
-        }
+        ));
     }
 }
 
@@ -135,7 +115,11 @@ async fn the_store_runs_with_select_and_insert_only() {
     let grants = RUNTIME_GRANTS
         .replace("{s}", &roles.schema.name)
         .replace("{app}", &roles.app);
-    admin().await.batch_execute(&grants).await.expect("grants");
+    common::admin()
+        .await
+        .batch_execute(&grants)
+        .await
+        .expect("grants");
 
     // Before migrating, the runtime role could not have: it is not allowed DDL.
     let store: PostgresEventStore = roles

@@ -6,7 +6,7 @@
 //! `#[ignore]` so that only the parent runs it, via [`spawn_child`]) and the parent
 //! ([`killed_appenders`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use eventstore_core::{Event, EventQuery, EventStore, ExtensionValue, StoredEvent};
 use futures::TryStreamExt as _;
+
+use crate::data::Rng;
 
 /// The environment variable that tells a child which round it is in.
 pub const ROUND_VAR: &str = "EVENTSTORE_CRASH_ROUND";
@@ -91,30 +93,18 @@ pub struct CrashReport {
 /// increasing, ids unique, each subject's versions 1, 2, 3… in sequence order. Returns
 /// the number of batches.
 pub fn check_whole_batches(events: &[StoredEvent]) -> usize {
-    let mut batches: HashMap<String, (usize, i32)> = HashMap::new();
-    let mut versions: HashMap<&str, i64> = HashMap::new();
-    let mut ids = HashSet::new();
-    let mut last = 0;
-    for e in events.iter().filter(|e| e.source() == "/crash") {
-        assert!(
-            e.sequence() > last,
-            "sequence {} after {last}",
-            e.sequence()
-        );
-        last = e.sequence();
-        assert!(ids.insert(e.id()), "{} stored twice", e.id());
-        let subject = e.subject().expect("a subject");
-        let version = e.stream_version().expect("a version");
-        let previous = versions.insert(subject, version).unwrap_or(0);
-        assert_eq!(
-            version,
-            previous + 1,
-            "{subject}: version {version} after {previous}"
-        );
+    let appended: Vec<StoredEvent> = events
+        .iter()
+        .filter(|e| e.source() == "/crash")
+        .cloned()
+        .collect();
+    crate::stress::check_order("after a kill", &appended);
+    let mut batches: HashMap<&str, (usize, i32)> = HashMap::new();
+    for e in &appended {
         let Some(ExtensionValue::Integer(size)) = e.extension("batchsize") else {
             panic!("{} has no batch size", e.id());
         };
-        let key = e.id().rsplit_once('-').expect("a batch id").0.to_owned();
+        let key = e.id().rsplit_once('-').expect("a batch id").0;
         batches.entry(key).or_insert((0, size)).0 += 1;
     }
     for (key, (found, size)) in &batches {
@@ -138,16 +128,13 @@ where
     O: Fn() -> F,
     F: Future<Output = Arc<dyn EventStore>>,
 {
-    let mut seed = std::time::SystemTime::now()
+    let mut rng = Rng(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64 | 1);
+        .map_or(1, |d| d.as_nanos() as u64 | 1));
     let mut report = CrashReport::default();
     for round in 0..rounds {
         let mut child = spawn(round);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(20 + seed % 280)).await;
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(280))).await;
         child.kill().expect("SIGKILL");
         child.wait().expect("the child is reaped");
         report.kills += 1;

@@ -15,6 +15,7 @@ use eventstore_core::{Event, EventQuery, EventStore, Position, Result, StoredEve
 use futures::TryStreamExt as _;
 use futures::future::BoxFuture;
 
+use crate::data::Rng;
 use crate::sender::Recorder;
 
 /// How big a run is: `cargo xtask test` runs [`short`](Self::short), `cargo xtask
@@ -67,18 +68,6 @@ pub struct StressReport {
     pub rolled_back: usize,
     /// Batches appended in a transaction held open.
     pub held: usize,
-}
-
-/// A small xorshift generator: the test needs variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[derive(Default)]
@@ -158,7 +147,7 @@ async fn writer(
 
 /// Checks a sequence-ordered delivery: strictly increasing sequences, each subject's
 /// versions consecutive; returns the ids.
-fn check_order(who: &str, events: &[StoredEvent]) -> HashSet<String> {
+pub(crate) fn check_order(who: &str, events: &[StoredEvent]) -> HashSet<String> {
     let mut versions: HashMap<&str, i64> = HashMap::new();
     let mut last = 0;
     let mut ids = HashSet::new();
