@@ -93,8 +93,9 @@ async fn writer(
     w: usize,
     events: usize,
     ledger: Arc<Mutex<Ledger>>,
+    seed: u64,
 ) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1234_5678));
+    let mut rng = Rng(seed ^ ((w as u64 + 1) * 0x9E37_79B9_7F4A_7C15));
     let mut first_committed: Option<Event> = None;
     let mut written = 0;
     while written < events {
@@ -180,6 +181,10 @@ pub async fn writers_followed_and_relayed(
     hold: Option<Hold>,
     size: StressSize,
 ) -> StressReport {
+    // Each round its own mix of batches, refusals and held transactions.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 | 1);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let follower = follow(Arc::clone(&store), EventQuery::new(), Position::Start);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -193,7 +198,7 @@ pub async fn writers_followed_and_relayed(
     let writers: Vec<_> = (0..size.writers)
         .map(|w| {
             let (store, hold, ledger) = (Arc::clone(&store), hold.clone(), Arc::clone(&ledger));
-            tokio::spawn(writer(store, hold, w, size.events_per_writer, ledger))
+            tokio::spawn(writer(store, hold, w, size.events_per_writer, ledger, seed))
         })
         .collect();
     for w in writers {
