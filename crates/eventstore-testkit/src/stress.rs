@@ -95,7 +95,7 @@ async fn writer(
     ledger: Arc<Mutex<Ledger>>,
     seed: u64,
 ) {
-    let mut rng = Rng(seed ^ ((w as u64 + 1) * 0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng(seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut first_committed: Option<Event> = None;
     let mut written = 0;
     while written < events {
