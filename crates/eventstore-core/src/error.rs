@@ -118,8 +118,9 @@ pub enum Error {
     Database(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A statement or a wait ran past its time limit (PostgreSQL's `statement_timeout`
-    /// or `lock_timeout`, the pool's wait timeout) and was cancelled: nothing of it was
-    /// written. Retrying may succeed; raising the limit may be needed.
+    /// or `lock_timeout`, the pool's wait timeout, SQLite's busy timeout on another
+    /// process's lock) and was cancelled: nothing of it was written. Retrying may
+    /// succeed; raising the limit may be needed.
     #[error("timed out: {0}")]
     Timeout(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
