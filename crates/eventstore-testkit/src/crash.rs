@@ -32,7 +32,7 @@ fn batch(round: u64, k: u64) -> Vec<Event> {
     // Batches of 1 to 40 events, some with a few KiB of data, so that a kill can land
     // anywhere in an append, including mid-commit of a large one.
     let size = 1 + (k * 7 + round) % 40;
-    let data = if k % 3 == 0 { 4096 } else { 16 };
+    let data = if k.is_multiple_of(3) { 4096 } else { 16 };
     (0..size)
         .map(|i| {
             Event::builder()
