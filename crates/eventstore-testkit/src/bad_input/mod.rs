@@ -109,8 +109,8 @@ pub fn baseline() -> Vec<Event> {
     events
 }
 
-/// The whole table: malformed documents and builder misuse ([`documents`]), then what
-/// only a store can refuse or must answer ([`store`]).
+/// The whole table: malformed documents and builder misuse, then what only a store can
+/// refuse or must answer.
 pub fn cases() -> Vec<Case> {
     let mut cases = documents::cases();
     cases.extend(store::cases());
