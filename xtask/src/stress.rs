@@ -48,13 +48,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     export("FAULT_REPEATS", &figures.faults.to_string());
     // One test binary at a time, each test alone: the figures are what each test saw,
     // printed as it finishes.
-    let runs: [(&str, &[&str]); 3] = [
+    let runs: [(&str, &[&str]); 4] = [
         ("eventstore-sqlite", &["stress", "crash", "conformance"]),
         (
             "eventstore-postgres",
             &["stress", "crash", "faults", "gap", "replay", "conformance"],
         ),
         ("eventstore-replay", &["sqlite"]),
+        ("eventstore-outbox", &["sqlite"]),
     ];
     for (package, tests) in runs {
         for test in tests {
@@ -63,10 +64,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             } else {
                 &[]
             };
-            // Projection crash rounds restart a runner over thousands of events each:
-            // a fifth of the appender's kills keeps the run within minutes.
-            let crashes = match *test {
-                "replay" | "sqlite" => (figures.crashes / 5).max(1),
+            // Projection and relay crash rounds restart a runner over hundreds of events
+            // each: a fifth of the appender's kills keeps the run within minutes.
+            let crashes = match (package, *test) {
+                ("eventstore-replay" | "eventstore-outbox", _) | (_, "replay") => {
+                    (figures.crashes / 5).max(1)
+                }
                 _ => figures.crashes,
             };
             export("CRASH_REPEATS", &crashes.to_string());
