@@ -4,11 +4,13 @@
 //!   with PostgreSQL found or started for the backends that need it. CI runs exactly
 //!   this.
 //! - `bench [ARGS]`: the benchmark harness (`crates/eventstore-bench`) in release mode.
+//! - `stress [ARGS]`: the long modes of the reliability suite (docs/reliability.md).
 
 #![allow(clippy::print_stdout)] // A command-line tool reports to its terminal.
 
 mod cmd;
 mod postgres;
+mod stress;
 mod test;
 
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
             &["run", "--release", "-p", "eventstore-bench", "--"],
             &args[1..],
         ),
+        Some("stress") => stress::run(&args[1..]),
         Some("postgres") => postgres::find().map(|url| println!("{url}")),
         _ => {
             eprintln!(
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
                  commands:\n  \
                  test         fmt, clippy, all tests and doc tests (what CI runs)\n  \
                  bench [ARGS] the benchmark harness in release mode (--quick for a smoke run)\n  \
+                 stress [ARGS] the long reliability modes (--events, --repeats, --crashes, --faults)\n  \
                  postgres     find or start PostgreSQL and print its URL"
             );
             return ExitCode::from(2);

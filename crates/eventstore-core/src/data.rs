@@ -68,6 +68,12 @@ impl From<serde_json::Value> for Data {
     }
 }
 
+/// The deepest nesting of arrays and objects JSON data may have: serde_json's own limit
+/// when it reads a document into a `Value` or a caller's type (deeper data could be
+/// stored but never read back as JSON), well inside what PostgreSQL's `jsonb` parser
+/// takes with its default stack.
+pub const MAX_JSON_DEPTH: usize = 127;
+
 /// A JSON document kept as validated text: it is stored and read back as written, and
 /// callers deserialize it straight into their own types with
 /// [`deserialize`](Self::deserialize), without an intermediate `Value`.
@@ -107,6 +113,26 @@ impl Json {
     pub(crate) fn raw(&self) -> &RawValue {
         &self.0
     }
+
+    /// How deeply arrays and objects nest in the document (0 for a scalar).
+    pub fn depth(&self) -> usize {
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        let (mut in_string, mut escaped) = (false, false);
+        for b in self.as_str().bytes() {
+            match (in_string, b) {
+                (true, _) if escaped => escaped = false,
+                (true, b'\\') => escaped = true,
+                (true, b'"') | (false, b'"') => in_string = !in_string,
+                (false, b'[' | b'{') => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                (false, b']' | b'}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest
+    }
 }
 
 impl From<serde_json::Value> for Json {
@@ -130,5 +156,42 @@ impl fmt::Debug for Json {
 impl fmt::Display for Json {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, Rule};
+
+    fn nested(depth: usize) -> Json {
+        let text = format!("{}\"]}}\\\\\"{}", "[".repeat(depth), "]".repeat(depth));
+        Json::from_string(text).expect("valid JSON")
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_outside_strings() {
+        assert_eq!(Json::from_string("1".into()).unwrap().depth(), 0);
+        assert_eq!(nested(3).depth(), 3);
+        let mixed = Json::from_string(r#"{"a":[{"b":"[[{"}],"c":{}}"#.into()).unwrap();
+        assert_eq!(mixed.depth(), 3);
+    }
+
+    #[test]
+    fn the_deepest_data_allowed_reads_back_and_deeper_is_refused() {
+        let deepest = nested(MAX_JSON_DEPTH);
+        assert!(deepest.deserialize::<serde_json::Value>().is_ok());
+        let build = |json: Json| {
+            Event::builder()
+                .id("1")
+                .source("/s")
+                .ty("t")
+                .data(json)
+                .build()
+        };
+        assert!(build(deepest).is_ok());
+        let error = build(nested(MAX_JSON_DEPTH + 1)).unwrap_err();
+        assert_eq!(error.attribute(), "data");
+        assert!(matches!(error.rule(), Rule::TooDeep { .. }), "{error}");
     }
 }

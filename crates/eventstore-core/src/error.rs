@@ -113,9 +113,16 @@ pub enum Error {
         message: String,
     },
 
-    /// The database or its driver failed (I/O, connection, lock time-out, …).
+    /// The database or its driver failed (I/O, a lost connection, …).
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+
+    /// A statement or a wait ran past its time limit (PostgreSQL's `statement_timeout`
+    /// or `lock_timeout`, the pool's wait timeout, SQLite's busy timeout on another
+    /// process's lock) and was cancelled: nothing of it was written. Retrying may
+    /// succeed; raising the limit may be needed.
+    #[error("timed out: {0}")]
+    Timeout(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
@@ -176,6 +183,11 @@ impl Error {
     /// The driver or the database failed; retrying may help.
     pub fn is_database(&self) -> bool {
         matches!(self, Self::Database(_))
+    }
+
+    /// A statement or a wait ran past its time limit (see [`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
     }
 
     /// The validation error, when the event itself was invalid.
@@ -291,6 +303,20 @@ pub enum Rule {
         /// The size found.
         size: usize,
     },
+    /// A batch holds more events than the store's limit.
+    TooManyEvents {
+        /// The limit, in events.
+        limit: usize,
+        /// The batch's count.
+        count: usize,
+    },
+    /// JSON data nests arrays and objects deeper than the store reads back.
+    TooDeep {
+        /// The deepest nesting allowed.
+        limit: usize,
+        /// The data's nesting.
+        depth: usize,
+    },
     /// The same attribute appears twice in one JSON object.
     Repeated,
     /// A control character (U+0000–U+001F, U+007F–U+009F), which CloudEvents strings
@@ -336,6 +362,16 @@ impl fmt::Display for Rule {
             Self::TooLarge { limit, size } => {
                 write!(f, "is {size} bytes, over the limit of {limit} bytes")
             }
+            Self::TooManyEvents { limit, count } => {
+                write!(
+                    f,
+                    "has {count} events, over the limit of {limit} per append"
+                )
+            }
+            Self::TooDeep { limit, depth } => write!(
+                f,
+                "nests arrays and objects {depth} levels deep, deeper than the limit of {limit}"
+            ),
             Self::Repeated => f.write_str("appears more than once"),
             Self::ControlCharacter(c) => {
                 write!(

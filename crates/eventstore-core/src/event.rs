@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::data::{Data, Json};
+use crate::data::{Data, Json, MAX_JSON_DEPTH};
 use crate::error::{Rule, ValidationError};
 use crate::extension::ExtensionValue;
 use crate::timestamp;
@@ -183,6 +183,16 @@ impl Event {
         }
         if let Some(t) = self.time.filter(|t| !timestamp::is_representable(*t)) {
             return Err(invalid("time", Rule::NotTimestamp(format!("{t}"))));
+        }
+        if let Some(Data::Json(json)) = &self.data {
+            let depth = json.depth();
+            if depth > MAX_JSON_DEPTH {
+                let rule = Rule::TooDeep {
+                    limit: MAX_JSON_DEPTH,
+                    depth,
+                };
+                return Err(invalid("data", rule));
+            }
         }
         optional("correlationid", &self.correlationid)?;
         optional("topic", &self.topic)?;

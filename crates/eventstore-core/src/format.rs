@@ -210,13 +210,17 @@ fn data_member(raw: &RawValue, content_type: Option<&str>) -> Result<Data, Valid
 }
 
 fn string(attribute: &str, raw: &RawValue) -> Result<String, ValidationError> {
-    serde_json::from_str(raw.get()).map_err(|_| {
-        ValidationError::new(
-            attribute,
+    serde_json::from_str(raw.get()).map_err(|e| {
+        // A JSON string that does not decode (a lone UTF-16 surrogate escape) is the
+        // right type with a broken value: say so rather than "must be a string".
+        let rule = if raw.get().starts_with('"') {
+            Rule::NotJson(e.to_string())
+        } else {
             Rule::WrongType {
                 expected: "a string",
-            },
-        )
+            }
+        };
+        ValidationError::new(attribute, rule)
     })
 }
 

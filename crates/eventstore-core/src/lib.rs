@@ -29,6 +29,7 @@ mod extension;
 mod follow;
 mod format;
 mod lease;
+mod limits;
 mod query;
 mod retry;
 mod sender;
@@ -45,13 +46,14 @@ pub use append::{
 pub use coordination::{
     CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Snapshot, SnapshotStore,
 };
-pub use data::{Data, Json};
+pub use data::{Data, Json, MAX_JSON_DEPTH};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use event::{Event, EventBuilder, SPEC_VERSION};
 pub use extension::{ExtensionType, ExtensionValue};
 pub use follow::{CommitSignal, Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;
 pub use lease::Lease;
+pub use limits::Limits;
 pub use query::{EventQuery, Order};
 pub use retry::RetryPolicy;
 pub use sender::{SendError, Sender};

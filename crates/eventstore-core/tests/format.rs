@@ -161,3 +161,16 @@ fn wrong_json_types_name_the_attribute() {
         assert_eq!(name, attribute, "{doc}");
     }
 }
+
+#[test]
+fn strings_that_do_not_decode_say_why() {
+    // A lone UTF-16 surrogate is a JSON string that is no Unicode text: the error must
+    // say what is wrong with it, not that it should have been a string.
+    let doc = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","subject":"\ud800"}"#;
+    let (name, rule) = attribute_of(parse(doc).unwrap_err());
+    assert_eq!(name, "subject");
+    assert!(
+        matches!(&rule, Rule::NotJson(message) if message.contains("escape")),
+        "{rule:?}"
+    );
+}

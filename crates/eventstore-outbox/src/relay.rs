@@ -182,23 +182,39 @@ impl OutboxRelay {
     }
 
     /// Runs until `shutdown` is cancelled (then returns what it did) or a failure it
-    /// cannot get past (a database error, or an undeliverable event with
-    /// [`OnFailure::Stop`]). While another process holds the lease, it waits.
+    /// cannot get past (an undeliverable event with [`OnFailure::Stop`], a closed
+    /// store). While another process holds the lease, it waits. A database error (a
+    /// lost connection, a timed-out statement) is waited out with the retry policy's
+    /// back-off, and delivery resumes from the durable checkpoint.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
         let mut stats = RelayStats::default();
         let mut lease = Lease::new(&self.key, self.lease_ttl);
+        let mut faults = 0;
         loop {
-            if !lease.acquire(self.leases(), &shutdown).await? {
-                return Ok(stats);
-            }
-            let held = self.deliver(&mut lease, &shutdown, &mut stats).await;
-            // Whether it stopped or lost the lease, let another relay in at once.
+            let held = match lease.acquire(self.leases(), &shutdown).await {
+                Ok(false) => return Ok(stats),
+                Ok(true) => self.deliver(&mut lease, &shutdown, &mut stats).await,
+                Err(e) => Err(e),
+            };
+            // Whether it stopped, lost the lease or failed, let another relay in at once.
             lease.release(self.leases()).await;
-            match held? {
-                Outcome::ShutDown => return Ok(stats),
-                Outcome::LeaseLost => {
+            match held {
+                Ok(Outcome::ShutDown) => return Ok(stats),
+                Ok(Outcome::LeaseLost) => {
                     tracing::warn!(relay = %self.name, "lease lost; waiting to take it back");
                 }
+                // A lost connection or a timed-out statement: the store will be back, and
+                // the relay resumes from its durable checkpoint.
+                Err(e) if e.is_database() || e.is_timeout() => {
+                    faults += 1;
+                    let pause = self.retry.delay(faults.min(16));
+                    tracing::warn!(relay = %self.name, error = %e, ?pause, "store failed; resuming");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(stats),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -341,11 +357,17 @@ impl OutboxRelay {
             OnFailure::DeadLetter => self.store.dead_letter(&self.name, event, error).await?,
             OnFailure::Handler(handler) => handler.dead_letter(&self.name, event, error).await?,
             OnFailure::Stop => {
-                return Err(Error::database(format!(
-                    "relay {:?} stopped: event at sequence {} could not be delivered: {error}",
-                    self.name,
-                    event.sequence()
-                )));
+                // The sender's failure, not the store's: typed so that `run` stops on
+                // it rather than waiting it out as it does a lost connection.
+                return Err(Error::Handler {
+                    sequence: event.sequence(),
+                    source: format!(
+                        "relay {:?} stopped: event at sequence {} could not be delivered: {error}",
+                        self.name,
+                        event.sequence()
+                    )
+                    .into(),
+                });
             }
         }
         stats.dead_lettered += 1;

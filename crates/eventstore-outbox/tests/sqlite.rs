@@ -440,15 +440,10 @@ async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_b
     let f = fixture().await;
     let db = f._dir.path().join("outbox.db");
     let out = f._dir.path().join("delivered.txt");
-    append_numbered(&f.store, 0..300).await;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_relay_process", "--ignored", "--nocapture"])
-        .env("EVENTSTORE_CHILD_DB", &db)
-        .env("EVENTSTORE_CHILD_OUT", &out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // `CRASH_REPEATS` kills (default 1), each after the child delivered some more.
+    let kills = eventstore_testkit::crash::rounds(1);
+    let total = 300 * kills;
+    append_numbered(&f.store, 0..total).await;
     let lines = |path: &std::path::Path| -> Vec<String> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
@@ -456,27 +451,38 @@ async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_b
             .map(str::to_owned)
             .collect()
     };
-    for _ in 0..1000 {
-        if lines(&out).len() >= 60 {
-            break;
+    for kill in 0..kills {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_relay_process", "--ignored", "--nocapture"])
+            .env("EVENTSTORE_CHILD_DB", &db)
+            .env("EVENTSTORE_CHILD_OUT", &out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = 300 * kill + 60;
+        for _ in 0..1000 {
+            if lines(&out).len() >= target {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        child.kill().unwrap(); // SIGKILL, mid-stream
+        child.wait().unwrap();
+        let delivered = lines(&out).len();
+        assert!(
+            (target..total + 10 * kills).contains(&delivered),
+            "kill {kill} landed mid-stream: {delivered}"
+        );
     }
-    child.kill().unwrap(); // SIGKILL, mid-stream
-    child.wait().unwrap();
     let before_crash = lines(&out);
-    assert!(
-        (60..300).contains(&before_crash.len()),
-        "killed mid-stream: {}",
-        before_crash.len()
-    );
 
     // A new relay of the same name resumes from the durable checkpoint.
     let sender = Arc::new(Recorder::default());
     let relay = OutboxRelay::new("crash", Arc::new(f.store.clone()), sender.clone())
         .lease_ttl(Duration::from_millis(300));
     let (stop, task) = spawn(relay);
-    let expected: Vec<String> = (0..300).map(|i| format!("o{i}-created")).collect();
+    let expected: Vec<String> = (0..total).map(|i| format!("o{i}-created")).collect();
     for _ in 0..400 {
         if sender.ids().last() == expected.last() {
             break;
@@ -485,19 +491,21 @@ async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_b
     }
     stop.cancel();
     task.await.unwrap().unwrap();
-    let after = sender.ids();
-    // Every event delivered, in order; the overlap is what was sent but not
-    // checkpointed: at most one batch.
-    let overlap = before_crash.len() + after.len() - 300;
+    // Every event delivered, in order of first delivery; what repeats is what was sent
+    // but not checkpointed before a kill: at most one batch per kill.
+    let mut all = before_crash;
+    all.extend(sender.ids());
+    let mut first = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in &all {
+        if seen.insert(id.clone()) {
+            first.push(id.clone());
+        }
+    }
+    assert_eq!(first, expected);
+    let repeated = all.len() - total;
     assert!(
-        overlap <= 10,
-        "redelivered {overlap} events, more than one batch"
+        repeated <= 10 * kills,
+        "redelivered {repeated} events, more than one batch per kill"
     );
-    assert_eq!(
-        after[..overlap],
-        before_crash[before_crash.len() - overlap..]
-    );
-    let mut all = before_crash[..before_crash.len() - overlap].to_vec();
-    all.extend(after);
-    assert_eq!(all, expected);
 }

@@ -1,13 +1,36 @@
 //! Turning driver errors into the store's [`Error`].
 
+use deadpool_postgres::{PoolError, TimeoutType};
 use eventstore_core::Error;
 use tokio_postgres::error::SqlState;
 
 use crate::batch::UniqueViolation;
 
-/// Wraps a tokio-postgres or pool error as [`Error::Database`].
+/// Wraps a tokio-postgres or pool error: [`Error::Timeout`] for a statement cancelled
+/// by `statement_timeout` (or a cancel request), a lock wait past `lock_timeout` and a
+/// pool wait past its timeout; [`Error::Database`] otherwise.
 pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::database(error)
+    if is_timeout(&error) {
+        Error::Timeout(Box::new(error))
+    } else {
+        Error::database(error)
+    }
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(pool) = error.downcast_ref::<PoolError>() {
+        return match pool {
+            PoolError::Timeout(TimeoutType::Wait) => true,
+            PoolError::Backend(e) => is_timeout(e),
+            _ => false,
+        };
+    }
+    error
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            code == &SqlState::QUERY_CANCELED || code == &SqlState::LOCK_NOT_AVAILABLE
+        })
 }
 
 /// The constraint a unique violation (SQLSTATE 23505) broke, if `error` is one.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Result};
+use eventstore_core::{Error, Limits, Result};
 
 use crate::store::PostgresEventStore;
 use crate::tls::TlsOptions;
@@ -44,6 +44,7 @@ pub struct PostgresOptions {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) auto_migrate: bool,
     pub(crate) extensions_index: bool,
+    pub(crate) limits: Limits,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -90,6 +91,7 @@ impl PostgresOptions {
             connect_timeout: Some(Duration::from_secs(10)),
             auto_migrate: true,
             extensions_index: true,
+            limits: Limits::default(),
         }
     }
 
@@ -165,6 +167,12 @@ impl PostgresOptions {
     /// measured cost). An existing index is never dropped.
     pub fn extensions_index(mut self, create: bool) -> Self {
         self.extensions_index = create;
+        self
+    }
+
+    /// The largest event and batch an append accepts (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 

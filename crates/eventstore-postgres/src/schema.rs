@@ -142,13 +142,26 @@ async fn apply(
             .map_err(db)?
             .get::<_, bool>(0);
     if !pending.is_empty() {
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{}\"; {}",
-            schema_of(table),
-            ledger(table)
-        ))
-        .await
-        .map_err(db)?;
+        // `CREATE SCHEMA IF NOT EXISTS` needs the CREATE privilege on the database even
+        // when the schema exists: an owner role given only its schema (see
+        // docs/reliability.md) must not be asked for it.
+        let exists: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&schema_of(table)],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if !exists {
+            tx.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                schema_of(table)
+            ))
+            .await
+            .map_err(db)?;
+        }
+        tx.batch_execute(&ledger(table)).await.map_err(db)?;
     }
     for migration in pending {
         tx.batch_execute(&render(migration.sql, table))

@@ -8,7 +8,7 @@ use deadpool_postgres::{Object, Pool};
 use eventstore_core::sql::{TableName, select_by_id, select_stream};
 use eventstore_core::{
     AppendOptions, AppendResult, CommitSignal, Event, EventQuery, EventStore, EventStream, Horizon,
-    Result, StoredEvent, Wakeups,
+    Limits, Result, StoredEvent, Wakeups,
 };
 use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
@@ -48,6 +48,7 @@ struct Shared {
     lock_subjects_sql: String,
     current_version_sql: String,
     keys: LockKeys,
+    limits: Limits,
     /// Wakes followers after commits; knows whether the store is closed.
     signal: Arc<CommitSignal>,
 }
@@ -99,6 +100,7 @@ impl PostgresEventStore {
                 lock_subjects_sql: lock_subjects_sql().to_owned(),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys::new(&table),
+                limits: options.limits,
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
             }),
@@ -166,6 +168,7 @@ impl PostgresEventStore {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
+            self.shared.limits.check(&events)?;
             let batch = Batch::new(&events, &options);
             // Lock the batch's subjects in a statement of their own, so that the append
             // statement's snapshot, taken after it, sees every version committed before
@@ -213,6 +216,7 @@ impl EventStore for PostgresEventStore {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
+            self.shared.limits.check(&events)?;
             let client = self.client().await?;
             let batch = Batch::new(&events, &options);
             // The common case takes the cheaper statement; a stored event or an

@@ -13,22 +13,11 @@ use std::time::Duration;
 
 use eventstore_core::{AppendOptions, Event, EventQuery, EventStore};
 use eventstore_postgres::PostgresEventStore;
+use eventstore_testkit::data::Rng;
 use futures::TryStreamExt as _;
 
 const WRITERS: usize = 8;
 const ROUNDS_PER_WRITER: usize = 40;
-
-/// A small xorshift generator: the test needs variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn event(id: String, subject: String) -> Event {
     Event::builder()

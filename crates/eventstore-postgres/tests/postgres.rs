@@ -195,3 +195,15 @@ async fn tls_require_connects_and_verify_full_checks_the_certificate() {
         .await;
     assert!(refused.is_err(), "an unverifiable certificate is refused");
 }
+
+#[tokio::test]
+async fn configured_limits_are_enforced() {
+    let schema = common::Schema::new("limits");
+    let store = schema
+        .options()
+        .limits(eventstore_testkit::suite::small_limits())
+        .open()
+        .await
+        .unwrap();
+    eventstore_testkit::suite::configured_limits_are_enforced(&store).await;
+}

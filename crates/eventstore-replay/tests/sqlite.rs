@@ -484,7 +484,7 @@ async fn projections_survive_a_killed_process_with_exactly_once_effect() {
         ("order.paid".to_owned(), 1000),
     ]
     .into();
-    for round in 0..3 {
+    for round in 0..eventstore_testkit::crash::rounds(3) {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",

@@ -2,9 +2,32 @@
 
 use eventstore_core::Error;
 
-/// Wraps a rusqlite or r2d2 error as [`Error::Database`].
+/// Wraps a rusqlite or r2d2 error: [`Error::Timeout`] when another connection held the
+/// lock past the busy timeout (`SQLITE_BUSY`), [`Error::Database`] otherwise.
 pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::database(error)
+    let busy = (&error as &(dyn std::error::Error + 'static))
+        .downcast_ref::<rusqlite::Error>()
+        .is_some_and(is_busy);
+    if busy {
+        Error::Timeout(Box::new(error))
+    } else {
+        Error::database(error)
+    }
+}
+
+/// The same as [`db`] for an error several waiters share (a group commit's): each gets
+/// its own copy of the message.
+pub(crate) fn db_shared(error: &rusqlite::Error) -> Error {
+    let message = error.to_string();
+    if is_busy(error) {
+        Error::Timeout(message.into())
+    } else {
+        Error::database(message)
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Turns a failed blocking task into an error (a panic in it is re-raised).

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use eventstore_core::sql::TableName;
-use eventstore_core::{Error, Result};
+use eventstore_core::{Error, Limits, Result};
 
 use crate::store::SqliteEventStore;
 
@@ -37,6 +37,7 @@ pub struct SqliteOptions {
     pub(crate) synchronous_full: bool,
     pub(crate) poll_interval: Duration,
     pub(crate) wal_autocheckpoint: u32,
+    pub(crate) limits: Limits,
 }
 
 impl SqliteOptions {
@@ -86,7 +87,14 @@ impl SqliteOptions {
             synchronous_full: false,
             poll_interval: Duration::from_millis(250),
             wal_autocheckpoint: 1000,
+            limits: Limits::default(),
         }
+    }
+
+    /// The largest event and batch an append accepts (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The event table's name (default `events`): validated as an identifier.

@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::coordination::{advance_checkpoint_sql, now_text};
 use crate::dialect::SqliteDialect;
-use crate::error::{db, joined};
+use crate::error::{db, db_shared, joined};
 use crate::options::{Location, SqliteOptions};
 use crate::read::{failed, fetch, paged};
 use crate::schema;
@@ -67,7 +67,7 @@ impl Shared {
             Ok(tx) => tx,
             Err(e) => {
                 for job in jobs {
-                    let _ = job.done.send(Err(Error::database(e.to_string())));
+                    let _ = job.done.send(Err(db_shared(&e)));
                 }
                 return;
             }
@@ -95,7 +95,7 @@ impl Shared {
             .any(|r| r.as_ref().is_ok_and(|a| !a.appended.is_empty()));
         for (job, result) in jobs.into_iter().zip(results) {
             let result = match (&committed, result) {
-                (Err(e), Ok(_)) => Err(Error::database(e.to_string())),
+                (Err(e), Ok(_)) => Err(db_shared(e)),
                 (_, result) => result,
             };
             let _ = job.done.send(result);
@@ -193,7 +193,7 @@ impl SqliteEventStore {
             .build(manager)
             .map_err(db)?;
         Ok(Shared {
-            write_sql: WriteSql::new(&options.table),
+            write_sql: WriteSql::new(&options.table, options.limits),
             table: options.table,
             readers,
             writer: Arc::new(Mutex::new(writer)),

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use eventstore_core::sql::{DataColumn, TableName, data_columns, extensions_column};
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{
-    AppendOptions, AppendResult, AppendedEvent, Error, Event, OnDuplicate, Result, SkippedEvent,
+    AppendOptions, AppendResult, AppendedEvent, Error, Event, Limits, OnDuplicate, Result,
+    SkippedEvent,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -18,10 +19,12 @@ use crate::error::db;
 pub(crate) struct WriteSql {
     insert: String,
     current_version: String,
+    /// Checked here, where every append path meets, before any statement runs.
+    limits: Limits,
 }
 
 impl WriteSql {
-    pub(crate) fn new(table: &TableName) -> Self {
+    pub(crate) fn new(table: &TableName, limits: Limits) -> Self {
         let t = table.quoted();
         Self {
             insert: format!(
@@ -32,6 +35,7 @@ impl WriteSql {
                  ON CONFLICT (source, id) DO NOTHING"
             ),
             current_version: format!("SELECT MAX(stream_version) FROM {t} WHERE subject = ?1"),
+            limits,
         }
     }
 
@@ -50,6 +54,7 @@ impl WriteSql {
         events: &[Event],
         options: &AppendOptions,
     ) -> Result<AppendResult> {
+        self.limits.check(events)?;
         let recorded_at = OffsetDateTime::now_utc();
         let recorded_text = format_fixed(recorded_at);
         let mut versions: HashMap<&str, Option<i64>> = HashMap::new();

@@ -257,3 +257,33 @@ async fn followers_see_appends_from_another_store_on_the_file() {
     let event = next.expect("woken by polling").expect("an event").unwrap();
     assert_eq!(event.id(), "from-elsewhere");
 }
+
+#[tokio::test]
+async fn configured_limits_are_enforced() {
+    let store = SqliteOptions::in_memory()
+        .limits(eventstore_testkit::suite::small_limits())
+        .open()
+        .await
+        .unwrap();
+    eventstore_testkit::suite::configured_limits_are_enforced(&store).await;
+}
+
+#[tokio::test]
+async fn a_lock_held_past_the_busy_timeout_is_a_typed_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteOptions::file(&path)
+        .busy_timeout(std::time::Duration::from_millis(100))
+        .open()
+        .await
+        .unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    // Another process holds the write lock.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let error = store.append(vec![event("2")]).await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    store.append(vec![event("3")]).await.unwrap();
+    assert_eq!(count(&store).await, 2, "the timed-out append wrote nothing");
+}

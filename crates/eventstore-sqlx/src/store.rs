@@ -2,7 +2,7 @@
 
 use eventstore_core::sql::{Sql, TableName, select_by_id, select_events, select_stream};
 use eventstore_core::{
-    AppendOptions, AppendResult, Event, EventQuery, Horizon, Result, StoredEvent,
+    AppendOptions, AppendResult, Event, EventQuery, Horizon, Limits, Result, StoredEvent,
 };
 use eventstore_postgres::PostgresDialect;
 use eventstore_postgres::statements::{
@@ -36,6 +36,7 @@ pub struct SqlxEventStore {
     current_version_sql: String,
     horizon_sql: String,
     keys: LockKeys,
+    limits: Limits,
 }
 
 impl SqlxEventStore {
@@ -46,8 +47,17 @@ impl SqlxEventStore {
             current_version_sql: current_version_sql(&table),
             horizon_sql: horizon_sql(&table),
             keys: LockKeys::new(&table),
+            limits: Limits::default(),
             table,
         }
+    }
+
+    /// The largest event and batch [`append_in`](Self::append_in) accepts (default
+    /// [`Limits::default`], as the other backends).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The store's table.
@@ -74,6 +84,7 @@ impl SqlxEventStore {
     ) -> Result<AppendResult> {
         let span = tracing::debug_span!("append", table = %self.table, events = events.len());
         async {
+            self.limits.check(&events)?;
             let batch = Batch::new(&events, &options);
             // Lock the batch's subjects in a statement of their own, so that the append
             // statement's snapshot, taken after it, sees every version committed before

@@ -226,6 +226,34 @@ async fn a_duplicate_rolls_back_both() {
 }
 
 #[tokio::test]
+async fn batches_over_the_limits_are_refused_before_any_statement() {
+    let f = Fixture::new("limits").await;
+    let limited = f
+        .sqlx
+        .clone()
+        .with_limits(eventstore_core::Limits::default().max_batch_events(1));
+    let mut tx = f.pool.begin().await.unwrap();
+    let error = limited
+        .append_in(
+            &mut tx,
+            vec![order_created(1), order_created(2)],
+            AppendOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid(), "{error}");
+    assert!(error.to_string().contains("limit of 1"), "{error}");
+    // Refused before any statement: the transaction is still usable.
+    limited
+        .append_in(&mut tx, vec![order_created(3)], AppendOptions::new())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(f.events().await.len(), 1);
+    f.drop_schema().await;
+}
+
+#[tokio::test]
 async fn a_failed_expectation_rolls_back_both() {
     let f = Fixture::new("conflict").await;
     f.postgres.append(vec![order_created(1)]).await.unwrap();

@@ -43,3 +43,17 @@ pub async fn all(store: &dyn EventStore) -> Vec<StoredEvent> {
 pub async fn count(store: &dyn EventStore) -> usize {
     all(store).await.len()
 }
+
+/// A small xorshift generator for tests that need variety, not quality.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}

@@ -22,8 +22,11 @@ use std::sync::Arc;
 use eventstore_core::EventStore;
 
 pub mod arb;
+pub mod bad_input;
+pub mod crash;
 pub mod data;
 pub mod sender;
+pub mod stress;
 pub mod suite;
 pub mod vectors;
 
@@ -78,6 +81,7 @@ macro_rules! conformance_suite {
             large_payloads_round_trip,
             unicode_round_trips,
             binary_data_round_trips,
+            bad_input_is_refused,
             closed_store_refuses_work
         );
         $crate::conformance_suite!(@shared $fresh;

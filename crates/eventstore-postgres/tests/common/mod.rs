@@ -33,9 +33,14 @@ impl Schema {
     }
 
     pub fn options(&self) -> PostgresOptions {
+        Self::options_for(&self.name)
+    }
+
+    /// Options for the schema `name`, made by another process (a child of a crash test).
+    pub fn options_for(name: &str) -> PostgresOptions {
         PostgresOptions::from_url(&database_url())
             .expect("DATABASE_URL is a valid PostgreSQL URL")
-            .schema(&self.name)
+            .schema(name)
             .expect("valid schema name")
             .pool_size(10)
             .expect("valid pool size")
@@ -54,24 +59,32 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a
-        // thread with a runtime of its own.
-        let result = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(async move {
-                    let (client, connection) =
-                        tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await?;
-                    tokio::spawn(connection);
-                    client.batch_execute(&sql).await
-                })
-        })
-        .join();
-        if let Ok(Err(e)) = result {
-            eprintln!("could not drop a test schema: {e}");
-        }
+        cleanup(format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+    }
+}
+
+/// A connection of the test's own, as the server's superuser.
+pub async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .expect("an admin connection");
+    tokio::spawn(connection);
+    client
+}
+
+/// Runs clean-up `sql` from a `Drop`, which runs inside the test's runtime and cannot
+/// block on it: on a thread with a runtime of its own. Failures are reported, not
+/// raised (the test's own outcome matters more).
+pub fn cleanup(sql: String) {
+    let result = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async move { admin().await.batch_execute(&sql).await })
+    })
+    .join();
+    if let Ok(Err(e)) = result {
+        eprintln!("could not clean up after a test: {e}");
     }
 }

@@ -1,11 +1,13 @@
 //! The conformance tests, one `pub async fn` each. They panic on failure.
 
 mod append;
+mod bad_input;
 mod follow;
 mod query;
 mod roundtrip;
 
 pub use append::*;
+pub use bad_input::*;
 pub use follow::*;
 pub use query::*;
 pub use roundtrip::*;

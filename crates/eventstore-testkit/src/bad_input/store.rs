@@ -1,0 +1,300 @@
+//! Bad input only a store can refuse (limits, duplicates, versions, queries, names),
+//! and hostile values it must treat as plain data.
+
+use eventstore_core::{
+    AppendOptions, Event, EventQuery, ExpectedVersion, ExtensionValue, Limits, Order,
+};
+use time::OffsetDateTime;
+
+use super::documents::BAD_EXTENSION_NAMES;
+use super::{Attempt, Case, Expect, INJECTIONS, SOURCE, baseline, case, event};
+
+const MIB: usize = 1024 * 1024;
+
+fn with_data(id: &str, bytes: usize) -> Event {
+    Event::builder()
+        .id(id)
+        .source(SOURCE)
+        .ty("t")
+        .binary(vec![7u8; bytes])
+        .build()
+        .expect("valid")
+}
+
+fn append(events: Vec<Event>) -> Attempt {
+    Attempt::Append(events, AppendOptions::new())
+}
+
+fn over_limit_cases() -> Vec<Case> {
+    let over = Limits::DEFAULT_MAX_EVENT_BYTES + 1;
+    let big_text = "x".repeat(over);
+    let sized = |name: &str, b: eventstore_core::EventBuilder| {
+        let big = b.build().expect("valid, only too large");
+        case(
+            format!("oversized event: {name}"),
+            append(vec![event("fresh-1", None), big]),
+            Expect::Invalid("event"),
+        )
+    };
+    let base = || Event::builder().id("big").source(SOURCE).ty("t");
+    let count = Limits::DEFAULT_MAX_BATCH_EVENTS + 1;
+    let per_event = Limits::DEFAULT_MAX_EVENT_BYTES - 1024;
+    let heavy = Limits::DEFAULT_MAX_BATCH_BYTES / per_event + 1;
+    vec![
+        sized("binary data", base().binary(vec![0u8; over])),
+        sized("text data", base().text(big_text.clone())),
+        sized("JSON data", base().json(&big_text)),
+        sized("subject", base().subject(big_text.clone())),
+        sized(
+            "type",
+            Event::builder()
+                .id("big")
+                .source(SOURCE)
+                .ty(big_text.clone()),
+        ),
+        sized("extension", base().extension("ext", big_text.as_str())),
+        sized(
+            "many extensions",
+            (0..5).fold(base(), |b, i| {
+                b.extension(
+                    format!("ext{i}"),
+                    "y".repeat(Limits::DEFAULT_MAX_EVENT_BYTES / 4),
+                )
+            }),
+        ),
+        case(
+            format!("batch of {count} events"),
+            append(
+                (0..count)
+                    .map(|i| event(&format!("many-{i}"), None))
+                    .collect(),
+            ),
+            Expect::Invalid("batch"),
+        ),
+        case(
+            format!("batch of {heavy} events of almost 4 MiB"),
+            append(
+                (0..heavy)
+                    .map(|i| with_data(&format!("heavy-{i}"), per_event))
+                    .collect(),
+            ),
+            Expect::Invalid("batch"),
+        ),
+        case(
+            "1 MiB events are not over any limit, but a duplicate still fails the batch",
+            append(vec![with_data("mib-1", MIB), with_data("stored-1", MIB)]),
+            Expect::Duplicate,
+        ),
+    ]
+}
+
+fn duplicate_and_conflict_cases() -> Vec<Case> {
+    let dup = |name: &str, events: Vec<Event>| case(name, append(events), Expect::Duplicate);
+    let conflict = |name: &str, subject: &'static str, expected| {
+        let options = AppendOptions::new().expect(subject, expected);
+        let events = vec![event("fresh-1", Some(subject)), event("fresh-2", None)];
+        case(
+            name,
+            Attempt::Append(events, options),
+            Expect::Conflict(subject),
+        )
+    };
+    vec![
+        dup(
+            "the same id twice in one batch",
+            vec![event("twice", None), event("twice", None)],
+        ),
+        dup(
+            "the same id first and last of a batch",
+            vec![
+                event("ends", None),
+                event("middle-1", Some("order-9")),
+                event("middle-2", Some("order-9")),
+                event("ends", Some("order-9")),
+            ],
+        ),
+        dup(
+            "an id stored by an earlier batch",
+            vec![event("fresh-1", None), event("stored-2", None)],
+        ),
+        dup(
+            "an id stored earlier, first in the batch",
+            vec![event("stored-3", Some("order-1"))],
+        ),
+        dup(
+            "a stored id under another subject",
+            vec![event("stored-1", Some("elsewhere"))],
+        ),
+        dup("an injection event's id", vec![event("injection-0", None)]),
+        conflict(
+            "exact version on an empty stream",
+            "order-404",
+            ExpectedVersion::Exact(1),
+        ),
+        conflict(
+            "no stream on an existing one",
+            "order-1",
+            ExpectedVersion::NoStream,
+        ),
+        conflict(
+            "an existing stream that is not",
+            "order-405",
+            ExpectedVersion::Exists,
+        ),
+        conflict(
+            "a stale exact version",
+            "order-1",
+            ExpectedVersion::Exact(2),
+        ),
+        conflict(
+            "a version from the future",
+            "order-1",
+            ExpectedVersion::Exact(i64::MAX),
+        ),
+        conflict("a negative version", "order-1", ExpectedVersion::Exact(-1)),
+    ]
+}
+
+fn query_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for name in BAD_EXTENSION_NAMES {
+        let query = EventQuery::new().extension(name, "v");
+        cases.push(case(
+            format!("query on extension name {name:?}"),
+            Attempt::Query(query),
+            Expect::InvalidQuery("extension name"),
+        ));
+    }
+    let stored = baseline().len();
+    let t = |s: i64| OffsetDateTime::from_unix_timestamp(s).expect("in range");
+    let absurd: Vec<(&str, EventQuery, usize)> = vec![
+        ("limit 0", EventQuery::new().limit(0), 0),
+        ("limit u64::MAX", EventQuery::new().limit(u64::MAX), stored),
+        ("offset u64::MAX", EventQuery::new().offset(u64::MAX), 0),
+        (
+            "offset past the end",
+            EventQuery::new().offset(stored as u64),
+            0,
+        ),
+        (
+            "min above max",
+            EventQuery::new().min_sequence(10).max_sequence(1),
+            0,
+        ),
+        (
+            "min i64::MIN",
+            EventQuery::new().min_sequence(i64::MIN),
+            stored,
+        ),
+        ("max i64::MIN", EventQuery::new().max_sequence(i64::MIN), 0),
+        ("after i64::MAX", EventQuery::new().after(i64::MAX), 0),
+        ("after i64::MIN", EventQuery::new().after(i64::MIN), stored),
+        (
+            "descending after i64::MIN",
+            EventQuery::new().order(Order::Descending).after(i64::MIN),
+            0,
+        ),
+        ("up to a negative sequence", EventQuery::new().up_to(-5), 0),
+        (
+            "time range reversed",
+            EventQuery::new().time_from(t(2_000_000_000)).time_to(t(0)),
+            0,
+        ),
+        (
+            "time range of year 9999",
+            EventQuery::new().time_from(t(253_402_300_799)),
+            0,
+        ),
+        (
+            "empty type list",
+            EventQuery::new().types(Vec::<String>::new()),
+            0,
+        ),
+        (
+            "10,000 subjects",
+            EventQuery::new().subjects((0..10_000).map(|i| format!("s{i}"))),
+            0,
+        ),
+    ];
+    for (name, query, n) in absurd {
+        cases.push(case(
+            format!("absurd query: {name}"),
+            Attempt::Query(query),
+            Expect::Returns(n),
+        ));
+    }
+    for (name, from, n) in [
+        ("from version i64::MIN", i64::MIN, 3),
+        ("from version 0", 0, 3),
+        ("from version i64::MAX", i64::MAX, 0),
+    ] {
+        cases.push(case(
+            format!("stream {name}"),
+            Attempt::Stream("order-1".into(), from),
+            Expect::Returns(n),
+        ));
+    }
+    cases
+}
+
+fn injection_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (i, text) in INJECTIONS.iter().enumerate() {
+        let q = |name: &str, query: EventQuery| {
+            case(
+                format!("injection {i} as a {name} filter"),
+                Attempt::Query(query),
+                Expect::Returns(1),
+            )
+        };
+        cases.push(q("subject", EventQuery::new().subject(*text)));
+        cases.push(q("type", EventQuery::new().types([*text, "other"])));
+        cases.push(q(
+            "extension value",
+            EventQuery::new().extension("note", ExtensionValue::String((*text).to_owned())),
+        ));
+        cases.push(case(
+            format!("injection {i} as a stream"),
+            Attempt::Stream((*text).to_owned(), 1),
+            Expect::Returns(1),
+        ));
+        cases.push(case(
+            format!("injection {i} as a source filter"),
+            Attempt::Query(EventQuery::new().source(*text)),
+            Expect::Returns(0),
+        ));
+        cases.push(case(
+            format!("injection {i} as a table name"),
+            Attempt::Table((*text).to_owned()),
+            Expect::Config("table name"),
+        ));
+        cases.push(case(
+            format!("injection {i} as a schema name"),
+            Attempt::Schema((*text).to_owned()),
+            Expect::Config("schema name"),
+        ));
+    }
+    for name in [
+        "",
+        "1events",
+        "évents",
+        "events\0",
+        &"e".repeat(41),
+        "public.events",
+    ] {
+        cases.push(case(
+            format!("table name {name:?}"),
+            Attempt::Table(name.to_owned()),
+            Expect::Config("table name"),
+        ));
+    }
+    cases
+}
+
+pub(super) fn cases() -> Vec<Case> {
+    let mut cases = over_limit_cases();
+    cases.extend(duplicate_and_conflict_cases());
+    cases.extend(query_cases());
+    cases.extend(injection_cases());
+    cases
+}
