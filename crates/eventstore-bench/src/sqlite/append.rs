@@ -10,37 +10,9 @@ use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
 use crate::measure::Throughput;
-use crate::raw::{self, Columns};
-use crate::scratch::{Scratch, create_schema};
-
-/// The shape of an append workload.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AppendShape {
-    /// Concurrent writers: tokio tasks sharing the store, or threads with a connection
-    /// each for the baseline.
-    pub(crate) writers: usize,
-    /// Events per append (one transaction).
-    pub(crate) batch: usize,
-    /// Events in all (rounded down to whole batches per writer).
-    pub(crate) events: u64,
-}
-
-impl AppendShape {
-    /// The events actually appended: whole batches, the same number per writer.
-    pub(crate) fn total(&self) -> u64 {
-        let unit = (self.writers * self.batch) as u64;
-        (self.events / unit).max(1) * unit
-    }
-}
-
-/// The best round of the store and of the baseline.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AppendResult {
-    /// Through `SqliteEventStore::append`.
-    pub(crate) store: Throughput,
-    /// Through plain rusqlite.
-    pub(crate) raw: Throughput,
-}
+use crate::sqlite::raw::{self, Columns};
+use crate::sqlite::scratch::{Scratch, create_schema};
+use crate::workload::{AppendResult, AppendShape, best_of, split};
 
 /// Runs `rounds` rounds of each side, alternating which goes first, and keeps the best.
 pub(crate) fn run(
@@ -50,38 +22,47 @@ pub(crate) fn run(
     shape: AppendShape,
     rounds: u32,
 ) -> AppendResult {
-    let mut store: Option<Throughput> = None;
-    let mut raw: Option<Throughput> = None;
-    for round in 0..rounds {
-        if round % 2 == 0 {
-            store = Some(store_round(rt, scratch, dataset, shape).best(store));
-            raw = Some(raw_round(rt, scratch, dataset, shape).best(raw));
-        } else {
-            raw = Some(raw_round(rt, scratch, dataset, shape).best(raw));
-            store = Some(store_round(rt, scratch, dataset, shape).best(store));
-        }
-    }
-    AppendResult {
-        store: store.expect("at least one round"),
-        raw: raw.expect("at least one round"),
-    }
+    best_of(
+        rounds,
+        || store_round(rt, scratch, dataset, shape),
+        || raw_round(rt, scratch, dataset, shape, false),
+    )
 }
 
-/// Deals `items` out as `writers` contiguous runs of `batch`-sized batches.
-fn split<T>(items: Vec<T>, writers: usize, batch: usize) -> Vec<Vec<Vec<T>>> {
-    let per_writer = items.len() / writers;
-    let mut items = items.into_iter();
-    (0..writers)
-        .map(|_| {
-            let mine: Vec<T> = items.by_ref().take(per_writer).collect();
-            let mut batches = Vec::with_capacity(per_writer.div_ceil(batch));
-            let mut mine = mine.into_iter().peekable();
-            while mine.peek().is_some() {
-                batches.push(mine.by_ref().take(batch).collect());
-            }
-            batches
-        })
-        .collect()
+/// Runs `rounds` rounds of the store and of the baseline on the seed's schema
+/// ([`crate::seed`]), alternating, and keeps the best of each.
+pub(crate) fn run_against_seed(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    rounds: u32,
+) -> AppendResult {
+    best_of(
+        rounds,
+        || store_round(rt, scratch, dataset, shape),
+        || raw_round(rt, scratch, dataset, shape, true),
+    )
+}
+
+/// Turns the store's schema in `path` into the seed's: drops every index of the event
+/// table but the unique `(source, id)`, and creates the seed's nine.
+fn seed_schema(path: &std::path::Path) -> rusqlite::Result<()> {
+    let conn = raw::open(path)?;
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+             AND sql IS NOT NULL",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names.iter().filter(|n| !crate::seed::keeps(n)) {
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+    }
+    for index in crate::seed::indexes("\"events\"", "") {
+        conn.execute_batch(&index)?;
+    }
+    Ok(())
 }
 
 /// One round through the store: every writer a task appending its batches in turn.
@@ -122,10 +103,19 @@ fn store_round(
 }
 
 /// One round through plain rusqlite: every writer a thread with its own connection,
-/// all released at once.
-fn raw_round(rt: &Runtime, scratch: &Scratch, dataset: Dataset, shape: AppendShape) -> Throughput {
+/// all released at once; on the seed's schema when `seed`.
+fn raw_round(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    seed: bool,
+) -> Throughput {
     let path = scratch.file("raw-append");
     rt.block_on(create_schema(&path));
+    if seed {
+        seed_schema(&path).expect("the seed's schema is created");
+    }
     let events = shape.total();
     let rows: Vec<Columns> = dataset
         .events(0..events)
@@ -158,20 +148,4 @@ fn raw_round(rt: &Runtime, scratch: &Scratch, dataset: Dataset, shape: AppendSha
     drop(plan);
     scratch.remove(&path);
     Throughput { events, elapsed }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_deals_whole_batches() {
-        let plan = split((0..20).collect(), 2, 3);
-        assert_eq!(plan.len(), 2);
-        assert_eq!(
-            plan[0],
-            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
-        );
-        assert_eq!(plan[1][0], vec![10, 11, 12]);
-    }
 }
