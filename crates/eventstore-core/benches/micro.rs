@@ -6,9 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eventstore_core::sql::{
-    Binder, Dialect, SqlValue, TableName, select_events, select_stream,
-};
+use eventstore_core::sql::{Binder, Dialect, SqlValue, TableName, select_events, select_stream};
 use eventstore_core::time::macros::datetime;
 use eventstore_core::{Event, EventQuery, ExtensionValue, JsonFormat};
 
@@ -51,7 +49,9 @@ fn format(c: &mut Criterion) {
         b.iter(|| format.parse_event(black_box(&one)).expect("parses"))
     });
     let e = event(1);
-    g.bench_function("write_event", |b| b.iter(|| format.write_event(black_box(&e))));
+    g.bench_function("write_event", |b| {
+        b.iter(|| format.write_event(black_box(&e)))
+    });
     g.throughput(Throughput::Elements(100));
     g.bench_function("parse_batch_100", |b| {
         b.iter(|| format.parse_batch(black_box(&batch)).expect("parses"))
@@ -96,9 +96,15 @@ fn query_builder(c: &mut Criterion) {
         .after(10)
         .limit(50);
     let mut g = c.benchmark_group("query_builder");
-    for (name, query) in [("type_time_limit", &type_time), ("keyset_page", &keyset), ("many_filters", &many)] {
+    for (name, query) in [
+        ("type_time_limit", &type_time),
+        ("keyset_page", &keyset),
+        ("many_filters", &many),
+    ] {
         g.bench_function(name, |b| {
-            b.iter(|| select_events(&Numbered, &table, black_box(query), Some(1000)).expect("builds"))
+            b.iter(|| {
+                select_events(&Numbered, &table, black_box(query), Some(1000)).expect("builds")
+            })
         });
     }
     g.bench_function("stream", |b| {

@@ -26,6 +26,9 @@ use crate::workload::Wants;
 use db::Db;
 pub(crate) use db::SCHEMA;
 
+/// The store's full read must reach this fraction of psql's own scan.
+const PSQL_TARGET: f64 = 0.8;
+
 /// Subscription latency p99 target across the network, in milliseconds.
 const LATENCY_TARGET_MS: f64 = 50.0;
 
@@ -97,6 +100,19 @@ pub(crate) fn run(
                 peaks,
                 json!({}),
             ));
+            if let Some(psql) = set.psql_scan(url) {
+                out.push(Figure {
+                    key: "full_read_vs_psql",
+                    label: format!("full streamed read, {} events, raw: psql's own scan", set.events),
+                    unit: Unit::EventsPerSec,
+                    store: Some(best.store.per_sec()),
+                    raw: Some(psql.per_sec()),
+                    targets: vec![Target::RatioAtLeast(PSQL_TARGET)],
+                    details: json!({
+                        "how": "psql -At -c 'SELECT <the store's columns> … ORDER BY sequence' > /dev/null, one run, process start included",
+                    }),
+                });
+            }
         }
         if wants.has("keyset") {
             eprintln!("postgres: keyset page walk…");

@@ -131,6 +131,27 @@ impl ReadSet<'_> {
         })
     }
 
+    /// psql's own scan of the same rows and columns into `/dev/null` (`None` where no
+    /// `psql` runs).
+    pub(crate) fn psql_scan(&self, url: &str) -> Option<Throughput> {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY sequence",
+            raw::SELECT,
+            self.table
+        );
+        let start = Instant::now();
+        let status = std::process::Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-d", url, "-c", &sql])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        let elapsed = start.elapsed();
+        status.success().then_some(Throughput {
+            events: self.events,
+            elapsed,
+        })
+    }
+
     /// The store's full read: `query(EventQuery::new())` streamed to the end.
     pub(crate) fn store_full_read(&self) -> Throughput {
         self.rt.block_on(async {
