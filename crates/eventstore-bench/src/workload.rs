@@ -120,6 +120,7 @@ impl Wants {
             "get",
             "follow",
             "scale",
+            "seed",
         ]
         .iter()
         .any(|w| self.has(w))

@@ -7,6 +7,7 @@ mod db;
 mod raw;
 mod reads;
 mod scale;
+mod seeded;
 
 use std::sync::Arc;
 
@@ -159,6 +160,20 @@ pub(crate) fn run(
                 },
             ));
         }
+        if wants.has("seed") {
+            eprintln!("postgres: append 100 × 1 on the loaded table against a seed-schema copy…");
+            let result = seeded::run(rt, &db, &set, sizes);
+            out.push(figures::append(
+                "append_100x1_vs_seed_loaded",
+                &format!(
+                    "append 100 × 1 onto {} events, raw on the seed's schema",
+                    set.events
+                ),
+                sizes.batched(),
+                result,
+                vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+            ));
+        }
         if wants.has("scale") && sizes.scale_events > set.events {
             out.extend(scale::run(&mut set, sizes));
         }
@@ -186,7 +201,7 @@ pub(crate) fn run(
         let result = append::run(rt, &db, dataset, shape, sizes.rounds, true);
         out.push(figures::append(
             "append_100x1_vs_seed",
-            "append 100 × 1, raw on the seed's schema",
+            "append 100 × 1 onto empty tables, raw on the seed's schema",
             shape,
             result,
             vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
