@@ -41,10 +41,10 @@ impl Sizes {
     /// was written on, most of it writing to disk (loading the read sets, the batched
     /// appends).
     const FULL: Self = Self {
-        single_appends: 5_000,
-        batched_events: 100_000,
+        single_appends: 2_000,
+        batched_events: 50_000,
         concurrent_single_appends: 8_000,
-        concurrent_batched_events: 100_000,
+        concurrent_batched_events: 50_000,
         read_events: 1_000_000,
         stream_calls: 300,
         query_calls: 100,

@@ -73,7 +73,7 @@ pub(crate) fn split<T>(items: Vec<T>, writers: usize, batch: usize) -> Vec<Vec<V
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 14] = [
+pub(crate) const WORKLOADS: [&str; 13] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -86,7 +86,6 @@ pub(crate) const WORKLOADS: [&str; 14] = [
     "type_time",
     "get",
     "follow",
-    "peers",
     "scale",
 ];
 

@@ -4,8 +4,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use eventstore_postgres::{PostgresEventStore, PostgresOptions};
 
-/// The schema every table of a run lives in, dropped at the start and the end.
-pub(crate) const SCHEMA: &str = "eventstore_bench";
+/// The schema every table of a run lives in (`eventstore_bench_<pid>`: two runs on one
+/// server never share tables), dropped at the end.
+pub(crate) fn schema() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| format!("eventstore_bench_{}", std::process::id()))
+}
 
 /// Where and how to reach the server.
 #[derive(Debug, Clone)]
@@ -23,14 +27,14 @@ impl Db {
 
     /// `table` quoted and schema-qualified, for the baseline's SQL.
     pub(crate) fn qualified(&self, table: &str) -> String {
-        format!("\"{SCHEMA}\".\"{table}\"")
+        format!("\"{}\".\"{table}\"", schema())
     }
 
     /// Opens the store on `table` (its migrations create it), with a pool as large as
     /// the most writers a workload runs plus room for a follower.
     pub(crate) async fn store(&self, table: &str) -> PostgresEventStore {
         PostgresOptions::from_url(&self.url)
-            .and_then(|o| o.schema(SCHEMA))
+            .and_then(|o| o.schema(schema()))
             .and_then(|o| o.table(table))
             .and_then(|o| o.pool_size(10))
             .expect("valid options")
@@ -43,7 +47,7 @@ impl Db {
     pub(crate) async fn drop_schema(&self) {
         let client = super::raw::connect(&self.url).await;
         client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema()))
             .await
             .expect("the bench schema drops");
     }
@@ -67,7 +71,7 @@ impl Db {
         let rows = client
             .query(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
-                &[&SCHEMA, &table],
+                &[&schema(), &table],
             )
             .await
             .expect("the indexes list");
@@ -75,7 +79,7 @@ impl Db {
             let name: String = row.get(0);
             if !crate::seed::keeps(&name) {
                 client
-                    .batch_execute(&format!("DROP INDEX \"{SCHEMA}\".\"{name}\""))
+                    .batch_execute(&format!("DROP INDEX \"{}\".\"{name}\"", schema()))
                     .await
                     .expect("an index drops");
             }

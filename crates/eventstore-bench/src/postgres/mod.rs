@@ -25,7 +25,6 @@ use crate::report::{Figure, Section, Target, Unit};
 use crate::sizes::Sizes;
 use crate::workload::Wants;
 use db::Db;
-pub(crate) use db::SCHEMA;
 
 /// The store's full read must reach this fraction of psql's own scan.
 const PSQL_TARGET: f64 = 0.8;
@@ -212,7 +211,7 @@ pub(crate) fn run(
         backend: "postgres",
         title: format!("PostgreSQL {version}: PostgresEventStore against plain tokio-postgres"),
         figures: out,
-        notes: json!({ "server_version": version, "schema": SCHEMA }),
+        notes: json!({ "server_version": version, "schema": db::schema() }),
     }
 }
 

@@ -138,3 +138,12 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
         page: set.pages(sizes.query_calls),
     }
 }
+
+/// `n` events written short: `10M`, `250k`, or the number.
+fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
