@@ -62,9 +62,9 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
     let large = point(set, sizes, 1);
     let label = |what: &str| {
         format!(
-            "{what}: {}M vs {}M events",
-            large.events / 1_000_000,
-            small.events / 1_000_000
+            "{what}: {} vs {} events",
+            count(large.events),
+            count(small.events)
         )
     };
     let details = json!({
