@@ -1,6 +1,10 @@
 //! What the append workloads of both backends share: their shape, how the events are
 //! dealt out to writers, and the result of a store-against-baseline comparison.
 
+use std::time::{Duration, Instant};
+
+use eventstore_core::{Event, EventStore};
+
 use crate::measure::Throughput;
 
 /// The shape of an append workload.
@@ -70,6 +74,30 @@ pub(crate) fn split<T>(items: Vec<T>, writers: usize, batch: usize) -> Vec<Vec<V
             batches
         })
         .collect()
+}
+
+/// Appends each writer's batches in turn, the writers as concurrent tasks sharing
+/// `store`; returns the wall-clock time from the first append to the last commit.
+pub(crate) async fn append_concurrently<S>(store: &S, plan: Vec<Vec<Vec<Event>>>) -> Duration
+where
+    S: EventStore + Clone + 'static,
+{
+    let start = Instant::now();
+    let writers: Vec<_> = plan
+        .into_iter()
+        .map(|batches| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for batch in batches {
+                    store.append(batch).await.expect("the store appends");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer task finishes");
+    }
+    start.elapsed()
 }
 
 /// Every workload's name, as `--only` takes them.

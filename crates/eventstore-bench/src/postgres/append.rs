@@ -12,7 +12,7 @@ use super::db::Db;
 use super::raw::{self, Columns};
 use crate::dataset::Dataset;
 use crate::measure::Throughput;
-use crate::workload::{AppendResult, AppendShape, best_of, split};
+use crate::workload::{AppendResult, AppendShape, append_concurrently, best_of, split};
 
 /// The store against the plain statement on the same schema (`seed`: on the seed's).
 pub(crate) fn run(
@@ -42,22 +42,7 @@ pub(crate) fn store_round(
     let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape.writers, shape.batch);
     let elapsed = rt.block_on(async {
         let store = db.store(&table).await;
-        let start = Instant::now();
-        let writers: Vec<_> = plan
-            .into_iter()
-            .map(|batches| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    for batch in batches {
-                        store.append(batch).await.expect("the store appends");
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.await.expect("a writer task finishes");
-        }
-        let elapsed = start.elapsed();
+        let elapsed = append_concurrently(&store, plan).await;
         store.close().await.expect("the store closes");
         db.drop_table(&table).await;
         elapsed

@@ -12,7 +12,7 @@ use crate::dataset::Dataset;
 use crate::measure::Throughput;
 use crate::sqlite::raw::{self, Columns};
 use crate::sqlite::scratch::{Scratch, create_schema};
-use crate::workload::{AppendResult, AppendShape, best_of, split};
+use crate::workload::{AppendResult, AppendShape, append_concurrently, best_of, split};
 
 /// Runs `rounds` rounds of each side, alternating which goes first, and keeps the best.
 pub(crate) fn run(
@@ -79,22 +79,7 @@ fn store_round(
         let store = SqliteEventStore::open(&path)
             .await
             .expect("the store opens");
-        let start = Instant::now();
-        let writers: Vec<_> = plan
-            .into_iter()
-            .map(|batches| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    for batch in batches {
-                        store.append(batch).await.expect("the store appends");
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.await.expect("a writer task finishes");
-        }
-        let elapsed = start.elapsed();
+        let elapsed = append_concurrently(&store, plan).await;
         store.close().await.expect("the store closes");
         elapsed
     });
