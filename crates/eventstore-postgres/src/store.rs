@@ -30,7 +30,7 @@ const MAX_ATTEMPTS: u32 = 100;
 
 /// Raced attempts on a subject's stream version after which an append takes its
 /// subjects' locks before its statement, in a transaction of its own.
-const LOCKED_AFTER: u32 = 3;
+const LOCKED_AFTER: u32 = 1;
 
 /// A CloudEvents store in a PostgreSQL database, shared by any number of processes.
 ///
