@@ -122,13 +122,21 @@ async fn fresh_repository(pool: &sqlx::PgPool, round: usize) -> PostgresEventRep
             payload json NOT NULL,
             PRIMARY KEY (aggregate_type, aggregate_id, last_sequence))"
     );
-    sqlx::raw_sql(&ddl).execute(pool).await.expect("the peer's tables are created");
+    sqlx::raw_sql(&ddl)
+        .execute(pool)
+        .await
+        .expect("the peer's tables are created");
     PostgresEventRepository::new(pool.clone()).with_tables(&events, &snapshots)
 }
 
 /// One round: the events dealt out to the writers in batches, every batch one
 /// `persist`, the writers concurrent.
-async fn round(pool: &sqlx::PgPool, n: usize, workload: &Workload, events: &[SerializedEvent]) -> Duration {
+async fn round(
+    pool: &sqlx::PgPool,
+    n: usize,
+    workload: &Workload,
+    events: &[SerializedEvent],
+) -> Duration {
     let repository = Arc::new(fresh_repository(pool, n).await);
     let per_writer = workload.events / workload.writers;
     let start = Instant::now();
@@ -169,7 +177,12 @@ async fn main() {
     let events: Vec<SerializedEvent> = std::fs::read_to_string(dir.join("peer-events.jsonl"))
         .expect("the events are there")
         .lines()
-        .map(|line| serialized(serde_json::from_str(line).expect("an event parses"), &mut versions))
+        .map(|line| {
+            serialized(
+                serde_json::from_str(line).expect("an event parses"),
+                &mut versions,
+            )
+        })
         .collect();
     // As many connections as the harness gives the store.
     let pool = PgPoolOptions::new()
@@ -178,7 +191,10 @@ async fn main() {
         .await
         .expect("the peer connects");
     let reset = format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}");
-    sqlx::raw_sql(&reset).execute(&pool).await.expect("the schema is reset");
+    sqlx::raw_sql(&reset)
+        .execute(&pool)
+        .await
+        .expect("the schema is reset");
     let mut figures = serde_json::Map::new();
     let mut n = 0;
     for workload in &plan.workloads {
@@ -196,7 +212,8 @@ async fn main() {
         .execute(&pool)
         .await
         .expect("the schema drops");
-    let report = json!({ "peers": [{ "name": "postgres-es", "version": "0.4.12", "figures": figures }] });
+    let report =
+        json!({ "peers": [{ "name": "postgres-es", "version": "0.4.12", "figures": figures }] });
     std::fs::write(
         dir.join("peers.json"),
         serde_json::to_string_pretty(&report).expect("JSON") + "\n",
