@@ -1,37 +1,86 @@
-//! The command line: `eventstore-bench [--quick] [--events N] [--rounds N] [--only LIST]
-//! [--out DIR]`.
+//! The command line; see [`USAGE`].
 
 use std::path::PathBuf;
 
+use crate::workload::WORKLOADS;
+
 /// What `--help` prints.
 pub(crate) const USAGE: &str = "\
-eventstore-bench: the SQLite event store against plain rusqlite running the same SQL
+eventstore-bench: the event store against the plain SQL it wraps, on SQLite and PostgreSQL
 
 USAGE:
-    eventstore-bench [--quick] [--events N] [--rounds N] [--only LIST] [--out DIR]
+    eventstore-bench [OPTIONS]
 
 OPTIONS:
-    --quick       small sizes, one round: a smoke test that runs in well under a minute
-    --events N    events loaded for the read workloads (default 1000000; --quick 50000)
-    --rounds N    rounds of each throughput workload, best kept (default 2; --quick 1)
-    --only LIST   run only these workloads, by number: --only 2,5 (default: 1 to 8)
-    --out DIR     where sqlite.json is written (default: target/bench in the workspace)
-    -h, --help    this text
+    --quick            small sizes, one round: a smoke run of a minute or two
+    --full             adds the 10M-event scale point on PostgreSQL (tens of minutes)
+    --backend NAME     sqlite, postgres or all (default all)
+    --events N         events in the read set (default 1000000; --quick 50000)
+    --scale-events N   events of the large scale point (default 10000000 with --full)
+    --rounds N         rounds of each throughput workload, best kept (default 2; --quick 1)
+    --only LIST        only these workloads, comma-separated, of:
+                       append_1x1 append_100x1 append_1x8 append_100x8 seed import
+                       full_read keyset stream type_time get follow scale
+    --out DIR          where report.json goes (default: target/bench in the workspace)
+    --peers FILE       merge the peers' figures (what the peers crate wrote) into the report
+    --export-peers DIR write the events and plan the peers crate appends, and exit
+    --write-docs       regenerate docs/benchmarks.md from the report after the run
+    --docs-only        regenerate docs/benchmarks.md from DIR/report.json, run nothing
+    -h, --help         this text
+
+PostgreSQL is reached at DATABASE_URL (cargo xtask bench finds or starts one).
 ";
+
+/// Which backends a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backends {
+    /// SQLite only.
+    Sqlite,
+    /// PostgreSQL only.
+    Postgres,
+    /// Both.
+    All,
+}
+
+impl Backends {
+    /// Whether SQLite runs.
+    pub(crate) fn sqlite(self) -> bool {
+        matches!(self, Self::Sqlite | Self::All)
+    }
+
+    /// Whether PostgreSQL runs.
+    pub(crate) fn postgres(self) -> bool {
+        matches!(self, Self::Postgres | Self::All)
+    }
+}
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Args {
     /// Shrink every size for a smoke test.
     pub(crate) quick: bool,
+    /// Add the large scale point.
+    pub(crate) full: bool,
+    /// The backends to run.
+    pub(crate) backends: Backends,
     /// Size of the read data set, when given.
     pub(crate) events: Option<u64>,
+    /// Size of the large scale point, when given.
+    pub(crate) scale_events: Option<u64>,
     /// Rounds per throughput workload, when given.
     pub(crate) rounds: Option<u32>,
-    /// The workloads to run (1 to 8); all when empty.
-    pub(crate) only: Vec<u8>,
+    /// The workloads to run; all when empty.
+    pub(crate) only: Vec<String>,
     /// Output directory, when given.
     pub(crate) out: Option<PathBuf>,
+    /// The peers' figures to merge.
+    pub(crate) peers: Option<PathBuf>,
+    /// Where to export the peers' events instead of running.
+    pub(crate) export_peers: Option<PathBuf>,
+    /// Regenerate docs/benchmarks.md after the run.
+    pub(crate) write_docs: bool,
+    /// Only regenerate docs/benchmarks.md.
+    pub(crate) docs_only: bool,
 }
 
 /// What the command line asks for.
@@ -47,10 +96,17 @@ pub(crate) enum Command {
 pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut parsed = Args {
         quick: false,
+        full: false,
+        backends: Backends::All,
         events: None,
+        scale_events: None,
         rounds: None,
         only: Vec::new(),
         out: None,
+        peers: None,
+        export_peers: None,
+        write_docs: false,
+        docs_only: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -68,16 +124,39 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         };
         match flag.as_str() {
             "--quick" => parsed.quick = true,
+            "--full" => parsed.full = true,
+            "--backend" => {
+                parsed.backends = match value("--backend")?.as_str() {
+                    "sqlite" => Backends::Sqlite,
+                    "postgres" => Backends::Postgres,
+                    "all" => Backends::All,
+                    other => {
+                        return Err(format!(
+                            "--backend takes sqlite, postgres or all, not {other:?}"
+                        ));
+                    }
+                }
+            }
             "--events" => parsed.events = Some(positive(&value("--events")?, "--events")?),
+            "--scale-events" => {
+                parsed.scale_events = Some(positive(&value("--scale-events")?, "--scale-events")?);
+            }
             "--rounds" => {
                 let rounds = positive(&value("--rounds")?, "--rounds")?;
                 parsed.rounds = Some(u32::try_from(rounds).map_err(|_| "--rounds is too large")?);
             }
             "--only" => parsed.only = workloads(&value("--only")?)?,
             "--out" => parsed.out = Some(PathBuf::from(value("--out")?)),
+            "--peers" => parsed.peers = Some(PathBuf::from(value("--peers")?)),
+            "--export-peers" => parsed.export_peers = Some(PathBuf::from(value("--export-peers")?)),
+            "--write-docs" => parsed.write_docs = true,
+            "--docs-only" => parsed.docs_only = true,
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if parsed.quick && parsed.full {
+        return Err("--quick and --full exclude each other".to_owned());
     }
     Ok(Command::Run(parsed))
 }
@@ -90,12 +169,19 @@ fn positive(text: &str, name: &str) -> Result<u64, String> {
     }
 }
 
-/// A comma-separated list of workload numbers, 1 to 8.
-fn workloads(text: &str) -> Result<Vec<u8>, String> {
+/// A comma-separated list of workload names.
+fn workloads(text: &str) -> Result<Vec<String>, String> {
     text.split(',')
-        .map(|n| match n.trim().parse::<u8>() {
-            Ok(n @ 1..=8) => Ok(n),
-            _ => Err(format!("--only takes workload numbers 1 to 8, not {n:?}")),
+        .map(|n| {
+            let n = n.trim();
+            if WORKLOADS.contains(&n) {
+                Ok(n.to_owned())
+            } else {
+                Err(format!(
+                    "--only takes workload names ({}), not {n:?}",
+                    WORKLOADS.join(" ")
+                ))
+            }
         })
         .collect()
 }
@@ -111,20 +197,23 @@ mod tests {
 
     #[test]
     fn flags_and_values() {
-        assert_eq!(
-            run("--quick --events 1_000 --out /tmp/x --rounds=2 --only 2,5"),
-            Ok(Command::Run(Args {
-                quick: true,
-                events: Some(1000),
-                rounds: Some(2),
-                only: vec![2, 5],
-                out: Some(PathBuf::from("/tmp/x")),
-            }))
-        );
+        let Ok(Command::Run(args)) = run(
+            "--quick --events 1_000 --out /tmp/x --rounds=2 --only append_1x1,stream --backend sqlite",
+        ) else {
+            panic!("parses");
+        };
+        assert!(args.quick);
+        assert_eq!(args.events, Some(1000));
+        assert_eq!(args.rounds, Some(2));
+        assert_eq!(args.only, vec!["append_1x1", "stream"]);
+        assert_eq!(args.out, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(args.backends, Backends::Sqlite);
         assert_eq!(run("--help"), Ok(Command::Help));
         assert!(run("--events 0").is_err());
         assert!(run("--events").is_err());
         assert!(run("--bogus").is_err());
-        assert!(run("--only 9").is_err());
+        assert!(run("--only nine").is_err());
+        assert!(run("--backend mysql").is_err());
+        assert!(run("--quick --full").is_err());
     }
 }

@@ -2,6 +2,13 @@
 
 use serde_json::{Value, json};
 
+/// The 1-minute load average now.
+pub(crate) fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+}
+
 /// The machine, the toolchain and the time of the run.
 #[derive(Debug, Clone)]
 pub(crate) struct Machine {
@@ -54,8 +61,7 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_gib,
             kernel: read("/proc/sys/kernel/osrelease").map(|k| k.trim().to_owned()),
-            load_average: read("/proc/loadavg")
-                .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok())),
+            load_average: load_average(),
             rustc: env!("BENCH_RUSTC_VERSION"),
             sqlite: rusqlite::version(),
             release: !cfg!(debug_assertions),

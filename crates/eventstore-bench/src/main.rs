@@ -1,45 +1,50 @@
 //! `eventstore-bench`: the benchmark harness behind `cargo xtask bench`.
 //!
-//! Every workload runs through the store's public API (`SqliteEventStore` on a file)
-//! and through plain rusqlite issuing the same statements on the same schema with the
-//! same pragmas, in the same run; the report gives both rates and their ratio, against
-//! the project's targets. See `--help` for the options.
+//! Every workload runs through the store's public API and through the plain SQL the
+//! store wraps, on the same schema, in the same run, on SQLite (a file) and PostgreSQL
+//! (`DATABASE_URL`); batched appends also against the seed project's schema, and, with
+//! the peers crate's figures merged in, against postgres-es. It prints a table per
+//! backend, writes `target/bench/report.json` and can regenerate docs/benchmarks.md
+//! from it. See `--help` for the options.
 
 #![allow(clippy::print_stdout)] // A command-line tool: its report is its output.
 
-mod append;
 mod args;
 mod dataset;
+mod docs;
 mod figures;
-mod full_read;
-mod handoff;
-mod lookups;
+mod follow;
 mod machine;
 mod measure;
 mod memory;
-mod raw;
-mod readset;
+mod peers;
+mod postgres;
 mod report;
 mod rng;
-mod scratch;
+mod seed;
 mod sizes;
+mod sqlite;
+mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::json;
-
-use crate::args::Command;
+use crate::args::{Args, Backends, Command};
 use crate::dataset::Dataset;
-use crate::figures::{BATCHED_APPEND_TARGET, RATIO_TARGET};
-use crate::lookups::{QUERY_LIMIT, Readers};
 use crate::machine::Machine;
-use crate::report::Target;
-use crate::scratch::Scratch;
+use crate::report::Section;
 use crate::sizes::Sizes;
+use crate::workload::Wants;
 
 /// Seed of the data set: the same events in every run.
 const SEED: u64 = 0x0000_c10d_e7e5;
+
+/// How the comparison is kept fair, for the JSON and the docs.
+const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a fresh \
+    file or table each round, sides alternating which goes first; per-call workloads: \
+    both sides take turns on the same random keys after a warm-up and must return the \
+    same number of events; the baseline binds column values computed before the clock \
+    starts and reads every column into owned values without building events";
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {
@@ -57,9 +62,7 @@ fn main() -> ExitCode {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for figures that mean anything");
     }
-    let out = args.out.clone().unwrap_or_else(default_out_dir);
-    let sizes = Sizes::from_args(&args);
-    match run(sizes, &args.only, &out) {
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("eventstore-bench: {e}");
@@ -68,149 +71,145 @@ fn main() -> ExitCode {
     }
 }
 
-/// `target/bench` in the workspace this crate belongs to.
-fn default_out_dir() -> PathBuf {
+/// The workspace root.
+fn workspace() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest.ancestors().nth(2).unwrap_or(manifest);
-    workspace.join("target").join("bench")
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_owned()
 }
 
-/// Runs the workloads `only` names (all when empty), prints the table and writes
-/// `sqlite.json` into `out`.
-fn run(sizes: Sizes, only: &[u8], out: &Path) -> std::io::Result<()> {
+/// Does what `args` asks.
+fn run(args: &Args) -> std::io::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace().join("target").join("bench"));
+    let report_path = out.join("report.json");
+    let docs_path = workspace().join("docs").join("benchmarks.md");
+    let sizes = Sizes::from_args(args);
+    let dataset = Dataset::new(SEED);
+    if let Some(dir) = &args.export_peers {
+        return peers::export(dir, dataset, &sizes);
+    }
+    if args.docs_only {
+        return docs::write(&report_path, &docs_path);
+    }
+
+    if args.backends == Backends::All {
+        return run_each_backend(&out, args);
+    }
     let machine = Machine::detect();
+    let wants = Wants::new(&args.only);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let scratch = Scratch::new()?;
-    let dataset = Dataset::new(SEED);
-    let wants = |n: u8| only.is_empty() || only.contains(&n);
-
-    // Reads first: the full read's peak memory is only its own in a process that has
-    // not yet held the append workloads' data.
-    let mut read_figures = Vec::new();
-    let mut load = None;
-    if (5..=8).any(wants) {
-        eprintln!("loading {} events through the store…", sizes.read_events);
-        let set = readset::load(&rt, &scratch, dataset, sizes.read_events);
-        load = Some(set.load);
-        if wants(5) {
-            eprintln!("5/8 full read…");
-            read_figures.extend(figures::full_read(
-                &set,
-                full_read::run(&rt, &set, sizes.rounds),
-            ));
+    let mut sections: Vec<Section> = Vec::new();
+    if args.backends.sqlite() {
+        sections.push(sqlite::run(&rt, dataset, &sizes, &wants)?);
+    }
+    if args.backends.postgres() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut section = postgres::run(&rt, &url, dataset, &sizes, &wants);
+        if let Some(file) = &args.peers {
+            section.figures.extend(peers::figures(file, &section)?);
         }
-        let readers = Readers::open(&rt, &set);
-        if wants(6) {
-            eprintln!("6/8 subject streams…");
-            read_figures.extend(figures::stream(&readers.streams(sizes.stream_calls)));
-        }
-        if wants(7) {
-            eprintln!("7/8 type + time range queries…");
-            read_figures.push(figures::latency(
-                "type_time_range_p50",
-                format!("7 type + time range LIMIT {QUERY_LIMIT}, p50"),
-                &readers.type_time_range(sizes.query_calls),
-                vec![Target::RatioAtLeast(RATIO_TARGET)],
-            ));
-        }
-        if wants(8) {
-            eprintln!("8/8 gets by (source, id)…");
-            read_figures.push(figures::latency(
-                "get_by_id_p50",
-                "8 get by (source, id), p50".to_owned(),
-                &readers.gets(sizes.get_calls),
-                vec![Target::RatioAtLeast(RATIO_TARGET)],
-            ));
-        }
-        drop(readers);
-        scratch.remove(&set.path);
+        sections.push(section);
     }
 
-    let appends = [
-        (1, "append_1x1", "append 1 event × 1 writer", sizes.single()),
-        (
-            2,
-            "append_100x1",
-            "append 100-event batches × 1 writer",
-            sizes.batched(),
-        ),
-        (
-            3,
-            "append_1x8",
-            "append 1 event × 8 writers",
-            sizes.concurrent_single(),
-        ),
-        (
-            4,
-            "append_100x8",
-            "append 100-event batches × 8 writers",
-            sizes.concurrent_batched(),
-        ),
-    ];
-    let mut all = Vec::new();
-    for (n, key, label, shape) in appends.into_iter().filter(|w| wants(w.0)) {
-        eprintln!("{n}/8 {label}…");
-        let result = append::run(&rt, &scratch, dataset, shape, sizes.rounds);
-        let mut targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
-        if n == 2 {
-            targets.push(Target::StoreAtLeast(BATCHED_APPEND_TARGET));
-        }
-        all.push(figures::append(
-            key,
-            &format!("{n} {label}"),
-            shape,
-            result,
-            targets,
-        ));
+    println!();
+    println!(
+        "{} ({} cores, load average {} at the start), {}, {}",
+        machine.cpu,
+        machine.cores,
+        machine
+            .load_average
+            .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}")),
+        machine.rustc,
+        machine.date
+    );
+    println!("ratio: the store's speed over the baseline's (≥1: as fast or faster)");
+    for section in &sections {
+        println!();
+        println!("{}", section.title);
+        println!();
+        print!("{}", report::table(&section.figures));
     }
-    all.extend(read_figures);
-
-    println!();
-    println!(
-        "SQLite event store vs plain rusqlite — {} ({} cores), {}, SQLite {}, {}",
-        machine.cpu, machine.cores, machine.rustc, machine.sqlite, machine.date
-    );
-    println!(
-        "databases in {} (TMPDIR); ratio: the store's speed over the baseline's (≥1: as fast)",
-        std::env::temp_dir().display()
-    );
-    println!();
-    print!("{}", report::table(&all));
-
-    let trips = handoff::spawn_blocking_round_trips(&rt, 5_000);
-    println!();
-    println!(
-        "one spawn_blocking round trip here: p50 {:.1} µs, p90 {:.1} µs (every store call pays \
-         at least one; the baseline none)",
-        trips.percentile_us(50.0),
-        trips.percentile_us(90.0)
-    );
-    let notes = json!({
-        "database_dir": std::env::temp_dir(),
-        "spawn_blocking_round_trip_us": {
-            "p50": trips.percentile_us(50.0),
-            "p90": trips.percentile_us(90.0),
-            "p99": trips.percentile_us(99.0),
-        },
-        "load": load.map(|load| json!({
-            "how": "the read set is loaded through the store",
-            "batch": readset::LOAD_BATCH,
-            "events": load.events,
-            "events_per_sec": load.per_sec(),
-        })),
-        "method": "throughput workloads: best of `rounds` rounds per side, fresh file each \
-                   round, sides alternating; per-call workloads: both sides take turns on \
-                   the same random keys after a warm-up; the baseline binds precomputed \
-                   column values and reads columns into owned values without building events",
-    });
-    let report = report::json(machine.to_json(), sizes.to_json(), &all, notes);
-    std::fs::create_dir_all(out)?;
-    let path = out.join("sqlite.json");
+    let mut machine_json = machine.to_json();
+    machine_json["load_average_1m_at_end"] = serde_json::json!(machine::load_average());
+    let report = report::json(machine_json, sizes.to_json(), &sections, METHOD);
+    std::fs::create_dir_all(&out)?;
     let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-    std::fs::write(&path, text + "\n")?;
+    std::fs::write(&report_path, text + "\n")?;
     println!();
-    println!("written to {}", path.display());
+    println!("written to {}", report_path.display());
+    if args.write_docs {
+        docs::write(&report_path, &docs_path)?;
+        println!("regenerated {}", docs_path.display());
+    }
+    Ok(())
+}
+
+/// Runs each backend in a process of its own (so that each full read's peak memory is
+/// its own, not what the other backend's workloads left allocated), then merges their
+/// reports into `out/report.json` and prints their tables.
+fn run_each_backend(out: &Path, args: &Args) -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    // The parent's own arguments, less those it sets per child.
+    let mut passed: Vec<String> = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        match arg.as_str() {
+            "--backend" | "--out" => {
+                given.next();
+            }
+            "--write-docs" => {}
+            a if a.starts_with("--backend=") || a.starts_with("--out=") => {}
+            _ => passed.push(arg),
+        }
+    }
+    let mut reports = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        let dir = out.join(backend);
+        let mut child = std::process::Command::new(&exe);
+        let mut child_args = passed.clone();
+        if backend == "sqlite" {
+            // The peers' figures are PostgreSQL's.
+            if let Some(i) = child_args.iter().position(|a| a == "--peers") {
+                child_args.drain(i..(i + 2).min(child_args.len()));
+            }
+        }
+        child
+            .args(&child_args)
+            .args(["--backend", backend, "--out"])
+            .arg(&dir);
+        let status = child.status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!(
+                "the {backend} run failed ({status})"
+            )));
+        }
+        let text = std::fs::read_to_string(dir.join("report.json"))?;
+        reports
+            .push(serde_json::from_str::<serde_json::Value>(&text).map_err(std::io::Error::other)?);
+    }
+    let merged = report::merge(reports);
+    println!();
+    println!("both backends:");
+    for section in merged["sections"].as_array().into_iter().flatten() {
+        println!();
+        println!("{}", section["title"].as_str().unwrap_or_default());
+        println!();
+        print!("{}", section["table"].as_str().unwrap_or_default());
+    }
+    let report_path = out.join("report.json");
+    let text = serde_json::to_string_pretty(&merged).map_err(std::io::Error::other)?;
+    std::fs::write(&report_path, text + "\n")?;
+    println!();
+    println!("written to {}", report_path.display());
+    if args.write_docs {
+        let docs_path = workspace().join("docs").join("benchmarks.md");
+        docs::write(&report_path, &docs_path)?;
+        println!("regenerated {}", docs_path.display());
+    }
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::rng::Rng;
+
 /// Events processed in some wall-clock time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Throughput {
@@ -72,6 +74,48 @@ impl Latencies {
     pub(crate) fn mean_us(&self) -> f64 {
         self.throughput().elapsed.as_secs_f64() * 1e6 / self.samples.len().max(1) as f64
     }
+}
+
+/// The calls of both sides of a per-call workload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Repeated {
+    /// Through the store.
+    pub(crate) store: Latencies,
+    /// Through the plain SQL.
+    pub(crate) raw: Latencies,
+}
+
+/// Runs `warmup` calls unrecorded, then `calls` recorded, on random keys; each call
+/// is made by both sides in turn, the first alternating, and must return the same
+/// number of events on both.
+pub(crate) fn repeat<K>(
+    calls: usize,
+    mut key: impl FnMut(&mut Rng) -> K,
+    mut store: impl FnMut(&K) -> (Duration, usize),
+    mut raw: impl FnMut(&K) -> (Duration, usize),
+) -> Repeated {
+    let mut rng = Rng::new(0x5eed ^ calls as u64);
+    let warmup = (calls / 10).clamp(1, 50);
+    let mut out = Repeated::default();
+    for i in 0..warmup + calls {
+        let k = key(&mut rng);
+        let (s, r) = if i % 2 == 0 {
+            let s = store(&k);
+            (s, raw(&k))
+        } else {
+            let r = raw(&k);
+            (store(&k), r)
+        };
+        assert_eq!(
+            s.1, r.1,
+            "the store and the baseline return the same events"
+        );
+        if i >= warmup {
+            out.store.record(s.0, s.1);
+            out.raw.record(r.0, r.1);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

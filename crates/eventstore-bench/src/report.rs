@@ -209,17 +209,72 @@ pub(crate) fn table(figures: &[Figure]) -> String {
     out
 }
 
+/// One backend's figures (or the peers').
+#[derive(Debug, Clone)]
+pub(crate) struct Section {
+    /// `sqlite`, `postgres` or `peers`.
+    pub(crate) backend: &'static str,
+    /// The heading above its table: what was compared with what.
+    pub(crate) title: String,
+    /// Its figures.
+    pub(crate) figures: Vec<Figure>,
+    /// More facts for the JSON.
+    pub(crate) notes: Value,
+}
+
+impl Section {
+    /// The section as JSON.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "backend": self.backend,
+            "title": self.title,
+            "table": table(&self.figures),
+            "figures": self.figures.iter().map(Figure::to_json).collect::<Vec<_>>(),
+            "all_targets_met": self.figures.iter().all(|f| f.pass() != Some(false)),
+            "notes": self.notes,
+        })
+    }
+}
+
 /// The whole report as JSON.
-pub(crate) fn json(machine: Value, sizes: Value, figures: &[Figure], extra: Value) -> Value {
-    let all_pass = figures.iter().all(|f| f.pass() != Some(false));
+pub(crate) fn json(machine: Value, sizes: Value, sections: &[Section], method: &str) -> Value {
+    let figures = sections.iter().flat_map(|s| &s.figures);
+    let (mut met, mut missed) = (0, 0);
+    for f in figures {
+        match f.pass() {
+            Some(true) => met += 1,
+            Some(false) => missed += 1,
+            None => {}
+        }
+    }
     json!({
-        "backend": "sqlite",
         "machine": machine,
         "sizes": sizes,
-        "figures": figures.iter().map(Figure::to_json).collect::<Vec<_>>(),
-        "all_targets_met": all_pass,
-        "notes": extra,
+        "method": method,
+        "sections": sections.iter().map(Section::to_json).collect::<Vec<_>>(),
+        "targets_met": met,
+        "targets_missed": missed,
     })
+}
+
+/// One report of the backends' separate reports: the first's machine (with the last's
+/// load at the end), every section, the targets summed.
+pub(crate) fn merge(reports: Vec<Value>) -> Value {
+    let mut merged = reports.first().cloned().unwrap_or_else(|| json!({}));
+    if let Some(last) = reports.last() {
+        merged["machine"]["load_average_1m_at_end"] =
+            last["machine"]["load_average_1m_at_end"].clone();
+    }
+    let sum = |key: &str| reports.iter().filter_map(|r| r[key].as_u64()).sum::<u64>();
+    merged["targets_met"] = json!(sum("targets_met"));
+    merged["targets_missed"] = json!(sum("targets_missed"));
+    merged["sections"] = Value::Array(
+        reports
+            .iter()
+            .flat_map(|r| r["sections"].as_array().cloned().unwrap_or_default())
+            .collect(),
+    );
+    merged
 }
 
 #[cfg(test)]

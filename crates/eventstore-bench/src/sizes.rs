@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::append::AppendShape;
 use crate::args::Args;
+use crate::workload::AppendShape;
 
 /// Concurrent writers in workloads 3 and 4.
 pub(crate) const WRITERS: usize = 8;
@@ -14,38 +14,42 @@ pub(crate) const BATCH: usize = 100;
 /// The size of every workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Sizes {
-    /// Workload 1: single-event appends from one writer.
+    /// single-event appends from one writer.
     pub(crate) single_appends: u64,
-    /// Workload 2: events appended in batches from one writer.
+    /// events appended in batches from one writer.
     pub(crate) batched_events: u64,
-    /// Workload 3: single-event appends from all writers together.
+    /// single-event appends from all writers together.
     pub(crate) concurrent_single_appends: u64,
-    /// Workload 4: events appended in batches from all writers together.
+    /// events appended in batches from all writers together.
     pub(crate) concurrent_batched_events: u64,
-    /// Workloads 5 to 8: events in the read set.
+    /// The read workloads: events in the read set.
     pub(crate) read_events: u64,
-    /// Workload 6: stream reads.
+    /// Subject stream reads.
     pub(crate) stream_calls: usize,
-    /// Workload 7: type + time range queries.
+    /// Type + time range queries.
     pub(crate) query_calls: usize,
-    /// Workload 8: gets by `(source, id)`.
+    /// Gets by `(source, id)`.
     pub(crate) get_calls: usize,
-    /// Rounds of each throughput workload (1 to 5); the best is kept.
+    /// Events of the large scale point (0: none).
+    pub(crate) scale_events: u64,
+    /// Rounds of each throughput workload; the best is kept.
     pub(crate) rounds: u32,
 }
 
 impl Sizes {
-    /// Full size: five to six minutes on the two-core VM this was written on, most of it
-    /// SQLite writing to disk (loading the read set, the batched appends).
+    /// The default: both backends in well under fifteen minutes on the two-core VM this
+    /// was written on, most of it writing to disk (loading the read sets, the batched
+    /// appends).
     const FULL: Self = Self {
-        single_appends: 5_000,
-        batched_events: 100_000,
+        single_appends: 2_000,
+        batched_events: 50_000,
         concurrent_single_appends: 8_000,
-        concurrent_batched_events: 100_000,
+        concurrent_batched_events: 50_000,
         read_events: 1_000_000,
         stream_calls: 300,
         query_calls: 100,
         get_calls: 20_000,
+        scale_events: 0,
         rounds: 2,
     };
 
@@ -59,14 +63,21 @@ impl Sizes {
         stream_calls: 50,
         query_calls: 50,
         get_calls: 1_000,
+        scale_events: 0,
         rounds: 1,
     };
 
     /// The sizes the command line asks for.
     pub(crate) fn from_args(args: &Args) -> Self {
         let mut sizes = if args.quick { Self::QUICK } else { Self::FULL };
+        if args.full {
+            sizes.scale_events = 10_000_000;
+        }
         if let Some(events) = args.events {
             sizes.read_events = events;
+        }
+        if let Some(events) = args.scale_events {
+            sizes.scale_events = events;
         }
         if let Some(rounds) = args.rounds {
             sizes.rounds = rounds;
@@ -74,7 +85,29 @@ impl Sizes {
         sizes
     }
 
-    /// Workload 1.
+    /// The four append workloads: name, label and shape.
+    pub(crate) fn appends(&self) -> [(&'static str, &'static str, AppendShape); 4] {
+        [
+            ("append_1x1", "append 1 event × 1 writer", self.single()),
+            (
+                "append_100x1",
+                "append 100-event batches × 1 writer",
+                self.batched(),
+            ),
+            (
+                "append_1x8",
+                "append 1 event × 8 writers",
+                self.concurrent_single(),
+            ),
+            (
+                "append_100x8",
+                "append 100-event batches × 8 writers",
+                self.concurrent_batched(),
+            ),
+        ]
+    }
+
+    /// Single-event appends from one writer.
     pub(crate) fn single(&self) -> AppendShape {
         AppendShape {
             writers: 1,
@@ -83,7 +116,7 @@ impl Sizes {
         }
     }
 
-    /// Workload 2.
+    /// Batched appends from one writer.
     pub(crate) fn batched(&self) -> AppendShape {
         AppendShape {
             writers: 1,
@@ -92,7 +125,7 @@ impl Sizes {
         }
     }
 
-    /// Workload 3.
+    /// Single-event appends from all writers.
     pub(crate) fn concurrent_single(&self) -> AppendShape {
         AppendShape {
             writers: WRITERS,
@@ -101,7 +134,7 @@ impl Sizes {
         }
     }
 
-    /// Workload 4.
+    /// Batched appends from all writers.
     pub(crate) fn concurrent_batched(&self) -> AppendShape {
         AppendShape {
             writers: WRITERS,
@@ -123,6 +156,7 @@ impl Sizes {
             "stream_calls": self.stream_calls,
             "query_calls": self.query_calls,
             "get_calls": self.get_calls,
+            "scale_events": self.scale_events,
             "rounds": self.rounds,
         })
     }

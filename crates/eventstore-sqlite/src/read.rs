@@ -52,26 +52,37 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
 
 /// Runs a `SELECT` of event columns and returns the events.
 pub(crate) fn fetch(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<StoredEvent>> {
+    fetch_rows(conn, sql)?
+        .into_iter()
+        .map(EventRow::into_stored)
+        .collect()
+}
+
+/// Runs a `SELECT` of event columns and returns the rows, not yet decoded into events.
+fn fetch_rows(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<EventRow>> {
     let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
     let params = sql.params.iter().map(to_sql);
     let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-    let mut events = Vec::new();
+    let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        events.push(event_row(row).map_err(db)?.into_stored()?);
+        out.push(event_row(row).map_err(db)?);
     }
-    Ok(events)
+    Ok(out)
 }
 
-/// Streams a paged read: each page is fetched on the blocking pool with a pooled
-/// connection that is returned before the page is yielded, and the next page is
-/// fetched while the consumer works through the current one. At most two pages are in
-/// memory.
+/// Streams a paged read: each page's rows are fetched on the blocking pool with a
+/// pooled connection that is returned before the page is yielded, and the next page is
+/// fetched while the consumer works through the current one. Rows become events as the
+/// consumer takes them, on its own thread: decoding (JSON validation above all) costs as
+/// much as reading the row, so splitting the two keeps both cores busy where reading
+/// and decoding on the blocking thread left the consumer's idle. At most two pages are
+/// in memory.
 pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     struct State {
         shared: Arc<Shared>,
         pager: Pager,
-        buffer: VecDeque<StoredEvent>,
-        next: Option<JoinHandle<Result<Vec<StoredEvent>>>>,
+        buffer: VecDeque<EventRow>,
+        next: Option<JoinHandle<Result<Vec<EventRow>>>>,
     }
 
     impl State {
@@ -83,7 +94,7 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
             let shared = Arc::clone(&self.shared);
             self.next = Some(tokio::task::spawn_blocking(move || {
                 let conn = shared.reader()?;
-                fetch(&conn, &sql)
+                fetch_rows(&conn, &sql)
             }));
             Ok(())
         }
@@ -97,8 +108,8 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     };
     futures::stream::try_unfold(state, |mut state| async move {
         loop {
-            if let Some(event) = state.buffer.pop_front() {
-                return Ok(Some((event, state)));
+            if let Some(row) = state.buffer.pop_front() {
+                return Ok(Some((row.into_stored()?, state)));
             }
             if state.next.is_none() {
                 state.shared.check_open()?;
@@ -108,7 +119,8 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
                 return Ok(None);
             };
             let page = joined(next.await)?;
-            state.pager.advance(&page);
+            let last = page.last().map(|r| (r.sequence, r.stream_version));
+            state.pager.advance_past(page.len(), last);
             state.buffer = page.into();
             state.start_fetch()?;
         }

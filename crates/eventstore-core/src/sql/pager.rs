@@ -79,25 +79,33 @@ impl Pager {
 
     /// Moves past a page that `next_sql`'s statement returned.
     pub fn advance(&mut self, page: &[StoredEvent]) {
+        let last = page.last().map(|e| (e.sequence(), e.stream_version()));
+        self.advance_past(page.len(), last);
+    }
+
+    /// Moves past a page of `count` rows that `next_sql`'s statement returned, the last
+    /// of them with this sequence and stream version (for a backend that turns rows
+    /// into events after the page is fetched).
+    pub fn advance_past(&mut self, count: usize, last: Option<(i64, Option<i64>)>) {
         let requested = self.page_limit();
-        let count = page.len() as u64;
+        let count = count as u64;
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(count);
         }
         if count < requested {
             self.done = true;
         }
-        let Some(last) = page.last() else {
+        let Some((sequence, stream_version)) = last else {
             self.done = true;
             return;
         };
         match &mut self.cursor {
             Cursor::Query(query) => {
-                query.after = Some(last.sequence());
+                query.after = Some(sequence);
                 query.offset = 0;
             }
             Cursor::Stream { from_version, .. } => {
-                *from_version = last.stream_version().map_or(i64::MAX, |v| v + 1);
+                *from_version = stream_version.map_or(i64::MAX, |v| v + 1);
             }
         }
     }

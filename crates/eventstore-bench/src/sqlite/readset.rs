@@ -10,7 +10,7 @@ use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
 use crate::measure::Throughput;
-use crate::scratch::Scratch;
+use crate::sqlite::scratch::Scratch;
 
 /// Events per append while loading: large batches, as a bulk import would use.
 pub(crate) const LOAD_BATCH: u64 = 10_000;

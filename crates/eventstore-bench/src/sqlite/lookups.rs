@@ -10,22 +10,12 @@ use futures::TryStreamExt as _;
 use tokio::runtime::Runtime;
 
 use crate::dataset::{Dataset, SUBJECTS};
-use crate::measure::Latencies;
-use crate::raw::{self, Reader};
-use crate::readset::ReadSet;
-use crate::rng::Rng;
+use crate::measure::{Repeated, repeat};
+use crate::sqlite::raw::{self, Reader};
+use crate::sqlite::readset::ReadSet;
 
 /// Rows a type + time range query returns at most.
 pub(crate) const QUERY_LIMIT: u64 = 100;
-
-/// The calls of both sides.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Repeated {
-    /// Through the store.
-    pub(crate) store: Latencies,
-    /// Through plain rusqlite.
-    pub(crate) raw: Latencies,
-}
 
 /// A store and a baseline connection open on the read set.
 pub(crate) struct Readers<'a> {
@@ -54,43 +44,9 @@ impl<'a> Readers<'a> {
         }
     }
 
-    /// Runs `warmup` calls unrecorded, then `calls` recorded, on random keys; each call
-    /// is made by both sides in turn, the first alternating, and must return the same
-    /// number of events on both.
-    fn repeat<K>(
-        &self,
-        calls: usize,
-        mut key: impl FnMut(&mut Rng) -> K,
-        mut store: impl FnMut(&K) -> (Duration, usize),
-        mut raw: impl FnMut(&K) -> (Duration, usize),
-    ) -> Repeated {
-        let mut rng = Rng::new(0x5eed ^ calls as u64);
-        let warmup = (calls / 10).clamp(1, 50);
-        let mut out = Repeated::default();
-        for i in 0..warmup + calls {
-            let k = key(&mut rng);
-            let (s, r) = if i % 2 == 0 {
-                let s = store(&k);
-                (s, raw(&k))
-            } else {
-                let r = raw(&k);
-                (store(&k), r)
-            };
-            assert_eq!(
-                s.1, r.1,
-                "the store and the baseline return the same events"
-            );
-            if i >= warmup {
-                out.store.record(s.0, s.1);
-                out.raw.record(r.0, r.1);
-            }
-        }
-        out
-    }
-
     /// Workload 6: `stream(subject, 1)` of random subjects, read to the end.
     pub(crate) fn streams(&self, calls: usize) -> Repeated {
-        self.repeat(
+        repeat(
             calls,
             |rng| Dataset::subject(rng.below(SUBJECTS)),
             |subject| self.timed_store(|| self.store.stream(subject, 1).try_collect()),
@@ -103,7 +59,7 @@ impl<'a> Readers<'a> {
     pub(crate) fn type_time_range(&self, calls: usize) -> Repeated {
         let types: Vec<&str> = Dataset::types().collect();
         let window = (self.set.events / 20).max(1);
-        self.repeat(
+        repeat(
             calls,
             |rng| {
                 let ty = types[rng.below(types.len() as u64) as usize];
@@ -132,7 +88,7 @@ impl<'a> Readers<'a> {
 
     /// Workload 8: `get(source, id)` of random stored events.
     pub(crate) fn gets(&self, calls: usize) -> Repeated {
-        self.repeat(
+        repeat(
             calls,
             |rng| {
                 let event = self.set.dataset.event(rng.below(self.set.events));

@@ -10,8 +10,9 @@ use tokio::runtime::Runtime;
 
 use crate::measure::Throughput;
 use crate::memory::{self, Peak};
-use crate::raw::{self, Reader};
-use crate::readset::ReadSet;
+use crate::sqlite::raw::{self, Reader};
+use crate::sqlite::readset::ReadSet;
+use crate::workload::{AppendResult, best_of};
 
 /// The best round of each side, and the highest peak memory any round reached.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +92,7 @@ fn store_round(rt: &Runtime, set: &ReadSet) -> Throughput {
 }
 
 /// Reads every row with one `SELECT` on a fresh connection.
-fn raw_round(set: &ReadSet) -> Throughput {
+pub(crate) fn raw_round(set: &ReadSet) -> Throughput {
     let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));
     let start = Instant::now();
     let count = reader.all(|row| {
@@ -118,4 +119,53 @@ fn decoded_round(set: &ReadSet) -> Throughput {
         events: count as u64,
         elapsed,
     }
+}
+
+/// Rows per page of the keyset walk.
+pub(crate) const PAGE: u64 = 1_000;
+
+/// Workload: the whole read set walked in pages of [`PAGE`] with `after` (keyset
+/// pagination), a query per page, through the store and through plain SQL; the best of
+/// `rounds` rounds of each.
+pub(crate) fn keyset_walk(rt: &Runtime, set: &ReadSet, rounds: u32) -> AppendResult {
+    best_of(
+        rounds,
+        || {
+            rt.block_on(async {
+                let store = SqliteEventStore::open(&set.path)
+                    .await
+                    .expect("the store opens");
+                let start = Instant::now();
+                let (mut after, mut count) = (0, 0u64);
+                loop {
+                    let query = EventQuery::new().after(after).limit(PAGE);
+                    let page: Vec<_> = store.query(query).try_collect().await.expect("reads");
+                    let Some(last) = page.last() else { break };
+                    after = last.sequence();
+                    count += page.len() as u64;
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(count, set.events, "the store walked every event");
+                store.close().await.expect("the store closes");
+                Throughput {
+                    events: count,
+                    elapsed,
+                }
+            })
+        },
+        || {
+            let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+            let start = Instant::now();
+            let (mut after, mut count) = (0, 0u64);
+            while let (n, Some(last)) = reader.page(after, PAGE as i64) {
+                after = last;
+                count += n as u64;
+            }
+            assert_eq!(count, set.events, "the baseline walked every row");
+            Throughput {
+                events: count,
+                elapsed: start.elapsed(),
+            }
+        },
+    )
 }

@@ -77,7 +77,7 @@ mod tests {
 
     use super::*;
     use crate::dataset::Dataset;
-    use crate::scratch::{Scratch, create_schema};
+    use crate::sqlite::scratch::{Scratch, create_schema};
 
     /// Every column of every row but `recorded_at`, in sequence order.
     fn rows(path: &std::path::Path) -> Vec<Vec<rusqlite::types::Value>> {
@@ -113,7 +113,7 @@ mod tests {
             store.close().await.unwrap();
             create_schema(&raw_path).await;
         });
-        let mut conn = crate::raw::open(&raw_path).unwrap();
+        let mut conn = crate::sqlite::raw::open(&raw_path).unwrap();
         for range in [0..150, 150..300] {
             let columns: Vec<Columns> = dataset.events(range).iter().map(Columns::from).collect();
             append(&mut conn, &columns).unwrap();

@@ -27,6 +27,13 @@ const TYPE_IN_TIME_RANGE: &str = concat!(
     " FROM \"events\" WHERE type = ?1 AND time >= ?2 AND time < ?3 ORDER BY sequence ASC LIMIT ?4"
 );
 
+/// One page of a keyset walk: the events after a sequence, oldest first, limited.
+const PAGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM \"events\" WHERE sequence > ?1 ORDER BY sequence ASC LIMIT ?2"
+);
+
 /// One event by `(source, id)`.
 const BY_ID: &str = concat!(
     "SELECT ",
@@ -178,6 +185,16 @@ impl Reader {
             },
         );
         out
+    }
+
+    /// The events after sequence `after`, at most `limit`, in one `SELECT`; returns
+    /// how many and the last one's sequence.
+    pub(crate) fn page(&self, after: i64, limit: i64) -> (usize, Option<i64>) {
+        let mut last = None;
+        let count = self.run(PAGE, rusqlite::params![after, limit], |r| {
+            last = Some(r.sequence);
+        });
+        (count, last)
     }
 
     /// The event with this `(source, id)`, if any.

@@ -1,0 +1,179 @@
+//! The followers' workloads on either backend, on a loaded read set: replay into a
+//! no-op handler and a relay draining the backlog into an in-memory sender, each against
+//! the plain SQL reading the same rows, then the latency from an append's commit to a
+//! live subscription and to the relay's sender.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use eventstore_core::{EventQuery, EventStore, Position, SendError, Sender, StoredEvent};
+use eventstore_outbox::{OutboxRelay, RelayStore};
+use eventstore_replay::Replayer;
+use futures::StreamExt as _;
+use serde_json::json;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::dataset::Dataset;
+use crate::measure::{Latencies, Throughput};
+use crate::report::{Figure, Target, Unit};
+
+/// Single-event appends whose commit-to-delivery latency is measured.
+const LATENCY_APPENDS: u64 = 300;
+
+/// The pause between those appends: a live trickle, not a backlog.
+const LATENCY_GAP: Duration = Duration::from_millis(5);
+
+/// Data set indexes of the events the latency workload appends: far above any read
+/// set's, so that they never collide with events loaded later.
+pub(crate) const APPEND_FROM: u64 = 900_000_000;
+
+/// A sender that reports each event's sequence and arrival time.
+struct Counting(mpsc::UnboundedSender<(i64, Instant)>);
+
+#[async_trait]
+impl Sender for Counting {
+    async fn send(&self, events: &[StoredEvent]) -> Result<(), SendError> {
+        let now = Instant::now();
+        for event in events {
+            let _ = self.0.send((event.sequence(), now));
+        }
+        Ok(())
+    }
+}
+
+/// What a backend hands the followers' workloads.
+pub(crate) struct Followed<'a> {
+    /// The store on the read set.
+    pub(crate) store: Arc<dyn RelayStore>,
+    /// Events in the read set.
+    pub(crate) events: u64,
+    /// The data set, to append more events from.
+    pub(crate) dataset: Dataset,
+    /// The data set index of the first event appended.
+    pub(crate) append_from: u64,
+    /// One plain full read of the same rows, the baseline of replay and drain.
+    pub(crate) raw_read: &'a mut dyn FnMut() -> Throughput,
+    /// The subscription latency p99 the backend must meet, in milliseconds.
+    pub(crate) latency_target_ms: f64,
+}
+
+/// Runs replay, relay drain and the latencies; the store then holds
+/// [`LATENCY_APPENDS`] more events.
+pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
+    let store: Arc<dyn EventStore> = followed.store.clone();
+    let raw = (followed.raw_read)();
+    let replay = rt.block_on(async {
+        let start = Instant::now();
+        let stats = Replayer::new(Arc::clone(&store))
+            .replay(EventQuery::new(), |_| async {
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await
+            .expect("the replay runs");
+        Throughput {
+            events: stats.events,
+            elapsed: start.elapsed(),
+        }
+    });
+    assert_eq!(replay.events, followed.events, "the replay saw every event");
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new("bench", Arc::clone(&followed.store), Arc::new(Counting(tx)))
+        .batch_size(1000);
+    let (drain, relay_task) = rt.block_on(async {
+        let start = Instant::now();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { relay.run(shutdown).await }
+        });
+        for _ in 0..followed.events {
+            rx.recv().await.expect("the relay runs");
+        }
+        let drain = Throughput {
+            events: followed.events,
+            elapsed: start.elapsed(),
+        };
+        (drain, task)
+    });
+
+    let (to_subscriber, to_relay) = rt.block_on(async {
+        let head = store.horizon().await.expect("the horizon reads").head;
+        let mut subscription =
+            Replayer::new(Arc::clone(&store)).subscribe(Position::After(head), EventQuery::new());
+        let (mut to_subscriber, mut to_relay) = (Latencies::default(), Latencies::default());
+        for i in 0..LATENCY_APPENDS {
+            let event = followed.dataset.event(followed.append_from + i);
+            let appended = store.append(vec![event]).await.expect("the store appends");
+            let committed = Instant::now();
+            let sequence = appended.first_sequence().expect("one event");
+            let seen = subscription
+                .next()
+                .await
+                .expect("the subscription is live")
+                .expect("the subscription reads");
+            assert_eq!(seen.sequence(), sequence);
+            to_subscriber.record(committed.elapsed(), 1);
+            let (delivered, at) = rx.recv().await.expect("the relay runs");
+            assert_eq!(delivered, sequence);
+            to_relay.record(at.saturating_duration_since(committed), 1);
+            tokio::time::sleep(LATENCY_GAP).await;
+        }
+        shutdown.cancel();
+        (to_subscriber, to_relay)
+    });
+    rt.block_on(relay_task)
+        .expect("the relay task finishes")
+        .expect("the relay stops cleanly");
+
+    let rates = |key, label: &str, store: Throughput| Figure {
+        key,
+        label: label.to_owned(),
+        unit: Unit::EventsPerSec,
+        store: Some(store.per_sec()),
+        raw: Some(raw.per_sec()),
+        targets: vec![Target::RatioAtLeast(crate::figures::RATIO_TARGET)],
+        details: json!({ "events": store.events, "baseline": "the plain full read" }),
+    };
+    let target_us = followed.latency_target_ms * 1000.0;
+    let latency = |key, label: &str, calls: &Latencies, targets| Figure {
+        key,
+        label: label.to_owned(),
+        unit: Unit::Micros,
+        store: Some(calls.percentile_us(99.0)),
+        raw: None,
+        targets,
+        details: json!({
+            "appends": calls.calls(),
+            "gap_ms": LATENCY_GAP.as_millis() as u64,
+            "p50_us": calls.percentile_us(50.0),
+            "p90_us": calls.percentile_us(90.0),
+            "p99_us": calls.percentile_us(99.0),
+        }),
+    };
+    vec![
+        rates("replay", "replay into a no-op handler", replay),
+        rates("relay_drain", "relay backlog drain", drain),
+        latency(
+            "subscription_p99",
+            &format!(
+                "commit → subscription, p99 (p50 {:.2} ms)",
+                to_subscriber.percentile_us(50.0) / 1000.0
+            ),
+            &to_subscriber,
+            vec![Target::StoreAtMost(target_us)],
+        ),
+        latency(
+            "relay_latency_p99",
+            &format!(
+                "commit → relay's sender, p99 (p50 {:.2} ms)",
+                to_relay.percentile_us(50.0) / 1000.0
+            ),
+            &to_relay,
+            vec![],
+        ),
+    ]
+}

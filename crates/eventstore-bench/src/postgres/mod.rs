@@ -1,0 +1,225 @@
+//! The PostgreSQL side: `PostgresEventStore` against tokio-postgres issuing plain
+//! statements on the same database and schema, in the same run, and against the same
+//! statements on the seed's schema.
+
+mod append;
+mod db;
+mod raw;
+mod reads;
+mod scale;
+mod seeded;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+use crate::dataset::Dataset;
+use crate::figures::{
+    self, BATCHED_APPEND_TARGET, CONCURRENT_BATCHED_TARGET, IMPORT_TARGET, RATIO_TARGET,
+    SEED_SCHEMA_TARGET,
+};
+use crate::follow::{self, Followed};
+use crate::memory;
+use crate::report::{Figure, Section, Target, Unit};
+use crate::sizes::Sizes;
+use crate::workload::Wants;
+use db::Db;
+
+/// The store's full read must reach this fraction of psql's own scan.
+const PSQL_TARGET: f64 = 0.8;
+
+/// Subscription latency p99 target across the network, in milliseconds.
+const LATENCY_TARGET_MS: f64 = 50.0;
+
+/// Runs the PostgreSQL workloads `wants` selects against the server at `url`.
+pub(crate) fn run(
+    rt: &Runtime,
+    url: &str,
+    dataset: Dataset,
+    sizes: &Sizes,
+    wants: &Wants,
+) -> Section {
+    let db = Db {
+        url: url.to_owned(),
+    };
+    rt.block_on(db.drop_schema());
+    let version = rt.block_on(async {
+        let client = raw::connect(url).await;
+        let row = client
+            .query_one("SHOW server_version", &[])
+            .await
+            .expect("the server answers");
+        row.get::<_, String>(0)
+    });
+    let mut out = Vec::new();
+
+    // Reads first, as on SQLite: the full read's peak memory is then its own.
+    if wants.reads() {
+        eprintln!(
+            "postgres: import of {} events (loads the read set)…",
+            sizes.read_events
+        );
+        let (mut set, import) = reads::import(rt, &db, dataset, sizes.read_events);
+        out.push(Figure {
+            key: "import",
+            label: format!("bulk import, {} events (raw: binary COPY)", set.events),
+            unit: Unit::EventsPerSec,
+            store: Some(import.store.per_sec()),
+            raw: Some(import.raw.per_sec()),
+            targets: vec![Target::RatioAtLeast(IMPORT_TARGET)],
+            details: json!({
+                "store_seconds": import.store.elapsed.as_secs_f64(),
+                "raw_seconds": import.raw.elapsed.as_secs_f64(),
+                "note": "both sides generate the events as they write them",
+            }),
+        });
+        if wants.has("full_read") {
+            eprintln!("postgres: full read…");
+            let mut best = None::<crate::workload::AppendResult>;
+            let mut peaks = [None, None];
+            for round in 0..sizes.rounds.max(1) {
+                let (store, raw) = if round % 2 == 0 {
+                    let s = memory::peak(|| set.store_full_read());
+                    (s, memory::peak(|| set.raw_full_read()))
+                } else {
+                    let r = memory::peak(|| set.raw_full_read());
+                    (memory::peak(|| set.store_full_read()), r)
+                };
+                peaks = [higher(peaks[0], store.1), higher(peaks[1], raw.1)];
+                best = Some(crate::workload::AppendResult {
+                    store: store.0.best(best.map(|b| b.store)),
+                    raw: raw.0.best(best.map(|b| b.raw)),
+                });
+            }
+            let best = best.expect("one round");
+            out.extend(figures::full_read(
+                set.events,
+                best.store,
+                best.raw,
+                peaks,
+                json!({}),
+            ));
+            if let Some(psql) = set.psql_scan(url) {
+                out.push(Figure {
+                    key: "full_read_vs_psql",
+                    label: format!("full streamed read, {} events, raw: psql's own scan", set.events),
+                    unit: Unit::EventsPerSec,
+                    store: Some(best.store.per_sec()),
+                    raw: Some(psql.per_sec()),
+                    targets: vec![Target::RatioAtLeast(PSQL_TARGET)],
+                    details: json!({
+                        "how": "psql -At -c 'SELECT <the store's columns> … ORDER BY sequence' > /dev/null, one run, process start included",
+                    }),
+                });
+            }
+        }
+        if wants.has("keyset") {
+            eprintln!("postgres: keyset page walk…");
+            out.push(figures::keyset(
+                set.events,
+                reads::PAGE,
+                set.keyset_walk(sizes.rounds),
+            ));
+        }
+        if wants.has("stream") {
+            eprintln!("postgres: subject streams…");
+            out.extend(figures::stream(&set.streams(sizes.stream_calls)));
+        }
+        if wants.has("type_time") {
+            eprintln!("postgres: type + time range queries…");
+            out.push(figures::latency(
+                "type_time_range_p50",
+                format!("type + time range LIMIT {}, p50", reads::QUERY_LIMIT),
+                &set.type_time_range(sizes.query_calls),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
+        if wants.has("get") {
+            eprintln!("postgres: gets by (source, id)…");
+            out.push(figures::latency(
+                "get_by_id_p50",
+                "get by (source, id), p50".to_owned(),
+                &set.gets(sizes.get_calls),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
+        if wants.has("follow") {
+            eprintln!("postgres: replay, relay drain, subscription latency…");
+            let mut raw_read = || set.raw_full_read();
+            out.extend(follow::run(
+                rt,
+                Followed {
+                    store: Arc::new(set.store.clone()),
+                    events: set.events,
+                    dataset,
+                    append_from: follow::APPEND_FROM,
+                    raw_read: &mut raw_read,
+                    latency_target_ms: LATENCY_TARGET_MS,
+                },
+            ));
+        }
+        if wants.has("seed") {
+            eprintln!("postgres: append 100 × 1 on the loaded table against a seed-schema copy…");
+            let result = seeded::run(rt, &db, &set, sizes);
+            out.push(figures::append(
+                "append_100x1_vs_seed_loaded",
+                &format!(
+                    "append 100 × 1 onto {} events, raw on the seed's schema",
+                    set.events
+                ),
+                sizes.batched(),
+                result,
+                vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+            ));
+        }
+        if wants.has("scale") && sizes.scale_events > set.events {
+            out.extend(scale::run(&mut set, sizes));
+        }
+        rt.block_on(eventstore_core::EventStore::close(&set.store))
+            .expect("the store closes");
+    }
+
+    for (key, label, shape) in sizes.appends() {
+        if !wants.has(key) {
+            continue;
+        }
+        eprintln!("postgres: {label}…");
+        let result = append::run(rt, &db, dataset, shape, sizes.rounds, false);
+        let mut targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
+        match key {
+            "append_100x1" => targets.push(Target::StoreAtLeast(BATCHED_APPEND_TARGET)),
+            "append_100x8" => targets.push(Target::StoreAtLeast(CONCURRENT_BATCHED_TARGET)),
+            _ => {}
+        }
+        out.push(figures::append(key, label, shape, result, targets));
+    }
+    if wants.has("seed") {
+        eprintln!("postgres: append 100 × 1 against the seed's schema…");
+        let shape = sizes.batched();
+        let result = append::run(rt, &db, dataset, shape, sizes.rounds, true);
+        out.push(figures::append(
+            "append_100x1_vs_seed",
+            "append 100 × 1 onto empty tables, raw on the seed's schema",
+            shape,
+            result,
+            vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+        ));
+    }
+    rt.block_on(db.drop_schema());
+    Section {
+        backend: "postgres",
+        title: format!("PostgreSQL {version}: PostgresEventStore against plain tokio-postgres"),
+        figures: out,
+        notes: json!({ "server_version": version, "schema": db::schema() }),
+    }
+}
+
+/// The higher of two peaks.
+fn higher(a: Option<memory::Peak>, b: Option<memory::Peak>) -> Option<memory::Peak> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.peak_mib > a.peak_mib => Some(b),
+        (None, b) => b,
+        (a, _) => a,
+    }
+}

@@ -1,0 +1,149 @@
+//! Scale points: the append and query workloads on the read set, then again after
+//! importing up to the `--full` size (10M events by default), to show how cost grows.
+
+use std::time::Instant;
+
+use eventstore_core::EventStore as _;
+use serde_json::json;
+
+use super::reads::ReadSet;
+use crate::measure::{Repeated, Throughput};
+use crate::report::{Figure, Target, Unit};
+use crate::sizes::Sizes;
+
+/// The append rate may fall by at most this much from the small to the large table.
+const APPEND_TARGET: f64 = 0.8;
+
+/// Query latencies may at most double from the small to the large table.
+const LATENCY_TARGET: f64 = 0.5;
+
+/// Data set indexes of the events the scale points append: far above the read set's.
+const APPEND_BASE: u64 = 500_000_000;
+
+/// What one scale point measures.
+struct Point {
+    /// Events in the table.
+    events: u64,
+    /// Store appends of 100-event batches from one writer.
+    append: Throughput,
+    /// Type + time range queries.
+    type_time: Repeated,
+    /// Gets by `(source, id)`.
+    get: Repeated,
+    /// Keyset pages.
+    page: Repeated,
+}
+
+/// Measures at the read set's size, imports up to `sizes.scale_events`, measures again.
+pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
+    eprintln!("postgres: scale point at {} events…", set.events);
+    let small = point(set, sizes, 0);
+    let more = sizes.scale_events - set.events;
+    eprintln!("postgres: importing {more} more events for the scale point…");
+    let start = Instant::now();
+    set.rt
+        .block_on(
+            set.store
+                .import((set.events..sizes.scale_events).map(|i| set.dataset.event(i))),
+        )
+        .expect("the store imports");
+    let import = Throughput {
+        events: more,
+        elapsed: start.elapsed(),
+    };
+    set.rt
+        .block_on(
+            set.client
+                .batch_execute(&format!("VACUUM ANALYZE {}", set.table)),
+        )
+        .expect("the table is analyzed");
+    set.events = sizes.scale_events;
+    eprintln!("postgres: scale point at {} events…", sizes.scale_events);
+    let large = point(set, sizes, 1);
+    let label = |what: &str| {
+        format!(
+            "{what}: {} vs {} events",
+            count(large.events),
+            count(small.events)
+        )
+    };
+    let details = json!({
+        "small_events": small.events,
+        "large_events": large.events,
+        "import_events_per_sec": import.per_sec(),
+        "note": "store: the figure on the large table; raw: the store's figure on the small one",
+    });
+    let latency = |key, what: &str, s: &Repeated, l: &Repeated| Figure {
+        key,
+        label: label(what),
+        unit: Unit::Micros,
+        store: Some(l.store.percentile_us(50.0)),
+        raw: Some(s.store.percentile_us(50.0)),
+        targets: vec![Target::RatioAtLeast(LATENCY_TARGET)],
+        details: details.clone(),
+    };
+    vec![
+        Figure {
+            key: "scale_append_100x1",
+            label: label("append 100 × 1"),
+            unit: Unit::EventsPerSec,
+            store: Some(large.append.per_sec()),
+            raw: Some(small.append.per_sec()),
+            targets: vec![Target::RatioAtLeast(APPEND_TARGET)],
+            details: details.clone(),
+        },
+        latency(
+            "scale_type_time_p50",
+            "type + time LIMIT 100, p50",
+            &small.type_time,
+            &large.type_time,
+        ),
+        latency(
+            "scale_get_p50",
+            "get by (source, id), p50",
+            &small.get,
+            &large.get,
+        ),
+        latency(
+            "scale_page_p50",
+            "keyset page of 1,000, p50",
+            &small.page,
+            &large.page,
+        ),
+    ]
+}
+
+/// One scale point; `n` keeps the appended events of the points apart.
+fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
+    let events = sizes.batched().total();
+    let base = APPEND_BASE + n * 100_000_000;
+    let append = set.rt.block_on(async {
+        let start = Instant::now();
+        let mut next = base;
+        while next < base + events {
+            let batch = (next..next + 100).map(|i| set.dataset.event(i)).collect();
+            set.store.append(batch).await.expect("the store appends");
+            next += 100;
+        }
+        Throughput {
+            events,
+            elapsed: start.elapsed(),
+        }
+    });
+    Point {
+        events: set.events,
+        append,
+        type_time: set.type_time_range(sizes.query_calls),
+        get: set.gets(sizes.get_calls / 4),
+        page: set.pages(sizes.query_calls),
+    }
+}
+
+/// `n` events written short: `10M`, `250k`, or the number.
+fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}

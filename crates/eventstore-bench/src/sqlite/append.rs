@@ -1,0 +1,136 @@
+//! Workloads 1 to 4: appends of one event or of 100-event batches per transaction, from
+//! one writer or from several at once, each round on a fresh file.
+
+use std::sync::Barrier;
+use std::time::Instant;
+
+use eventstore_core::{Event, EventStore as _};
+use eventstore_sqlite::SqliteEventStore;
+use tokio::runtime::Runtime;
+
+use crate::dataset::Dataset;
+use crate::measure::Throughput;
+use crate::sqlite::raw::{self, Columns};
+use crate::sqlite::scratch::{Scratch, create_schema};
+use crate::workload::{AppendResult, AppendShape, append_concurrently, best_of, split};
+
+/// Runs `rounds` rounds of each side, alternating which goes first, and keeps the best.
+pub(crate) fn run(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    rounds: u32,
+) -> AppendResult {
+    best_of(
+        rounds,
+        || store_round(rt, scratch, dataset, shape),
+        || raw_round(rt, scratch, dataset, shape, false),
+    )
+}
+
+/// Runs `rounds` rounds of the store and of the baseline on the seed's schema
+/// ([`crate::seed`]), alternating, and keeps the best of each.
+pub(crate) fn run_against_seed(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    rounds: u32,
+) -> AppendResult {
+    best_of(
+        rounds,
+        || store_round(rt, scratch, dataset, shape),
+        || raw_round(rt, scratch, dataset, shape, true),
+    )
+}
+
+/// Turns the store's schema in `path` into the seed's: drops every index of the event
+/// table but the unique `(source, id)`, and creates the seed's nine.
+fn seed_schema(path: &std::path::Path) -> rusqlite::Result<()> {
+    let conn = raw::open(path)?;
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+             AND sql IS NOT NULL",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names.iter().filter(|n| !crate::seed::keeps(n)) {
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+    }
+    for index in crate::seed::indexes("\"events\"", "") {
+        conn.execute_batch(&index)?;
+    }
+    Ok(())
+}
+
+/// One round through the store: every writer a task appending its batches in turn.
+fn store_round(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+) -> Throughput {
+    let path = scratch.file("store-append");
+    let events = shape.total();
+    let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape.writers, shape.batch);
+    let elapsed = rt.block_on(async {
+        let store = SqliteEventStore::open(&path)
+            .await
+            .expect("the store opens");
+        let elapsed = append_concurrently(&store, plan).await;
+        store.close().await.expect("the store closes");
+        elapsed
+    });
+    scratch.remove(&path);
+    Throughput { events, elapsed }
+}
+
+/// One round through plain rusqlite: every writer a thread with its own connection,
+/// all released at once; on the seed's schema when `seed`.
+fn raw_round(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    seed: bool,
+) -> Throughput {
+    let path = scratch.file("raw-append");
+    rt.block_on(create_schema(&path));
+    if seed {
+        seed_schema(&path).expect("the seed's schema is created");
+    }
+    let events = shape.total();
+    let rows: Vec<Columns> = dataset
+        .events(0..events)
+        .iter()
+        .map(Columns::from)
+        .collect();
+    let plan = split(rows, shape.writers, shape.batch);
+    let start_line = Barrier::new(shape.writers + 1);
+    let elapsed = std::thread::scope(|s| {
+        let writers: Vec<_> = plan
+            .iter()
+            .map(|batches| {
+                let (path, start_line) = (&path, &start_line);
+                s.spawn(move || {
+                    let mut conn = raw::open(path).expect("the baseline opens");
+                    start_line.wait();
+                    for batch in batches {
+                        raw::append(&mut conn, batch).expect("the baseline appends");
+                    }
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        for writer in writers {
+            writer.join().expect("a writer thread finishes");
+        }
+        start.elapsed()
+    });
+    drop(plan);
+    scratch.remove(&path);
+    Throughput { events, elapsed }
+}

@@ -1,0 +1,165 @@
+//! The SQLite side: `SqliteEventStore` on a file against plain rusqlite issuing the
+//! same statements on the same schema with the same pragmas, in the same run.
+
+mod append;
+mod full_read;
+mod handoff;
+mod lookups;
+mod raw;
+mod readset;
+mod scratch;
+
+use std::sync::Arc;
+
+use eventstore_core::EventStore as _;
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+use crate::dataset::Dataset;
+use crate::figures::{self, RATIO_TARGET, SEED_SCHEMA_TARGET};
+use crate::follow::{self, Followed};
+use crate::report::{Section, Target};
+use crate::sizes::Sizes;
+use crate::workload::Wants;
+use lookups::{QUERY_LIMIT, Readers};
+use scratch::Scratch;
+
+/// Subscription latency p99 target in process, in milliseconds.
+const LATENCY_TARGET_MS: f64 = 10.0;
+
+/// Runs the SQLite workloads `wants` selects.
+pub(crate) fn run(
+    rt: &Runtime,
+    dataset: Dataset,
+    sizes: &Sizes,
+    wants: &Wants,
+) -> std::io::Result<Section> {
+    let scratch = Scratch::new()?;
+    let mut figures = Vec::new();
+    let mut load = None;
+    // Reads first: the full read's peak memory is only its own in a process that has
+    // not yet held the append workloads' data.
+    if wants.reads() {
+        eprintln!(
+            "sqlite: loading {} events through the store…",
+            sizes.read_events
+        );
+        let set = readset::load(rt, &scratch, dataset, sizes.read_events);
+        load = Some(set.load);
+        if wants.has("full_read") {
+            eprintln!("sqlite: full read…");
+            let full = full_read::run(rt, &set, sizes.rounds);
+            let probe = json!({
+                "raw_decoding_events_per_sec": full.decoded.per_sec(),
+                "store_over_raw_decoding": full.store.per_sec() / full.decoded.per_sec(),
+            });
+            figures.extend(figures::full_read(
+                set.events,
+                full.store,
+                full.raw,
+                [full.store_peak, full.raw_peak],
+                probe,
+            ));
+        }
+        if wants.has("keyset") {
+            eprintln!("sqlite: keyset page walk…");
+            let walk = full_read::keyset_walk(rt, &set, sizes.rounds);
+            figures.push(figures::keyset(set.events, full_read::PAGE, walk));
+        }
+        let readers = Readers::open(rt, &set);
+        if wants.has("stream") {
+            eprintln!("sqlite: subject streams…");
+            figures.extend(figures::stream(&readers.streams(sizes.stream_calls)));
+        }
+        if wants.has("type_time") {
+            eprintln!("sqlite: type + time range queries…");
+            figures.push(figures::latency(
+                "type_time_range_p50",
+                format!("type + time range LIMIT {QUERY_LIMIT}, p50"),
+                &readers.type_time_range(sizes.query_calls),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
+        if wants.has("get") {
+            eprintln!("sqlite: gets by (source, id)…");
+            figures.push(figures::latency(
+                "get_by_id_p50",
+                "get by (source, id), p50".to_owned(),
+                &readers.gets(sizes.get_calls),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
+        drop(readers);
+        if wants.has("follow") {
+            eprintln!("sqlite: replay, relay drain, subscription latency…");
+            let store = rt
+                .block_on(eventstore_sqlite::SqliteEventStore::open(&set.path))
+                .expect("the store opens");
+            let mut raw_read = || full_read::raw_round(&set);
+            figures.extend(follow::run(
+                rt,
+                Followed {
+                    store: Arc::new(store.clone()),
+                    events: set.events,
+                    dataset,
+                    append_from: follow::APPEND_FROM,
+                    raw_read: &mut raw_read,
+                    latency_target_ms: LATENCY_TARGET_MS,
+                },
+            ));
+            rt.block_on(store.close()).expect("the store closes");
+        }
+        scratch.remove(&set.path);
+    }
+
+    let mut appends = Vec::new();
+    for (key, label, shape) in sizes.appends() {
+        if !wants.has(key) {
+            continue;
+        }
+        eprintln!("sqlite: {label}…");
+        let result = append::run(rt, &scratch, dataset, shape, sizes.rounds);
+        let targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
+        appends.push(figures::append(key, label, shape, result, targets));
+    }
+    if wants.has("seed") {
+        eprintln!("sqlite: append 100 × 1 against the seed's schema…");
+        let shape = sizes.batched();
+        let result = append::run_against_seed(rt, &scratch, dataset, shape, sizes.rounds);
+        appends.push(figures::append(
+            "append_100x1_vs_seed",
+            "append 100 × 1, raw on the seed's schema",
+            shape,
+            result,
+            vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+        ));
+    }
+    appends.extend(figures);
+
+    let trips = handoff::spawn_blocking_round_trips(rt, 5_000);
+    let notes = json!({
+        "database_dir": std::env::temp_dir(),
+        "sqlite": rusqlite::version(),
+        "spawn_blocking_round_trip_us": {
+            "p50": trips.percentile_us(50.0),
+            "p90": trips.percentile_us(90.0),
+            "p99": trips.percentile_us(99.0),
+        },
+        "load": load.map(|load| json!({
+            "how": "the read set is loaded through the store",
+            "batch": readset::LOAD_BATCH,
+            "events": load.events,
+            "events_per_sec": load.per_sec(),
+        })),
+    });
+    Ok(Section {
+        backend: "sqlite",
+        title: format!(
+            "SQLite {} (file in {}): SqliteEventStore against plain rusqlite",
+            rusqlite::version(),
+            std::env::temp_dir().display()
+        ),
+        figures: appends,
+        notes,
+    })
+}
