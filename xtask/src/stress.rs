@@ -52,7 +52,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ("eventstore-sqlite", &["stress", "crash", "conformance"]),
         (
             "eventstore-postgres",
-            &["stress", "crash", "faults", "gap", "replay", "conformance"],
+            &[
+                "stress",
+                "crash",
+                "faults",
+                "gap",
+                "replay",
+                "outbox",
+                "conformance",
+            ],
         ),
         ("eventstore-replay", &["sqlite"]),
         ("eventstore-outbox", &["sqlite"]),
@@ -67,7 +75,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             // Projection and relay crash rounds restart a runner over hundreds of events
             // each: a fifth of the appender's kills keeps the run within minutes.
             let crashes = match (package, *test) {
-                ("eventstore-replay" | "eventstore-outbox", _) | (_, "replay") => {
+                ("eventstore-replay" | "eventstore-outbox", _) | (_, "replay" | "outbox") => {
                     (figures.crashes / 5).max(1)
                 }
                 _ => figures.crashes,

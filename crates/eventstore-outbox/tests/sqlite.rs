@@ -6,7 +6,8 @@ use std::time::Duration;
 use eventstore_core::{AppendOptions, DeadLetterStore, Error, Event, EventStore, ExpectedVersion};
 use eventstore_outbox::{OnFailure, OutboxRelay, RetryPolicy, TransactionalPublisher};
 use eventstore_sqlite::{SqliteEventStore, SqliteWork};
-use eventstore_testkit::sender::Recorder;
+use eventstore_testkit::relay_crash::{self, FileSender};
+use eventstore_testkit::{crash, sender::Recorder};
 use tokio_util::sync::CancellationToken;
 
 struct Fixture {
@@ -393,31 +394,6 @@ async fn concurrent_writers_while_the_relay_runs_lose_nothing() {
     assert!(sequences.windows(2).all(|w| w[0] < w[1]));
 }
 
-/// Appends each delivered event's id to a file, so a parent process can see what a
-/// killed child delivered.
-struct FileSender(std::path::PathBuf);
-
-#[async_trait::async_trait]
-impl eventstore_core::Sender for FileSender {
-    async fn send(
-        &self,
-        events: &[eventstore_core::StoredEvent],
-    ) -> Result<(), eventstore_core::SendError> {
-        use std::io::Write as _;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.0)?;
-        for event in events {
-            writeln!(file, "{}", event.id())?;
-        }
-        file.sync_data()?;
-        // Slow enough that the parent's SIGKILL lands mid-stream.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        Ok(())
-    }
-}
-
 /// The child side of the crash test: a relay delivering to a file until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by a_relay_process_killed_mid_stream as a child process"]
@@ -429,8 +405,9 @@ async fn child_relay_process() {
         return;
     };
     let store = Arc::new(SqliteEventStore::open(db).await.unwrap());
-    let relay = OutboxRelay::new("crash", store, Arc::new(FileSender(out.into())))
-        .batch_size(10)
+    let sender = Arc::new(FileSender::new(out));
+    let relay = OutboxRelay::new("crash", store, sender)
+        .batch_size(relay_crash::BATCH)
         .lease_ttl(Duration::from_millis(300));
     relay.run(CancellationToken::new()).await.unwrap();
 }
@@ -441,71 +418,19 @@ async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_b
     let db = f._dir.path().join("outbox.db");
     let out = f._dir.path().join("delivered.txt");
     // `CRASH_REPEATS` kills (default 1), each after the child delivered some more.
-    let kills = eventstore_testkit::crash::rounds(1);
-    let total = 300 * kills;
+    let kills = crash::rounds(1);
+    let total = relay_crash::PER_KILL * kills;
     append_numbered(&f.store, 0..total).await;
-    let lines = |path: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
-    for kill in 0..kills {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_relay_process", "--ignored", "--nocapture"])
-            .env("EVENTSTORE_CHILD_DB", &db)
-            .env("EVENTSTORE_CHILD_OUT", &out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let target = 300 * kill + 60;
-        for _ in 0..1000 {
-            if lines(&out).len() >= target {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        child.kill().unwrap(); // SIGKILL, mid-stream
-        child.wait().unwrap();
-        let delivered = lines(&out).len();
-        assert!(
-            (target..total + 10 * kills).contains(&delivered),
-            "kill {kill} landed mid-stream: {delivered}"
-        );
-    }
-    let before_crash = lines(&out);
-
-    // A new relay of the same name resumes from the durable checkpoint.
-    let sender = Arc::new(Recorder::default());
-    let relay = OutboxRelay::new("crash", Arc::new(f.store.clone()), sender.clone())
-        .lease_ttl(Duration::from_millis(300));
-    let (stop, task) = spawn(relay);
     let expected: Vec<String> = (0..total).map(|i| format!("o{i}-created")).collect();
-    for _ in 0..400 {
-        if sender.ids().last() == expected.last() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    stop.cancel();
-    task.await.unwrap().unwrap();
-    // Every event delivered, in order of first delivery; what repeats is what was sent
-    // but not checkpointed before a kill: at most one batch per kill.
-    let mut all = before_crash;
-    all.extend(sender.ids());
-    let mut first = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for id in &all {
-        if seen.insert(id.clone()) {
-            first.push(id.clone());
-        }
-    }
-    assert_eq!(first, expected);
-    let repeated = all.len() - total;
-    assert!(
-        repeated <= 10 * kills,
-        "redelivered {repeated} events, more than one batch per kill"
-    );
+    let env = [
+        ("EVENTSTORE_CHILD_DB", db.to_str().unwrap()),
+        ("EVENTSTORE_CHILD_OUT", out.to_str().unwrap()),
+    ];
+    let spawn = |kill| crash::spawn_child("child_relay_process", kill, &env);
+    let store = Arc::new(f.store.clone());
+    relay_crash::killed_relays(kills, &expected, &out, spawn, |sender| async move {
+        let relay = OutboxRelay::new("crash", store, sender).lease_ttl(Duration::from_millis(300));
+        relay.run(CancellationToken::new()).await.unwrap();
+    })
+    .await;
 }

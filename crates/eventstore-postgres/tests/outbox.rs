@@ -11,7 +11,8 @@ use eventstore_core::{
 };
 use eventstore_outbox::{OutboxRelay, RelayStats, TransactionalPublisher};
 use eventstore_postgres::{PostgresEventStore, PostgresWork};
-use eventstore_testkit::sender::Recorder;
+use eventstore_testkit::relay_crash::{self, FileSender};
+use eventstore_testkit::{crash, sender::Recorder};
 use futures::TryStreamExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -301,4 +302,46 @@ async fn the_relay_skips_nothing_while_writers_hold_transactions_open_and_roll_b
         "in sequence order"
     );
     assert_eq!(events(&store).await, committed);
+}
+
+/// The child side of the crash test: a relay delivering to a file until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_relay_process_killed_mid_stream as a child process"]
+async fn child_relay_process() {
+    let (Ok(schema), Some(out)) = (
+        std::env::var("EVENTSTORE_CHILD_SCHEMA"),
+        std::env::var_os("EVENTSTORE_CHILD_OUT"),
+    ) else {
+        return;
+    };
+    let store = Arc::new(Schema::options_for(&schema).open().await.unwrap());
+    let sender = Arc::new(FileSender::new(out));
+    let relay = OutboxRelay::new("crash", store, sender)
+        .batch_size(relay_crash::BATCH)
+        .lease_ttl(Duration::from_millis(300));
+    relay.run(CancellationToken::new()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_batch() {
+    let (schema, store) = setup("obx_crash").await;
+    let out = std::env::temp_dir().join(format!("{}.delivered", schema.name));
+    // `CRASH_REPEATS` kills (default 1), each after the child delivered some more.
+    let kills = crash::rounds(1);
+    let total = relay_crash::PER_KILL * kills;
+    append_numbered(&store, 0..total).await;
+    let expected: Vec<String> = (0..total).map(|i| format!("o{i}-created")).collect();
+    let env = [
+        ("EVENTSTORE_CHILD_SCHEMA", schema.name.as_str()),
+        ("EVENTSTORE_CHILD_OUT", out.to_str().unwrap()),
+    ];
+    let spawn = |kill| crash::spawn_child("child_relay_process", kill, &env);
+    let relay_store = Arc::new(store.clone());
+    relay_crash::killed_relays(kills, &expected, &out, spawn, |sender| async move {
+        let relay =
+            OutboxRelay::new("crash", relay_store, sender).lease_ttl(Duration::from_millis(300));
+        relay.run(CancellationToken::new()).await.unwrap();
+    })
+    .await;
+    let _ = std::fs::remove_file(&out);
 }
