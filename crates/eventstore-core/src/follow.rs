@@ -202,7 +202,7 @@ impl Follower {
             }
             let horizon = self.store.horizon().await?.safe;
             if horizon > position {
-                let read = self.query.clone().after(position).up_to(horizon);
+                let read = self.query.clone().after(position).within_horizon(horizon);
                 self.page = Some((self.store.query(read), horizon));
                 continue;
             }

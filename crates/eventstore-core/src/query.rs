@@ -50,6 +50,7 @@ pub struct EventQuery {
     pub(crate) limit: Option<u64>,
     pub(crate) offset: u64,
     pub(crate) order: Order,
+    pub(crate) within_horizon: bool,
 }
 
 fn push(list: &mut Option<Vec<String>>, values: impl IntoIterator<Item = impl Into<String>>) {
@@ -152,6 +153,24 @@ impl EventQuery {
     pub fn up_to(mut self, sequence: i64) -> Self {
         self.max_sequence = Some(self.max_sequence.map_or(sequence, |m| m.min(sequence)));
         self
+    }
+
+    /// Events whose sequence is at most `horizon`, a safe horizon just read from the
+    /// same store ([`EventStore::horizon`](crate::EventStore::horizon)): like
+    /// [`up_to`](Self::up_to), and the store does not bound the query by a horizon of its
+    /// own. A reader that moves past `horizon` once the read ends needs this: a second
+    /// horizon, read later, can be lower (a writer's horizon lock can appear after a
+    /// later append committed), and moving past what that lower bound left out would
+    /// skip events. [`follow`](crate::follow) reads this way.
+    pub fn within_horizon(self, horizon: i64) -> Self {
+        let mut query = self.up_to(horizon);
+        query.within_horizon = true;
+        query
+    }
+
+    /// Whether [`within_horizon`](Self::within_horizon) bounded this query already.
+    pub fn is_within_horizon(&self) -> bool {
+        self.within_horizon
     }
 
     /// Events strictly after `sequence` in the query's order: greater for ascending,

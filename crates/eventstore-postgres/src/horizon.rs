@@ -66,7 +66,9 @@ pub fn horizon_sql(table: &TableName) -> String {
 /// and so must be bounded by the horizon (`EventQuery::up_to`). Plain queries need no
 /// horizon.
 pub fn follows(query: &EventQuery) -> bool {
-    query.after_value().is_some() && query.order_value() == Order::Ascending
+    query.after_value().is_some()
+        && query.order_value() == Order::Ascending
+        && !query.is_within_horizon()
 }
 
 /// The horizon statement's `$1` for `table` (`int8`).
