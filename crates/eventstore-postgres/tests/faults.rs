@@ -258,18 +258,31 @@ async fn followers_and_relays_resume_after_terminated_connections() {
             }
         }
     }
-    // Catch up whatever a broken follower had not read yet.
-    let from = seen
-        .last()
-        .map_or(Position::Start, |e| Position::After(e.sequence()));
-    let mut follower = follow(Arc::clone(&shared), EventQuery::new(), from);
+    // Catch up whatever a broken follower had not read yet. A pooled connection the
+    // server terminated fails the one operation that next takes it (documented), so
+    // the catch-up re-follows from its last event on such a typed error, at most once
+    // per pooled connection.
+    let mut broken_connections = 0;
     while seen.len() < committed {
-        let next = tokio::time::timeout(Duration::from_secs(10), follower.next()).await;
-        seen.push(
-            next.expect("catching up")
-                .expect("an event")
-                .expect("no fault now"),
-        );
+        let from = seen
+            .last()
+            .map_or(Position::Start, |e| Position::After(e.sequence()));
+        let mut follower = follow(Arc::clone(&shared), EventQuery::new(), from);
+        while seen.len() < committed {
+            let next = tokio::time::timeout(Duration::from_secs(10), follower.next()).await;
+            match next.expect("catching up").expect("an event") {
+                Ok(event) => seen.push(event),
+                Err(e) => {
+                    assert!(e.is_database(), "untyped: {e:?}");
+                    broken_connections += 1;
+                    assert!(
+                        broken_connections <= POOL_SIZE,
+                        "more faults than dead connections: {e:?}"
+                    );
+                    break;
+                }
+            }
+        }
     }
     let sequences: Vec<i64> = seen.iter().map(StoredEvent::sequence).collect();
     assert!(
