@@ -64,7 +64,9 @@ pub fn horizon_sql(table: &TableName) -> String {
 
 /// Whether `query` follows the global order (from a position on, `after`, ascending)
 /// and so must be bounded by the horizon (`EventQuery::up_to`). Plain queries need no
-/// horizon.
+/// horizon, and neither does one the caller already bounded with
+/// `EventQuery::within_horizon` (bounding it again by a later, possibly lower horizon
+/// would leave out what the caller then moves past).
 pub fn follows(query: &EventQuery) -> bool {
     query.after_value().is_some()
         && query.order_value() == Order::Ascending
