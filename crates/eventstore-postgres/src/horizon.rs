@@ -29,6 +29,7 @@
 //! value at or below `H` with those low bits, which is exact while no append stays in
 //! flight for 2^31 sequence values.
 
+use deadpool_postgres::Object;
 use eventstore_core::sql::TableName;
 use eventstore_core::{Error, EventQuery, Horizon, Order, Result};
 use tokio_postgres::GenericClient;
@@ -93,6 +94,20 @@ pub fn horizon_from(head: i64, safe: i64) -> Result<Horizon> {
 pub async fn horizon(client: &impl GenericClient, table: &TableName) -> Result<Horizon> {
     let row = client
         .query_one(&horizon_sql(table), &[&horizon_param(table)])
+        .await
+        .map_err(db)?;
+    horizon_from(row.get(0), row.get(1))
+}
+
+/// [`horizon`] on a pooled connection, with the statement prepared once per connection
+/// (followers compute a horizon for every page they read).
+pub(crate) async fn pooled_horizon(client: &Object, table: &TableName) -> Result<Horizon> {
+    let statement = client
+        .prepare_cached(&horizon_sql(table))
+        .await
+        .map_err(db)?;
+    let row = client
+        .query_one(&statement, &[&horizon_param(table)])
         .await
         .map_err(db)?;
     horizon_from(row.get(0), row.get(1))

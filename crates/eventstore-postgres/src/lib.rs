@@ -33,6 +33,7 @@
 mod append_sql;
 mod batch;
 mod connect;
+mod contention;
 mod coordination;
 mod dialect;
 mod error;

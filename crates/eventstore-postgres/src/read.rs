@@ -13,7 +13,7 @@ use tokio_postgres::{Row, RowStream};
 
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{follows, horizon};
+use crate::horizon::{follows, pooled_horizon};
 use crate::types::JsonText;
 
 /// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
@@ -74,7 +74,7 @@ async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, Ro
         Read::Sql(sql) => sql,
         Read::Query(query) => {
             let query = if follows(&query) {
-                let safe = horizon(&**client, table).await?.safe;
+                let safe = pooled_horizon(&client, table).await?.safe;
                 query.up_to(safe)
             } else {
                 *query

@@ -15,22 +15,19 @@ use tracing::Instrument as _;
 
 use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql, plain_append_sql};
 use crate::batch::{Batch, LockKeys};
+use crate::contention::Contention;
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::horizon;
+use crate::horizon::{horizon, pooled_horizon};
 use crate::keys::notify_channel;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
-use crate::write::{Attempt, attempt};
+use crate::write::{Attempt, attempt, attempt_locked};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
 /// a `(source, id)` between its snapshot and its insert.
 const MAX_ATTEMPTS: u32 = 100;
-
-/// Raced attempts on a subject's stream version after which an append takes its
-/// subjects' locks before its statement, in a transaction of its own.
-const LOCKED_AFTER: u32 = 1;
 
 /// A CloudEvents store in a PostgreSQL database, shared by any number of processes.
 ///
@@ -52,6 +49,7 @@ struct Shared {
     lock_subjects_sql: String,
     current_version_sql: String,
     keys: LockKeys,
+    contention: Contention,
     limits: Limits,
     /// Wakes followers after commits; knows whether the store is closed.
     signal: Arc<CommitSignal>,
@@ -104,6 +102,7 @@ impl PostgresEventStore {
                 lock_subjects_sql: lock_subjects_sql().to_owned(),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys::new(&table),
+                contention: Contention::default(),
                 limits: options.limits,
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
@@ -174,22 +173,17 @@ impl PostgresEventStore {
         async {
             self.shared.limits.check(&events)?;
             let batch = Batch::new(&events, &options);
-            // Lock the batch's subjects in a statement of their own, so that the append
-            // statement's snapshot, taken after it, sees every version committed before
+            // The subject locks go in a statement of their own, before the append's, so
+            // that the append statement's snapshot sees every version committed before
             // the locks: a caller's transaction cannot retry a stale version as the
-            // store does.
-            let subjects = batch.subjects();
-            if !subjects.is_empty() {
-                client
-                    .execute(
-                        &self.shared.lock_subjects_sql,
-                        &[&self.shared.keys.subject, &subjects],
-                    )
-                    .await
-                    .map_err(db)?;
-            }
-            let statement = client.prepare(&self.shared.append_sql).await.map_err(db)?;
-            match attempt(client, &statement, self.shared.keys, &batch, false).await? {
+            // store does. Both statements are prepared, then run, in one round trip each.
+            let (lock, statement) = futures::join!(
+                client.prepare(&self.shared.lock_subjects_sql),
+                client.prepare(&self.shared.append_sql)
+            );
+            let (lock, statement) = (lock.map_err(db)?, statement.map_err(db)?);
+            match attempt_locked(client, &lock, &statement, self.shared.keys, &batch, false).await?
+            {
                 Attempt::Done(result) => result,
                 Attempt::Raced(violation) => Err(violation.into_error(&options)),
             }
@@ -221,17 +215,43 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
-            let mut client = self.client().await?;
+            let client = self.client().await?;
             let batch = Batch::new(&events, &options);
             // The common case takes the cheaper statement; a stored event or an
             // expectation needs the full one.
             let mut plain = batch.is_plain();
+            // Under contention the statement's snapshot, taken before it waits for the
+            // subject locks it takes, can lose every race (eight writers of 100-event
+            // batches over 1,000 subjects lost 100 in a row). After a lost race the
+            // store takes the locks first for a while: see [`Contention`].
+            let mut locked = !batch.subjects().is_empty() && self.shared.contention.locks_first();
             let mut attempts = 0;
             loop {
                 attempts += 1;
                 let sql = if plain { &self.shared.plain_append_sql } else { &self.shared.append_sql };
                 let statement = client.prepare_cached(sql).await.map_err(db)?;
-                match attempt(&**client, &statement, self.shared.keys, &batch, plain).await? {
+                let outcome = if locked {
+                    let lock = client
+                        .prepare_cached(&self.shared.lock_subjects_sql)
+                        .await
+                        .map_err(db)?;
+                    // BEGIN, the locks, the append and COMMIT are sent at once: one round
+                    // trip. COMMIT after a failed statement rolls back, and all four
+                    // leave together, so even a dropped future leaves no transaction
+                    // open on the pooled connection.
+                    let (begun, attempted, committed) = futures::join!(
+                        client.batch_execute("BEGIN"),
+                        attempt_locked(&**client, &lock, &statement, self.shared.keys, &batch, plain),
+                        client.batch_execute("COMMIT"),
+                    );
+                    begun.map_err(db)?;
+                    let attempted = attempted?;
+                    committed.map_err(db)?;
+                    attempted
+                } else {
+                    attempt(&**client, &statement, self.shared.keys, &batch, plain).await?
+                };
+                match outcome {
                     Attempt::Done(result) => {
                         if result.as_ref().is_ok_and(|r| !r.appended.is_empty()) {
                             self.notify_committed();
@@ -239,21 +259,10 @@ impl EventStore for PostgresEventStore {
                         return result;
                     }
                     Attempt::Raced(ref violation)
-                        if attempts >= LOCKED_AFTER
-                            && violation.constraint.ends_with("_subject_version") =>
+                        if !locked && violation.constraint.ends_with("_subject_version") =>
                     {
-                        // The statement's snapshot predates the subject locks it waits
-                        // for, so under contention it can lose every race (eight writers
-                        // of 100-event batches over 1,000 subjects lost 100 in a row).
-                        // With the locks taken first, the statement's snapshot sees
-                        // every version committed before them: it cannot race.
-                        let tx = client.transaction().await.map_err(db)?;
-                        let result = self.append_in(&*tx, events.clone(), options.clone()).await?;
-                        tx.commit().await.map_err(db)?;
-                        if !result.appended.is_empty() {
-                            self.notify_committed();
-                        }
-                        return Ok(result);
+                        self.shared.contention.raced();
+                        locked = true;
                     }
                     Attempt::Raced(violation) if attempts >= MAX_ATTEMPTS => {
                         return Err(violation.into_error(&options));
@@ -337,7 +346,7 @@ impl EventStore for PostgresEventStore {
 
     async fn horizon(&self) -> Result<Horizon> {
         let client = self.client().await?;
-        horizon(&**client, &self.shared.table).await
+        pooled_horizon(&client, &self.shared.table).await
     }
 
     fn wakeups(&self) -> Wakeups {

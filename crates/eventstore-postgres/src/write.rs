@@ -91,6 +91,41 @@ pub(crate) async fn attempt(
     }
 }
 
+/// Runs an append statement as [`attempt`] does, after taking the batch's subject locks
+/// (`lock`: [`lock_subjects_sql`](crate::statements::lock_subjects_sql)) in a statement
+/// of its own. Both are sent at once, so this is still one round trip; the append's
+/// snapshot, taken after the locks, sees every version committed before them, so it
+/// cannot race on a stream version. Only inside a transaction: the locks last until it
+/// ends.
+pub(crate) async fn attempt_locked(
+    client: &impl GenericClient,
+    lock: &Statement,
+    statement: &Statement,
+    keys: LockKeys,
+    batch: &Batch<'_>,
+    plain: bool,
+) -> Result<Attempt> {
+    let subjects = batch.subjects();
+    let locked = async {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        client
+            .execute(lock, &[&keys.subject, &subjects])
+            .await
+            .map(drop)
+            .map_err(db)
+    };
+    // `join` polls in order, and each query is sent when first polled: the locks go
+    // first.
+    let (locked, attempted) =
+        futures::join!(locked, attempt(client, statement, keys, batch, plain));
+    // A failed lock statement aborts the transaction, and with it the append: report
+    // the cause.
+    locked?;
+    attempted
+}
+
 fn outcome_row(row: &Row) -> OutcomeRow {
     OutcomeRow {
         outcome: row.get(0),

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use eventstore_core::{Event, EventQuery, EventStore as _};
+use eventstore_core::{AppendOptions, Event, EventQuery, EventStore as _, ExpectedVersion};
 use futures::TryStreamExt as _;
 
 const WRITERS: usize = 8;
@@ -73,4 +73,98 @@ async fn concurrent_batches_on_shared_subjects_all_append() {
         let expected: Vec<i64> = (1..=v.len() as i64).collect();
         assert_eq!(v, expected, "versions of {subject}");
     }
+}
+
+fn on(subject: &str, id: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/lock-first")
+        .ty("t")
+        .subject(subject)
+        .build()
+        .expect("valid")
+}
+
+/// Waits until some backend waits for the append lock of `subject` (a two-key advisory
+/// lock whose second key is the subject's hash; other tests' subjects differ).
+async fn until_a_lock_is_awaited(admin: &tokio_postgres::Client, subject: &str) {
+    for _ in 0..500 {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND objsubid = 2 AND objid = hashtext($1)::oid",
+                &[&subject],
+            )
+            .await
+            .expect("pg_locks reads");
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no append waited for the held subject lock");
+}
+
+/// An append that lost a race on a stream version makes the store take subjects' locks
+/// before its statements for a while (in a transaction of its own, pipelined): on that
+/// path too a stored duplicate, a failed expectation and numbering inside a batch behave
+/// as on the optimistic one, and a refused batch writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_race_appends_lock_first_with_the_same_semantics() {
+    let schema = common::Schema::new("lock_first");
+    let store = schema.open().await;
+    let admin = common::admin().await;
+    // Subject names unique to this run: the lock wait looked for is this test's.
+    let (x, y) = (format!("x-{}", schema.name), format!("y-{}", schema.name));
+    let (x, y) = (x.as_str(), y.as_str());
+    let mut held = store.pool().get().await.expect("a connection");
+    let tx = held.transaction().await.expect("a transaction");
+    store
+        .append_in(&*tx, vec![on(x, "held")], AppendOptions::new())
+        .await
+        .expect("the held append");
+    let waiter = tokio::spawn({
+        let (store, x) = (store.clone(), x.to_owned());
+        async move { store.append(vec![on(&x, "waiter")]).await }
+    });
+    until_a_lock_is_awaited(&admin, x).await;
+    tx.commit().await.expect("commits");
+    let waited = waiter.await.expect("joins").expect("appends");
+    let appended = &waited.appended[0];
+    assert_eq!(appended.stream_version, Some(2));
+    // Its first statement took sequence 2 before it lost the race and rolled back.
+    assert!(
+        appended.sequence > 2,
+        "the waiting append did not race (sequence {}): this test no longer reaches the \
+         locked path",
+        appended.sequence
+    );
+
+    let stored_duplicate = store
+        .append(vec![on(y, "fresh"), on(x, "held")])
+        .await
+        .expect_err("a stored (source, id)");
+    assert!(stored_duplicate.is_duplicate(), "{stored_duplicate}");
+    let stale = store
+        .append_with(
+            vec![on(x, "stale")],
+            AppendOptions::new().expect(x, ExpectedVersion::Exact(1)),
+        )
+        .await
+        .expect_err("x is at version 2");
+    assert!(stale.is_conflict(), "{stale}");
+    let mixed = store
+        .append(vec![on(x, "a"), on(y, "b"), on(x, "c")])
+        .await
+        .expect("appends");
+    let versions: Vec<_> = mixed.appended.iter().map(|a| a.stream_version).collect();
+    assert_eq!(versions, [Some(3), Some(1), Some(4)]);
+
+    let ids: Vec<String> = store
+        .query(EventQuery::new())
+        .map_ok(|e| e.id().to_owned())
+        .try_collect()
+        .await
+        .expect("reads");
+    assert_eq!(ids, ["held", "waiter", "a", "b", "c"]);
 }
