@@ -29,6 +29,8 @@
 //! value at or below `H` with those low bits, which is exact while no append stays in
 //! flight for 2^31 sequence values.
 
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+
 use deadpool_postgres::Object;
 use eventstore_core::sql::TableName;
 use eventstore_core::{Error, EventQuery, Horizon, Order, Result};
@@ -99,9 +101,35 @@ pub async fn horizon(client: &impl GenericClient, table: &TableName) -> Result<H
     horizon_from(row.get(0), row.get(1))
 }
 
+/// The highest safe horizon a store has computed. A horizon stays safe once computed
+/// (every event at or below it had committed or would never commit), so the highest
+/// one seen is safe too, though a horizon computed later can be lower (see
+/// [`EventQuery::within_horizon`]): the store reports this one, so that its horizons
+/// never go back, and bounds keyset pages by it without a round trip (see
+/// [`crate::read`]).
+#[derive(Debug, Default)]
+pub(crate) struct KnownHorizon(AtomicI64);
+
+impl KnownHorizon {
+    /// The highest safe horizon seen (0 before any).
+    pub(crate) fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+
+    /// Records a safe horizon just computed; returns the highest seen.
+    fn raise(&self, safe: i64) -> i64 {
+        self.0.fetch_max(safe, Relaxed).max(safe)
+    }
+}
+
 /// [`horizon`] on a pooled connection, with the statement prepared once per connection
-/// (followers compute a horizon for every page they read).
-pub(crate) async fn pooled_horizon(client: &Object, table: &TableName) -> Result<Horizon> {
+/// (followers compute a horizon for every page they read); its safe horizon is the
+/// highest `known` has seen.
+pub(crate) async fn pooled_horizon(
+    client: &Object,
+    table: &TableName,
+    known: &KnownHorizon,
+) -> Result<Horizon> {
     let statement = client
         .prepare_cached(&horizon_sql(table))
         .await
@@ -110,5 +138,9 @@ pub(crate) async fn pooled_horizon(client: &Object, table: &TableName) -> Result
         .query_one(&statement, &[&horizon_param(table)])
         .await
         .map_err(db)?;
-    horizon_from(row.get(0), row.get(1))
+    let computed = horizon_from(row.get(0), row.get(1))?;
+    Ok(Horizon {
+        head: computed.head,
+        safe: known.raise(computed.safe),
+    })
 }

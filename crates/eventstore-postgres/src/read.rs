@@ -2,6 +2,7 @@
 //! holds until it ends.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use eventstore_core::sql::{EventRow, Sql, TableName, select_events};
@@ -13,7 +14,7 @@ use tokio_postgres::{Row, RowStream};
 
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{follows, pooled_horizon};
+use crate::horizon::{KnownHorizon, follows, pooled_horizon};
 use crate::types::JsonText;
 
 /// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
@@ -68,20 +69,76 @@ pub(crate) enum Read {
     Sql(Sql),
 }
 
-async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, RowStream)> {
-    let client = pool.get().await.map_err(db)?;
-    let sql = match read {
-        Read::Sql(sql) => sql,
-        Read::Query(query) => {
-            let query = if follows(&query) {
-                let safe = pooled_horizon(&client, table).await?.safe;
-                query.up_to(safe)
-            } else {
-                *query
-            };
-            select_events(&PostgresDialect, table, &query, None)?
+/// A page of a keyset walk (a query that follows the global order, with a limit and no
+/// offset) read up to the highest horizon the store already knows, without computing
+/// one. When that page comes back full it is exactly the page a fresh horizon would
+/// give: everything up to the known horizon is final, and the fresh one is no lower.
+/// When it comes back short, it goes on past the known horizon up to a fresh one.
+struct Continuation {
+    query: EventQuery,
+    limit: u64,
+    /// Rows read so far.
+    seen: u64,
+    /// The horizon the first part was bounded by.
+    bound: i64,
+}
+
+impl Continuation {
+    /// The rest of a short page, up to `safe` (a fresh horizon), if there can be any.
+    fn rest(self, safe: i64) -> Option<EventQuery> {
+        let capped = self
+            .query
+            .sequence_range()
+            .1
+            .is_some_and(|max| max <= self.bound);
+        (safe > self.bound && !capped).then(|| {
+            self.query
+                .after(self.bound)
+                .limit(self.limit - self.seen)
+                .up_to(safe)
+        })
+    }
+}
+
+/// The statement of a read, computing the horizon first if it must.
+async fn plan(
+    client: &Object,
+    table: &TableName,
+    read: Read,
+    known: &KnownHorizon,
+) -> Result<(Sql, Option<Continuation>)> {
+    let query = match read {
+        Read::Sql(sql) => return Ok((sql, None)),
+        Read::Query(query) if !follows(&query) => {
+            return Ok((select_events(&PostgresDialect, table, &query, None)?, None));
         }
+        Read::Query(query) => *query,
     };
+    let bound = known.get();
+    if let (Some(limit), 0, Some(after)) = (
+        query.limit_value(),
+        query.offset_value(),
+        query.after_value(),
+    ) && bound > after
+    {
+        let sql = select_events(&PostgresDialect, table, &query.clone().up_to(bound), None)?;
+        let rest = Continuation {
+            query,
+            limit,
+            seen: 0,
+            bound,
+        };
+        return Ok((sql, Some(rest)));
+    }
+    let safe = pooled_horizon(client, table, known).await?.safe;
+    Ok((
+        select_events(&PostgresDialect, table, &query.up_to(safe), None)?,
+        None,
+    ))
+}
+
+/// Starts `sql` on `client`.
+async fn run(client: &Object, sql: &Sql) -> Result<Pin<Box<RowStream>>> {
     let statement = client.prepare_cached(&sql.text).await.map_err(db)?;
     let params: Vec<Box<dyn ToSql + Send + Sync>> = sql.params.iter().map(to_sql).collect();
     let rows = client
@@ -91,29 +148,64 @@ async fn start(pool: &Pool, table: &TableName, read: Read) -> Result<(Object, Ro
         )
         .await
         .map_err(db)?;
-    Ok((client, rows))
+    Ok(Box::pin(rows))
+}
+
+/// A read under way.
+struct Rows {
+    client: Object,
+    rows: Pin<Box<RowStream>>,
+    table: TableName,
+    known: Arc<KnownHorizon>,
+    rest: Option<Continuation>,
 }
 
 /// Streams a read. The server sends rows as the consumer takes them (tokio-postgres
 /// stops reading the socket when the consumer lags), so memory stays bounded whatever
 /// the result's size; the pooled connection goes back when the stream ends or is
 /// dropped.
-pub(crate) fn stream(pool: Pool, table: TableName, read: Read) -> EventStream {
+pub(crate) fn stream(
+    pool: Pool,
+    table: TableName,
+    read: Read,
+    known: Arc<KnownHorizon>,
+) -> EventStream {
     enum State {
-        Start(Pool, TableName, Read),
-        Rows(Object, Pin<Box<RowStream>>),
+        Start(Pool, TableName, Read, Arc<KnownHorizon>),
+        Reading(Box<Rows>),
     }
-    futures::stream::try_unfold(State::Start(pool, table, read), |state| async move {
-        let (client, mut rows) = match state {
-            State::Start(pool, table, read) => {
-                let (client, rows) = start(&pool, &table, read).await?;
-                (client, Box::pin(rows))
+    futures::stream::try_unfold(State::Start(pool, table, read, known), |state| async move {
+        let mut r = match state {
+            State::Start(pool, table, read, known) => {
+                let client = pool.get().await.map_err(db)?;
+                let (sql, rest) = plan(&client, &table, read, &known).await?;
+                let rows = run(&client, &sql).await?;
+                Box::new(Rows {
+                    client,
+                    rows,
+                    table,
+                    known,
+                    rest,
+                })
             }
-            State::Rows(client, rows) => (client, rows),
+            State::Reading(r) => r,
         };
-        match rows.try_next().await.map_err(db)? {
-            Some(row) => Ok(Some((event_row(&row)?, State::Rows(client, rows)))),
-            None => Ok(None),
+        loop {
+            if let Some(row) = r.rows.try_next().await.map_err(db)? {
+                if let Some(rest) = &mut r.rest {
+                    rest.seen += 1;
+                }
+                return Ok(Some((event_row(&row)?, State::Reading(r))));
+            }
+            let Some(rest) = r.rest.take().filter(|rest| rest.seen < rest.limit) else {
+                return Ok(None);
+            };
+            let safe = pooled_horizon(&r.client, &r.table, &r.known).await?.safe;
+            let Some(query) = rest.rest(safe) else {
+                return Ok(None);
+            };
+            let sql = select_events(&PostgresDialect, &r.table, &query, None)?;
+            r.rows = run(&r.client, &sql).await?;
         }
     })
     .boxed()

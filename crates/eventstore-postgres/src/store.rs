@@ -18,7 +18,7 @@ use crate::batch::{Batch, LockKeys};
 use crate::contention::Contention;
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
-use crate::horizon::{horizon, pooled_horizon};
+use crate::horizon::{KnownHorizon, horizon, pooled_horizon};
 use crate::keys::notify_channel;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, event_row, failed, stream};
@@ -50,6 +50,8 @@ struct Shared {
     current_version_sql: String,
     keys: LockKeys,
     contention: Contention,
+    /// The highest safe horizon computed (see [`KnownHorizon`]).
+    known: Arc<KnownHorizon>,
     limits: Limits,
     /// Wakes followers after commits; knows whether the store is closed.
     signal: Arc<CommitSignal>,
@@ -103,6 +105,7 @@ impl PostgresEventStore {
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys::new(&table),
                 contention: Contention::default(),
+                known: Arc::default(),
                 limits: options.limits,
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
@@ -297,6 +300,7 @@ impl EventStore for PostgresEventStore {
             self.shared.pool.clone(),
             self.shared.table.clone(),
             Read::Query(Box::new(query)),
+            self.shared.known.clone(),
         )
     }
 
@@ -328,6 +332,7 @@ impl EventStore for PostgresEventStore {
             self.shared.pool.clone(),
             self.shared.table.clone(),
             Read::Sql(sql),
+            self.shared.known.clone(),
         )
     }
 
@@ -346,7 +351,7 @@ impl EventStore for PostgresEventStore {
 
     async fn horizon(&self) -> Result<Horizon> {
         let client = self.client().await?;
-        pooled_horizon(&client, &self.shared.table).await
+        pooled_horizon(&client, &self.shared.table, &self.shared.known).await
     }
 
     fn wakeups(&self) -> Wakeups {

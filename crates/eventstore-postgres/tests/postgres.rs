@@ -161,6 +161,58 @@ async fn the_horizon_lags_while_an_append_is_held_open() {
     assert_eq!(followed.len(), 3);
 }
 
+/// Keyset pages (`after` with a limit) are first read up to the highest horizon the
+/// store already knows, without computing one; a page that comes back short goes on up
+/// to a fresh horizon, so an event committed since is still read, and one held back by
+/// an open append is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_past_the_known_horizon_continue_up_to_a_fresh_one() {
+    let schema = common::Schema::new("known");
+    let store = schema.open().await;
+    let sequences = |events: Vec<eventstore_core::StoredEvent>| -> Vec<i64> {
+        events.iter().map(|e| e.sequence()).collect()
+    };
+    let page = |after: i64, limit: u64| {
+        store
+            .query(EventQuery::new().after(after).limit(limit))
+            .try_collect::<Vec<_>>()
+    };
+    let ids = |range: std::ops::Range<i32>, subject: &str| -> Vec<Event> {
+        range.map(|i| event(&i.to_string(), subject)).collect()
+    };
+    store.append(ids(1..11, "a")).await.unwrap();
+    assert_eq!(store.horizon().await.unwrap().safe, 10);
+    store.append(ids(11..16, "b")).await.unwrap();
+    // The store knows horizon 10; events 11..=15 committed since.
+    assert_eq!(sequences(page(0, 5).await.unwrap()), [1, 2, 3, 4, 5]);
+    assert_eq!(sequences(page(8, 5).await.unwrap()), [9, 10, 11, 12, 13]);
+    assert_eq!(sequences(page(0, 100).await.unwrap()).len(), 15);
+    assert_eq!(
+        sequences(
+            store
+                .query(EventQuery::new().after(8).max_sequence(10).limit(5))
+                .try_collect()
+                .await
+                .unwrap()
+        ),
+        [9, 10]
+    );
+
+    let mut client = store.pool().get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    store
+        .append_in(&*tx, ids(16..17, "c"), Default::default())
+        .await
+        .unwrap();
+    store.append(ids(17..18, "d")).await.unwrap();
+    assert_eq!(sequences(page(14, 10).await.unwrap()), [15]);
+    tx.commit().await.unwrap();
+    assert_eq!(sequences(page(14, 10).await.unwrap()), [15, 16, 17]);
+    // A horizon, once seen, does not go back.
+    let horizon = store.horizon().await.unwrap();
+    assert_eq!((horizon.head, horizon.safe), (17, 17));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_require_connects_and_verify_full_checks_the_certificate() {
     let schema = common::Schema::new("tls");
