@@ -113,8 +113,8 @@ impl SqliteOptions {
         Ok(self)
     }
 
-    /// How long a statement waits for another process's lock before failing with a
-    /// database error (default 5 s).
+    /// How long a statement waits for another process's lock before failing with
+    /// [`Error::Timeout`] (default 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self

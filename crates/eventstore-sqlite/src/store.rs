@@ -105,8 +105,14 @@ impl Shared {
         }
     }
 
+    /// A reader from the pool. r2d2 fails a checkout only when its connection timeout
+    /// passed (every reader busy, or none could be opened: the message then carries
+    /// the last error), so a failure is a [`Error::Timeout`], as a pool time-out is on
+    /// PostgreSQL.
     pub(crate) fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        self.readers.get().map_err(db)
+        self.readers
+            .get()
+            .map_err(|e| eventstore_core::Error::Timeout(Box::new(e)))
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
