@@ -13,6 +13,7 @@ use std::time::Duration;
 use eventstore_core::{Event, EventQuery, EventStore, Position, StoredEvent, follow};
 use eventstore_outbox::OutboxRelay;
 use eventstore_postgres::{PostgresEventStore, PostgresOptions};
+use eventstore_replay::{BoxError, Projection, ProjectionRunner};
 use eventstore_testkit::sender::Recorder;
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -202,8 +203,25 @@ async fn reads_survive_terminated_connections() {
     eprintln!("reads: {broken} broken by a terminated connection");
 }
 
+/// A projection that records the ids it handled.
+#[derive(Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<HashSet<String>>>);
+
+#[async_trait::async_trait]
+impl Projection for Seen {
+    fn name(&self) -> &str {
+        "faults"
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), BoxError> {
+        self.0.lock().unwrap().insert(event.id().to_owned());
+        Ok(())
+    }
+}
+
 /// A follower whose connections are terminated ends with a typed error; following again
-/// from its last position misses and repeats nothing. A relay keeps delivering.
+/// from its last position misses and repeats nothing. A relay and a projection runner
+/// keep delivering: they wait the failures out and resume from their checkpoints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn followers_and_relays_resume_after_terminated_connections() {
     let schema = common::Schema::new("fault_follow");
@@ -214,6 +232,14 @@ async fn followers_and_relays_resume_after_terminated_connections() {
     let relaying = tokio::spawn({
         let stop = stop.clone();
         async move { relay.run(stop).await }
+    });
+    let projected = Seen::default();
+    let projecting = tokio::spawn({
+        let (stop, runner) = (
+            stop.clone(),
+            ProjectionRunner::new(Arc::new(store.clone())).with(projected.clone()),
+        );
+        async move { runner.run(stop).await }
     });
     let shared: Arc<dyn EventStore> = Arc::new(store.clone());
     let mut seen: Vec<StoredEvent> = Vec::new();
@@ -291,7 +317,21 @@ async fn followers_and_relays_resume_after_terminated_connections() {
     );
     assert_eq!(seen.len(), ids(&store).await.len(), "nothing missed");
     recorder.wait_for(committed).await;
+    for _ in 0..600 {
+        if projected.0.lock().unwrap().len() == committed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.cancel();
+    for report in projecting.await.expect("the projection task") {
+        report.result.expect("the projection kept running");
+    }
+    assert_eq!(
+        projected.0.lock().unwrap().len(),
+        committed,
+        "the projection handled every event"
+    );
     relaying
         .await
         .expect("the relay task")

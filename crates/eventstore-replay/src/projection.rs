@@ -234,16 +234,52 @@ impl<S> Worker<S>
 where
     S: TransactionalStore + CheckpointStore + LeaseStore + 'static,
 {
+    /// Applies events until `shutdown`. A store failure while following (a lost
+    /// connection, a timed-out statement) is waited out with the retry policy's
+    /// back-off, letting the lease go meanwhile, and the projection resumes from its
+    /// durable checkpoint, as the outbox relay does; a failure to apply an event (after
+    /// its retries) stops it.
     async fn run(&self, shutdown: &CancellationToken) -> Result<u64> {
         let mut applied = 0;
         let mut lease = Lease::new(&self.key, self.lease_ttl);
+        let mut faults = 0;
+        loop {
+            match self.hold(&mut lease, shutdown, &mut applied).await {
+                Ok(()) => return Ok(applied),
+                Err(Held::Fault(e)) if e.is_database() || e.is_timeout() => {
+                    lease.release(&*self.store).await;
+                    faults += 1;
+                    let pause = self.retry.delay(faults.min(16));
+                    tracing::warn!(projection = %self.projection.name(), error = %e, ?pause, "store failed; resuming from the checkpoint");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(applied),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Err(Held::Fault(e) | Held::Stop(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes the lease and applies events while it holds, until `shutdown` (`Ok`).
+    async fn hold(
+        &self,
+        lease: &mut Lease,
+        shutdown: &CancellationToken,
+        applied: &mut u64,
+    ) -> std::result::Result<(), Held> {
         let leases: &dyn LeaseStore = &*self.store;
         'lease: loop {
             // Another process may be running this projection: wait for its lease.
-            if !lease.acquire(leases, shutdown).await? {
-                return Ok(applied);
+            if !lease.acquire(leases, shutdown).await.map_err(Held::Fault)? {
+                return Ok(());
             }
-            let from = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
+            let from = self
+                .store
+                .load_checkpoint(&self.key)
+                .await
+                .map_err(Held::Fault)?
+                .unwrap_or(0);
             let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
             let followed = follow(store, self.projection.filter(), Position::After(from));
             let mut events = upcast(followed, self.upcaster.clone());
@@ -251,19 +287,21 @@ where
                 let next = tokio::select! {
                     () = shutdown.cancelled() => {
                         lease.release(leases).await;
-                        return Ok(applied);
+                        return Ok(());
                     }
                     () = tokio::time::sleep(lease.until_renewal()) => None,
                     event = events.next() => Some(event),
                 };
-                if !lease.renew_if_due(leases).await? {
+                if !lease.renew_if_due(leases).await.map_err(Held::Fault)? {
                     continue 'lease;
                 }
                 match next {
                     None => {}
-                    Some(None) => return Ok(applied),
+                    Some(None) => return Ok(()),
                     Some(Some(event)) => {
-                        applied += u64::from(self.apply_with_retries(&event?, shutdown).await?);
+                        let event = event.map_err(Held::Fault)?;
+                        let done = self.apply_with_retries(&event, shutdown).await;
+                        *applied += u64::from(done.map_err(Held::Stop)?);
                     }
                 }
             }
@@ -351,4 +389,12 @@ where
                 .is_some()),
         }
     }
+}
+
+/// Why a worker let its lease go with an error.
+enum Held {
+    /// Following the store failed: waited out if it is the database's or a time-out.
+    Fault(Error),
+    /// An event could not be applied: the projection stops.
+    Stop(Error),
 }
