@@ -47,7 +47,7 @@ pub(crate) fn run_against_seed(
 
 /// Turns the store's schema in `path` into the seed's: drops every index of the event
 /// table but the unique `(source, id)`, and creates the seed's nine.
-fn seed_schema(path: &std::path::Path) -> rusqlite::Result<()> {
+pub(super) fn seed_schema(path: &std::path::Path) -> rusqlite::Result<()> {
     let conn = raw::open(path)?;
     let names: Vec<String> = conn
         .prepare(

@@ -8,6 +8,7 @@ mod lookups;
 mod raw;
 mod readset;
 mod scratch;
+mod seeded;
 
 use std::sync::Arc;
 
@@ -109,6 +110,20 @@ pub(crate) fn run(
             ));
             rt.block_on(store.close()).expect("the store closes");
         }
+        if wants.has("seed") {
+            eprintln!("sqlite: append 100 × 1 on the loaded file against a seed-schema copy…");
+            let result = seeded::run(rt, &scratch, &set, sizes);
+            figures.push(figures::append(
+                "append_100x1_vs_seed_loaded",
+                &format!(
+                    "append 100 × 1 onto {} events, raw on the seed's schema",
+                    set.events
+                ),
+                sizes.batched(),
+                result,
+                vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+            ));
+        }
         scratch.remove(&set.path);
     }
 
@@ -128,7 +143,7 @@ pub(crate) fn run(
         let result = append::run_against_seed(rt, &scratch, dataset, shape, sizes.rounds);
         appends.push(figures::append(
             "append_100x1_vs_seed",
-            "append 100 × 1, raw on the seed's schema",
+            "append 100 × 1 onto empty files, raw on the seed's schema",
             shape,
             result,
             vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
