@@ -55,8 +55,8 @@ struct PendingAppend {
 
 impl Shared {
     /// Group commit: appends every queued batch in one write transaction, each inside
-    /// a savepoint of its own so that one batch's failure (a conflict, a duplicate)
-    /// rolls back only that batch, then commits once. Concurrent appenders share the
+    /// a savepoint of its own (unless it is alone) so that one batch's failure (a
+    /// conflict, a duplicate) rolls back only that batch, then commits once. Concurrent appenders share the
     /// transaction's cost instead of queueing one commit each.
     fn commit_pending(&self, conn: &mut Connection) {
         let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
@@ -72,8 +72,17 @@ impl Shared {
                 return;
             }
         };
+        // A batch alone in its transaction needs no savepoint: on failure the whole
+        // transaction rolls back. Every page a savepoint's statements change is first
+        // copied to a statement journal, which a 100-event batch (table and index
+        // pages across the file) fills past SQLite's in-memory threshold.
+        let alone = jobs.len() == 1;
         let mut results = Vec::with_capacity(jobs.len());
         for job in &jobs {
+            if alone {
+                results.push(self.write_sql.append(&tx, &job.events, &job.options));
+                continue;
+            }
             let result = tx
                 .execute_batch("SAVEPOINT append")
                 .map_err(db)
@@ -89,7 +98,11 @@ impl Shared {
                 });
             results.push(result);
         }
-        let committed = tx.commit();
+        let committed = if alone && results[0].is_err() {
+            tx.rollback()
+        } else {
+            tx.commit()
+        };
         let any = results
             .iter()
             .any(|r| r.as_ref().is_ok_and(|a| !a.appended.is_empty()));
@@ -137,6 +150,9 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint)?;
+    // Statement journals (a group commit's savepoints) stay in memory instead of
+    // spilling to temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
