@@ -32,6 +32,7 @@
 
 mod append_sql;
 mod batch;
+mod columns;
 mod connect;
 mod contention;
 mod coordination;

@@ -5,61 +5,44 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use eventstore_core::sql::{EventRow, Sql, TableName, select_events};
-use eventstore_core::timestamp::parse_fixed;
-use eventstore_core::{Error, EventQuery, EventStream, Result, StoredEvent};
+use eventstore_core::sql::{Sql, TableName, select_events};
+use eventstore_core::{Error, EventQuery, EventStream, Result};
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
 
+use crate::columns::{EventColumns, decode_event};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
 use crate::horizon::{KnownHorizon, follows, pooled_horizon};
 use crate::types::JsonText;
 
-/// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
-pub(crate) fn event_row(row: &Row) -> Result<StoredEvent> {
-    let sequence: i64 = row.try_get(0).map_err(db)?;
-    let get_time = |i: usize| time_column(sequence, row.try_get(i).map_err(db)?);
-    let json = |i: usize| -> Result<Option<String>> {
-        Ok(row
-            .try_get::<_, Option<JsonText>>(i)
-            .map_err(db)?
-            .map(|j| j.0))
-    };
-    let text = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db) };
-    EventRow {
-        sequence,
-        stream_version: row.try_get(1).map_err(db)?,
-        recorded_at: row.try_get(2).map_err(db)?,
-        id: row.try_get(3).map_err(db)?,
-        source: row.try_get(4).map_err(db)?,
-        ty: row.try_get(5).map_err(db)?,
-        subject: text(6)?,
-        time: get_time(7)?,
-        datacontenttype: text(8)?,
-        dataschema: text(9)?,
-        correlationid: text(10)?,
-        topic: text(11)?,
-        destination: text(12)?,
-        extensions: json(13)?,
-        data_kind: text(14)?,
-        data_text: json(15)?,
-        data_bytes: row.try_get(16).map_err(db)?,
-    }
-    .into_stored()
-}
+/// A tokio-postgres row of the event columns.
+impl EventColumns for Row {
+    type Error = tokio_postgres::Error;
 
-/// The `time` column of the row at `sequence`: the fixed-width RFC 3339 text the store
-/// writes, or [`Error::Corrupt`].
-pub fn time_column(sequence: i64, text: Option<&str>) -> Result<Option<time::OffsetDateTime>> {
-    text.map(|t| {
-        parse_fixed(t).ok_or_else(|| Error::Corrupt {
-            sequence,
-            message: format!("time {t:?} is not RFC 3339"),
-        })
-    })
-    .transpose()
+    fn int8(&self, i: usize) -> std::result::Result<Option<i64>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn text(&self, i: usize) -> std::result::Result<Option<&str>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn jsonb(&self, i: usize) -> std::result::Result<Option<String>, Self::Error> {
+        Ok(self.try_get::<_, Option<JsonText>>(i)?.map(|j| j.0))
+    }
+
+    fn bytea(&self, i: usize) -> std::result::Result<Option<Vec<u8>>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn timestamptz(
+        &self,
+        i: usize,
+    ) -> std::result::Result<Option<time::OffsetDateTime>, Self::Error> {
+        self.try_get(i)
+    }
 }
 
 /// What a read runs: a query (bounded by the horizon when it follows the global
@@ -195,7 +178,7 @@ pub(crate) fn stream(
                 if let Some(rest) = &mut r.rest {
                     rest.seen += 1;
                 }
-                return Ok(Some((event_row(&row)?, State::Reading(r))));
+                return Ok(Some((decode_event(&row)?, State::Reading(r))));
             }
             let Some(rest) = r.rest.take().filter(|rest| rest.seen < rest.limit) else {
                 return Ok(None);

@@ -21,12 +21,11 @@
 //! [`PostgresDialect`](crate::PostgresDialect); a follower of the global order (a
 //! query with `after`, ascending: [`follows`]) first bounds its query by the horizon
 //! (`EventQuery::up_to`): the [`horizon_sql`] statement with [`horizon_param`], read
-//! through [`horizon_from`]. A row of the event columns becomes an `EventRow`, the
-//! `time` column through [`time_column`], then a `StoredEvent`
-//! (`EventRow::into_stored`).
+//! through [`horizon_from`]. A row of the event columns, read through the driver's
+//! [`EventColumns`], becomes a `StoredEvent` with [`decode_event`].
 
 pub use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
 pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
+pub use crate::columns::{EventColumns, decode_event, time_column};
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};
 pub use crate::keys::notify_channel;
-pub use crate::read::time_column;

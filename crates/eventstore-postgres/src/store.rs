@@ -15,13 +15,14 @@ use tracing::Instrument as _;
 
 use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql, plain_append_sql};
 use crate::batch::{Batch, LockKeys};
+use crate::columns::decode_event;
 use crate::contention::Contention;
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
 use crate::horizon::{KnownHorizon, horizon, pooled_horizon};
 use crate::keys::notify_channel;
 use crate::options::{PostgresOptions, Source};
-use crate::read::{Read, event_row, failed, stream};
+use crate::read::{Read, failed, stream};
 use crate::write::{Attempt, attempt, attempt_locked};
 use crate::{connect, schema};
 
@@ -314,7 +315,7 @@ impl EventStore for PostgresEventStore {
             .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
         let row = client.query_opt(&statement, &refs).await.map_err(db)?;
-        row.as_ref().map(event_row).transpose()
+        row.as_ref().map(decode_event).transpose()
     }
 
     fn stream(&self, subject: &str, from_version: i64) -> EventStream {

@@ -1,16 +1,15 @@
 //! Binding and reading the store's columns with sqlx: the few conversions sqlx lacks
-//! without its `json` feature, and a row of the event columns as an [`EventRow`].
+//! without its `json` feature, and a row of the event columns read through the
+//! PostgreSQL backend's decoder.
 
-use eventstore_core::sql::{EventRow, SqlValue};
+use eventstore_core::sql::SqlValue;
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{Result, StoredEvent};
-use eventstore_postgres::statements::time_column;
+use eventstore_postgres::statements::{EventColumns, decode_event};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow, PgTypeInfo, PgValueFormat, PgValueRef};
 use sqlx::query::Query;
 use sqlx::{Decode, Postgres, Row as _, Type, TypeInfo as _, ValueRef as _};
-
-use crate::error::db;
 
 /// JSON text read from a `json` or `jsonb` column (the store keeps JSON as text: what
 /// the server sends, unparsed).
@@ -59,35 +58,38 @@ pub(crate) fn bind<'q>(
     }
 }
 
+/// A sqlx row of the event columns, read through the PostgreSQL backend's decoder.
+pub(crate) struct EventRow<'r>(pub(crate) &'r PgRow);
+
+impl EventColumns for EventRow<'_> {
+    type Error = sqlx::Error;
+
+    fn int8(&self, i: usize) -> std::result::Result<Option<i64>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn text(&self, i: usize) -> std::result::Result<Option<&str>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn jsonb(&self, i: usize) -> std::result::Result<Option<String>, Self::Error> {
+        Ok(self.0.try_get::<Option<JsonText>, _>(i)?.map(|j| j.0))
+    }
+
+    fn bytea(&self, i: usize) -> std::result::Result<Option<Vec<u8>>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn timestamptz(
+        &self,
+        i: usize,
+    ) -> std::result::Result<Option<time::OffsetDateTime>, Self::Error> {
+        self.0.try_get(i)
+    }
+}
+
 /// Reads one row of the event columns
 /// ([`Dialect::event_columns`](eventstore_core::sql::Dialect::event_columns)).
 pub(crate) fn event_row(row: &PgRow) -> Result<StoredEvent> {
-    let sequence: i64 = row.try_get(0).map_err(db)?;
-    let text = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db) };
-    let json = |i: usize| -> Result<Option<String>> {
-        Ok(row
-            .try_get::<Option<JsonText>, _>(i)
-            .map_err(db)?
-            .map(|j| j.0))
-    };
-    EventRow {
-        sequence,
-        stream_version: row.try_get(1).map_err(db)?,
-        recorded_at: row.try_get(2).map_err(db)?,
-        id: row.try_get(3).map_err(db)?,
-        source: row.try_get(4).map_err(db)?,
-        ty: row.try_get(5).map_err(db)?,
-        subject: text(6)?,
-        time: time_column(sequence, row.try_get(7).map_err(db)?)?,
-        datacontenttype: text(8)?,
-        dataschema: text(9)?,
-        correlationid: text(10)?,
-        topic: text(11)?,
-        destination: text(12)?,
-        extensions: json(13)?,
-        data_kind: text(14)?,
-        data_text: json(15)?,
-        data_bytes: row.try_get(16).map_err(db)?,
-    }
-    .into_stored()
+    decode_event(&EventRow(row))
 }
