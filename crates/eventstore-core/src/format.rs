@@ -204,9 +204,7 @@ fn data_member(raw: &RawValue, content_type: Option<&str>) -> Result<Data, Valid
     if !is_json && raw.get().starts_with('"') {
         return Ok(Data::Text(string("data", raw)?));
     }
-    Json::from_string(raw.get().to_owned())
-        .map(Data::Json)
-        .map_err(|e| ValidationError::new("data", Rule::NotJson(e.to_string())))
+    Ok(Data::Json(Json::from_raw(raw)))
 }
 
 fn string(attribute: &str, raw: &RawValue) -> Result<String, ValidationError> {
@@ -312,7 +310,10 @@ impl Serialize for Event {
             map.serialize_entry(name, &value.to_json())?;
         }
         match self.data() {
-            Some(Data::Json(json)) => map.serialize_entry("data", json.raw())?,
+            Some(Data::Json(json)) => {
+                let raw = json.raw().map_err(serde::ser::Error::custom)?;
+                map.serialize_entry("data", raw)?;
+            }
             Some(Data::Text(text)) => map.serialize_entry("data", text)?,
             Some(Data::Binary(bytes)) => {
                 map.serialize_entry("data_base64", &BASE64.encode(bytes))?
