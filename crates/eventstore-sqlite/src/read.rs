@@ -20,14 +20,11 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     let time = |i: usize| -> rusqlite::Result<Option<time::OffsetDateTime>> {
         Ok(row.get_ref(i)?.as_str_or_null()?.and_then(parse_fixed))
     };
-    let (data_text, data_bytes) = match row.get_ref(15)? {
-        ValueRef::Text(t) => match String::from_utf8(t.to_vec()) {
-            Ok(text) => (Some(text), None),
-            // Left for EventRow to report as corrupt rather than repaired silently.
-            Err(e) => (None, Some(e.into_bytes())),
-        },
-        ValueRef::Blob(b) => (None, Some(b.to_vec())),
-        _ => (None, None),
+    // Bytes either way: checking UTF-8 here would put the check on the fetching thread,
+    // the busier of the two; `EventRow::into_stored` checks it on the consumer's.
+    let data_bytes = match row.get_ref(15)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
     };
     Ok(EventRow {
         sequence: row.get(0)?,
@@ -45,7 +42,7 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         destination: row.get(12)?,
         extensions: row.get(13)?,
         data_kind: row.get(14)?,
-        data_text,
+        data_text: None,
         data_bytes,
     })
 }

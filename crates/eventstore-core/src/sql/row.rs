@@ -102,12 +102,14 @@ impl EventRow {
             (Some("json"), Some(text), _) => Some(Data::Json(
                 Json::from_string(text).map_err(|e| corrupt(format!("data is not JSON: {e}")))?,
             )),
-            (Some("json"), None, Some(bytes)) => Some(Data::Json(
-                String::from_utf8(bytes)
-                    .ok()
-                    .and_then(|t| Json::from_string(t).ok())
-                    .ok_or_else(|| corrupt("data is not JSON".to_owned()))?,
-            )),
+            (Some("json"), None, Some(bytes)) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| corrupt("JSON data is not UTF-8".to_owned()))?;
+                Some(Data::Json(
+                    Json::from_string(text)
+                        .map_err(|e| corrupt(format!("data is not JSON: {e}")))?,
+                ))
+            }
             (Some("text"), Some(text), _) => Some(Data::Text(text)),
             (Some("text"), None, Some(bytes)) => Some(Data::Text(
                 String::from_utf8(bytes)
