@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use crate::json_check;
+
 /// The data an event carries.
 #[derive(Clone, PartialEq)]
 pub enum Data {
@@ -78,40 +80,64 @@ pub const MAX_JSON_DEPTH: usize = 127;
 /// callers deserialize it straight into their own types with
 /// [`deserialize`](Self::deserialize), without an intermediate `Value`.
 ///
+/// Every constructor validates (or, for [`from_serialize`](Self::from_serialize), writes
+/// the text itself), so a `Json` always holds one valid JSON value: the texts accepted are
+/// exactly those serde_json's `RawValue` accepts. Text read back from a store is checked
+/// again like any other, with a fast grammar walk first and serde_json only where that
+/// walk does not show the text valid.
+///
 /// Two `Json`s are equal when their texts are equal or, failing that, when they parse to
 /// equal values: whitespace and key order do not make events different.
 #[derive(Clone)]
-pub struct Json(Box<RawValue>);
+pub struct Json(Box<str>);
 
 impl Json {
     /// Validates JSON text (surrounding whitespace is trimmed).
     pub fn from_string(text: String) -> Result<Self, serde_json::Error> {
-        RawValue::from_string(text).map(Self)
+        let trimmed = text.trim_matches(is_json_whitespace);
+        if json_check::is_json(trimmed) {
+            if trimmed.len() == text.len() {
+                return Ok(Self(text.into_boxed_str()));
+            }
+            return Ok(Self(trimmed.into()));
+        }
+        // Not shown valid by the fast walk: serde_json decides, and names the error.
+        RawValue::from_string(text).map(|raw| Self(raw.into()))
     }
 
     /// Serializes a value to JSON text.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
+        // serde_json's serializer writes valid JSON (its own `to_raw_value` relies on it).
+        serde_json::to_string(value).map(|text| Self(text.into_boxed_str()))
+    }
+
+    /// JSON text that serde_json has already validated, such as a member of a document it
+    /// parsed.
+    pub(crate) fn from_raw(raw: &RawValue) -> Self {
+        Self(raw.get().into())
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// Deserializes the JSON into `T`.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(&self.0)
     }
 
     /// The JSON as a `serde_json::Value`.
     pub fn to_value(&self) -> serde_json::Value {
         // The text was validated on construction, so this parse cannot fail.
-        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
     }
 
-    pub(crate) fn raw(&self) -> &RawValue {
-        &self.0
+    /// The text as serde_json's `RawValue`, for writing it into a document verbatim.
+    /// serde_json builds one only by validating, so this checks the text again: the
+    /// price of not checking it twice on every read.
+    pub(crate) fn raw(&self) -> Result<&RawValue, serde_json::Error> {
+        serde_json::from_str(&self.0)
     }
 
     /// How deeply arrays and objects nest in the document (0 for a scalar).
@@ -137,8 +163,13 @@ impl Json {
 
 impl From<serde_json::Value> for Json {
     fn from(value: serde_json::Value) -> Self {
-        Self(serde_json::value::to_raw_value(&value).expect("a Value always serializes"))
+        Self(value.to_string().into_boxed_str())
     }
+}
+
+/// JSON's insignificant whitespace (RFC 8259), what serde_json skips around a value.
+fn is_json_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\n' | '\r' | '\t')
 }
 
 impl PartialEq for Json {

@@ -67,7 +67,7 @@ impl ExtensionType {
         }
     }
 
-    fn from_tag(tag: &str) -> Option<Self> {
+    pub(crate) fn from_tag(tag: &str) -> Option<Self> {
         Some(match tag {
             "string" => Self::String,
             "integer" => Self::Integer,

@@ -77,12 +77,22 @@ impl JsonFormat {
 
     /// Writes one event.
     pub fn write_event(&self, event: &Event) -> String {
-        serde_json::to_string(event).expect("an event always serializes")
+        let mut out = String::new();
+        write_into(&mut out, event);
+        out
     }
 
     /// Writes a batch.
     pub fn write_batch(&self, events: &[Event]) -> String {
-        serde_json::to_string(events).expect("an event always serializes")
+        let mut out = String::from("[");
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_into(&mut out, event);
+        }
+        out.push(']');
+        out
     }
 
     fn event_from_members(&self, members: Members<'_>) -> Result<Event, ValidationError> {
@@ -204,9 +214,7 @@ fn data_member(raw: &RawValue, content_type: Option<&str>) -> Result<Data, Valid
     if !is_json && raw.get().starts_with('"') {
         return Ok(Data::Text(string("data", raw)?));
     }
-    Json::from_string(raw.get().to_owned())
-        .map(Data::Json)
-        .map_err(|e| ValidationError::new("data", Rule::NotJson(e.to_string())))
+    Ok(Data::Json(Json::from_raw(raw)))
 }
 
 fn string(attribute: &str, raw: &RawValue) -> Result<String, ValidationError> {
@@ -282,44 +290,91 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
+/// Appends one event in the JSON format. JSON data, text the `Json` already checked, is
+/// copied in as it is: going through serde_json would need a `RawValue`, which serde_json
+/// only builds by checking the text again.
+fn write_into(out: &mut String, event: &Event) {
+    let attributes =
+        serde_json::to_string(&Attributes(event)).expect("an event's attributes serialize");
+    match event.data() {
+        Some(Data::Json(json)) => {
+            // The attributes' object always has members (specversion at least).
+            out.push_str(attributes.strip_suffix('}').unwrap_or(&attributes));
+            out.push_str(",\"data\":");
+            out.push_str(json.as_str());
+            out.push('}');
+        }
+        _ => out.push_str(&attributes),
+    }
+}
+
+/// An event's members but JSON data (text and binary data included).
+struct Attributes<'a>(&'a Event);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        attribute_members(&mut map, self.0)?;
+        if let Some(data) = self.0.data() {
+            other_data_member(&mut map, data)?;
+        }
+        map.end()
+    }
+}
+
 impl Serialize for Event {
     /// Writes the event in the CloudEvents JSON format.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("specversion", SPEC_VERSION)?;
-        map.serialize_entry("id", self.id())?;
-        map.serialize_entry("source", self.source())?;
-        map.serialize_entry("type", self.ty())?;
-        if let Some(subject) = self.subject() {
-            map.serialize_entry("subject", subject)?;
-        }
-        if let Some(time) = self.time() {
-            map.serialize_entry("time", &timestamp::format_rfc3339(time))?;
-        }
-        let optional = [
-            ("datacontenttype", self.datacontenttype()),
-            ("dataschema", self.dataschema()),
-            ("correlationid", self.correlationid()),
-            ("topic", self.topic()),
-            ("destination", self.destination()),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                map.serialize_entry(name, value)?;
-            }
-        }
-        for (name, value) in self.extensions() {
-            map.serialize_entry(name, &value.to_json())?;
-        }
+        attribute_members(&mut map, self)?;
         match self.data() {
-            Some(Data::Json(json)) => map.serialize_entry("data", json.raw())?,
-            Some(Data::Text(text)) => map.serialize_entry("data", text)?,
-            Some(Data::Binary(bytes)) => {
-                map.serialize_entry("data_base64", &BASE64.encode(bytes))?
+            Some(Data::Json(json)) => {
+                let raw = json.raw().map_err(serde::ser::Error::custom)?;
+                map.serialize_entry("data", raw)?;
             }
+            Some(data) => other_data_member(&mut map, data)?,
             None => {}
         }
         map.end()
+    }
+}
+
+/// Every member but `data`/`data_base64`.
+fn attribute_members<M: SerializeMap>(map: &mut M, event: &Event) -> Result<(), M::Error> {
+    map.serialize_entry("specversion", SPEC_VERSION)?;
+    map.serialize_entry("id", event.id())?;
+    map.serialize_entry("source", event.source())?;
+    map.serialize_entry("type", event.ty())?;
+    if let Some(subject) = event.subject() {
+        map.serialize_entry("subject", subject)?;
+    }
+    if let Some(time) = event.time() {
+        map.serialize_entry("time", &timestamp::format_rfc3339(time))?;
+    }
+    let optional = [
+        ("datacontenttype", event.datacontenttype()),
+        ("dataschema", event.dataschema()),
+        ("correlationid", event.correlationid()),
+        ("topic", event.topic()),
+        ("destination", event.destination()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            map.serialize_entry(name, value)?;
+        }
+    }
+    for (name, value) in event.extensions() {
+        map.serialize_entry(name, &value.to_json())?;
+    }
+    Ok(())
+}
+
+/// The `data` member of text data, or the `data_base64` member of binary data.
+fn other_data_member<M: SerializeMap>(map: &mut M, data: &Data) -> Result<(), M::Error> {
+    match data {
+        Data::Text(text) => map.serialize_entry("data", text),
+        Data::Binary(bytes) => map.serialize_entry("data_base64", &BASE64.encode(bytes)),
+        Data::Json(_) => Ok(()),
     }
 }
 

@@ -28,6 +28,7 @@ mod event;
 mod extension;
 mod follow;
 mod format;
+mod json_check;
 mod lease;
 mod limits;
 mod query;

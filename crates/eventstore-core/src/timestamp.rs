@@ -112,8 +112,38 @@ pub fn format_fixed(time: OffsetDateTime) -> String {
 }
 
 /// Reads the fixed-width form written by [`format_fixed`] (or any RFC 3339 timestamp).
+///
+/// Every event read back carries two of these, so the fixed form has a path of its
+/// own: the separators at their fixed places, the digits read straight, no offset to
+/// apply. Anything else goes through [`parse_rfc3339`].
 pub fn parse_fixed(text: &str) -> Option<OffsetDateTime> {
-    parse_rfc3339(text)
+    let b = text.as_bytes();
+    let fixed = b.len() == 30
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && b[29] == b'Z';
+    if !fixed {
+        return parse_rfc3339(text);
+    }
+    let date = Date::from_calendar_date(
+        digits(b, 0, 4)? as i32,
+        Month::try_from(digits(b, 5, 2)? as u8).ok()?,
+        digits(b, 8, 2)? as u8,
+    )
+    .ok()?;
+    let time = Time::from_hms_nano(
+        digits(b, 11, 2)? as u8,
+        digits(b, 14, 2)? as u8,
+        digits(b, 17, 2)? as u8,
+        digits(b, 20, 9)?,
+    )
+    .ok()?;
+    // Four digits of year, no offset: always an RFC 3339 instant.
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
 fn digits(b: &[u8], start: usize, len: usize) -> Option<u32> {
@@ -167,6 +197,32 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         assert!(parse_rfc3339("2018-04-05T18:31:00.1234567890Z").is_some());
+    }
+
+    #[test]
+    fn the_fixed_form_reads_as_rfc3339_does() {
+        for text in [
+            "2018-04-05T17:31:00.123456789Z",
+            "0000-01-01T00:00:00.000000000Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2024-02-29T12:00:00.000000001Z",
+            "2018-04-05T17:31:00Z",
+            "2018-04-05T18:31:00.5+01:00",
+        ] {
+            let parsed = parse_fixed(text);
+            assert!(parsed.is_some(), "{text}");
+            assert_eq!(parsed, parse_rfc3339(text), "{text}");
+        }
+        for bad in [
+            "2023-02-29T12:00:00.000000000Z",
+            "2018-04-05T24:00:00.000000000Z",
+            "2018-04-05T17:31:00.12345678xZ",
+            "2018-13-05T17:31:00.123456789Z",
+            "+018-04-05T17:31:00.123456789Z",
+        ] {
+            assert_eq!(parse_fixed(bad), parse_rfc3339(bad), "{bad}");
+            assert_eq!(parse_fixed(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The read path: rows to events, and reads streamed page by page.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use eventstore_core::sql::{EventRow, Pager, Sql};
@@ -9,6 +8,7 @@ use eventstore_core::{Error, EventStream, Result, StoredEvent};
 use futures::StreamExt as _;
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::dialect::{SqliteDialect, to_sql};
@@ -20,14 +20,11 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     let time = |i: usize| -> rusqlite::Result<Option<time::OffsetDateTime>> {
         Ok(row.get_ref(i)?.as_str_or_null()?.and_then(parse_fixed))
     };
-    let (data_text, data_bytes) = match row.get_ref(15)? {
-        ValueRef::Text(t) => match String::from_utf8(t.to_vec()) {
-            Ok(text) => (Some(text), None),
-            // Left for EventRow to report as corrupt rather than repaired silently.
-            Err(e) => (None, Some(e.into_bytes())),
-        },
-        ValueRef::Blob(b) => (None, Some(b.to_vec())),
-        _ => (None, None),
+    // Bytes either way: checking UTF-8 here would put the check on the fetching thread,
+    // the busier of the two; `EventRow::into_stored` checks it on the consumer's.
+    let data_bytes = match row.get_ref(15)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
     };
     Ok(EventRow {
         sequence: row.get(0)?,
@@ -45,57 +42,134 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         destination: row.get(12)?,
         extensions: row.get(13)?,
         data_kind: row.get(14)?,
-        data_text,
+        data_text: None,
         data_bytes,
     })
 }
 
 /// Runs a `SELECT` of event columns and returns the events.
 pub(crate) fn fetch(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<StoredEvent>> {
-    fetch_rows(conn, sql)?
-        .into_iter()
-        .map(EventRow::into_stored)
-        .collect()
+    let mut events = Vec::new();
+    each_chunk(conn, sql, usize::MAX, |rows| {
+        for row in rows {
+            events.push(row.into_stored()?);
+        }
+        Ok(true)
+    })?;
+    Ok(events)
 }
 
-/// Runs a `SELECT` of event columns and returns the rows, not yet decoded into events.
-fn fetch_rows(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<EventRow>> {
+/// Rows in the first chunk a page fetch hands over; later chunks double up to
+/// [`LAST_CHUNK`]. Small first, so that a short read's first events are decoded while
+/// the rest are read; larger later, so that a long read pays few hand-offs.
+const FIRST_CHUNK: usize = 16;
+/// The largest chunk.
+const LAST_CHUNK: usize = 256;
+
+/// Runs a `SELECT` of event columns, passing the rows to `each` in chunks that grow
+/// from [`FIRST_CHUNK`] rows to `chunk` (at most [`LAST_CHUNK`]); stops early when
+/// `each` returns `false`.
+fn each_chunk(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    chunk: usize,
+    mut each: impl FnMut(Vec<EventRow>) -> Result<bool>,
+) -> Result<PageEnd> {
     let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
     let params = sql.params.iter().map(to_sql);
     let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-    let mut out = Vec::new();
+    let mut end = PageEnd::default();
+    let mut size = chunk.min(FIRST_CHUNK);
+    let mut out = Vec::with_capacity(size);
     while let Some(row) = rows.next().map_err(db)? {
         out.push(event_row(row).map_err(db)?);
+        if out.len() == size {
+            end.note(&out);
+            if !each(std::mem::take(&mut out))? {
+                return Ok(end);
+            }
+            size = (size * 2).min(chunk).min(LAST_CHUNK);
+            out = Vec::with_capacity(size);
+        }
     }
-    Ok(out)
+    if !out.is_empty() {
+        end.note(&out);
+        each(out)?;
+    }
+    Ok(end)
 }
 
-/// Streams a paged read: each page's rows are fetched on the blocking pool with a
-/// pooled connection that is returned before the page is yielded, and the next page is
-/// fetched while the consumer works through the current one. Rows become events as the
-/// consumer takes them, on its own thread: decoding (JSON validation above all) costs as
-/// much as reading the row, so splitting the two keeps both cores busy where reading
-/// and decoding on the blocking thread left the consumer's idle. At most two pages are
-/// in memory.
+/// How a page ended: how many rows it had, and the last one's sequence and stream
+/// version, which is where the next page starts.
+#[derive(Debug, Default, Clone, Copy)]
+struct PageEnd {
+    count: usize,
+    last: Option<(i64, Option<i64>)>,
+}
+
+impl PageEnd {
+    fn note(&mut self, chunk: &[EventRow]) {
+        self.count += chunk.len();
+        if let Some(row) = chunk.last() {
+            self.last = Some((row.sequence, row.stream_version));
+        }
+    }
+}
+
+/// A page being fetched on the blocking pool: its rows arrive in chunks while it runs.
+struct PageFetch {
+    chunks: UnboundedReceiver<Vec<EventRow>>,
+    /// `None` once its result was taken.
+    task: Option<JoinHandle<Result<PageEnd>>>,
+}
+
+/// Starts fetching one page with a pooled connection that is returned when the page is
+/// read. The channel is unbounded but holds at most the page, so the fetch never waits
+/// for the consumer; it stops early when the consumer is gone.
+fn fetch_page(shared: Arc<Shared>, sql: Sql) -> PageFetch {
+    let (tx, chunks) = unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let conn = shared.reader()?;
+        each_chunk(&conn, &sql, LAST_CHUNK, |rows| Ok(tx.send(rows).is_ok()))
+    });
+    PageFetch {
+        chunks,
+        task: Some(task),
+    }
+}
+
+/// Streams a paged read. Each page is fetched on the blocking pool and handed over in
+/// chunks as it is read; rows become events as the consumer takes them, on its own
+/// thread. Decoding (the JSON check above all) costs about half as much as reading a
+/// row, so splitting the two keeps both cores busy: within a page, the consumer decodes
+/// one chunk while the next is read, and the next page is fetched as soon as the
+/// current one has been read. At most two pages are in memory.
 pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     struct State {
         shared: Arc<Shared>,
         pager: Pager,
-        buffer: VecDeque<EventRow>,
-        next: Option<JoinHandle<Result<Vec<EventRow>>>>,
+        buffer: std::vec::IntoIter<EventRow>,
+        current: Option<PageFetch>,
+        next: Option<PageFetch>,
     }
 
     impl State {
-        fn start_fetch(&mut self) -> Result<()> {
+        fn start_fetch(&mut self) -> Result<Option<PageFetch>> {
             let Some(sql) = self.pager.next_sql(&SqliteDialect, &self.shared.table) else {
+                return Ok(None);
+            };
+            Ok(Some(fetch_page(Arc::clone(&self.shared), sql?)))
+        }
+
+        /// Moves the pager past the current page once its fetch has ended, and starts
+        /// the next page's.
+        async fn finish_current(&mut self) -> Result<()> {
+            let Some(task) = self.current.as_mut().and_then(|page| page.task.take()) else {
                 return Ok(());
             };
-            let sql = sql?;
-            let shared = Arc::clone(&self.shared);
-            self.next = Some(tokio::task::spawn_blocking(move || {
-                let conn = shared.reader()?;
-                fetch_rows(&conn, &sql)
-            }));
+            let end = joined(task.await)?;
+            self.pager.advance_past(end.count, end.last);
+            self.next = self.start_fetch()?;
             Ok(())
         }
     }
@@ -103,26 +177,39 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     let state = State {
         shared,
         pager,
-        buffer: VecDeque::new(),
+        buffer: Vec::new().into_iter(),
+        current: None,
         next: None,
     };
     futures::stream::try_unfold(state, |mut state| async move {
         loop {
-            if let Some(row) = state.buffer.pop_front() {
+            if let Some(row) = state.buffer.next() {
                 return Ok(Some((row.into_stored()?, state)));
             }
-            if state.next.is_none() {
+            if state.current.is_none() {
                 state.shared.check_open()?;
-                state.start_fetch()?;
+                state.current = match state.next.take() {
+                    Some(page) => Some(page),
+                    None => state.start_fetch()?,
+                };
             }
-            let Some(next) = state.next.take() else {
+            let Some(page) = state.current.as_mut() else {
                 return Ok(None);
             };
-            let page = joined(next.await)?;
-            let last = page.last().map(|r| (r.sequence, r.stream_version));
-            state.pager.advance_past(page.len(), last);
-            state.buffer = page.into();
-            state.start_fetch()?;
+            match page.chunks.recv().await {
+                Some(rows) => {
+                    state.buffer = rows.into_iter();
+                    // The page was read to its end while this chunk waited: start the
+                    // next page now rather than after this one's last chunk is decoded.
+                    if page.task.as_ref().is_some_and(JoinHandle::is_finished) {
+                        state.finish_current().await?;
+                    }
+                }
+                None => {
+                    state.finish_current().await?;
+                    state.current = None;
+                }
+            }
         }
     })
     .boxed()

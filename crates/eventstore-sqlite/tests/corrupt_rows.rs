@@ -56,3 +56,83 @@ async fn a_row_whose_json_data_was_broken_reads_as_corrupt() {
     );
     assert!(store.get("/test", "e1").await.expect("reads").is_some());
 }
+
+/// JSON data edited outside the store, every way the read-side check must catch: each
+/// reads as `Corrupt`, never as an event whose JSON text is not JSON. Valid JSON the
+/// fast check does not vouch for (deep nesting, surrounding whitespace) still reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_data_is_checked_again_on_every_read() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("store opens");
+    let broken = [
+        "{\"i\": 1} x",
+        "{\"i\": 01}",
+        "{\"i\": \"tab\there\"}",
+        "{\"i\": \"\\x\"}",
+        "[1,]",
+        "",
+        "   ",
+    ];
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let padded = "  {\"i\": [1, 2]}\n";
+    let edits: Vec<&str> = broken
+        .iter()
+        .copied()
+        .chain([deep.as_str(), padded])
+        .collect();
+    store
+        .append((0..edits.len() as u32).map(event).collect())
+        .await
+        .expect("appends");
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    for (i, text) in edits.iter().enumerate() {
+        conn.execute(
+            "UPDATE events SET data = ?1 WHERE id = ?2",
+            rusqlite::params![text, format!("e{i}")],
+        )
+        .expect("edits the row");
+    }
+    drop(conn);
+
+    for (i, text) in broken.iter().enumerate() {
+        let read = store.get("/test", &format!("e{i}")).await;
+        assert!(
+            matches!(read, Err(Error::Corrupt { .. })),
+            "{text:?} read as {read:?}"
+        );
+        let queried: Vec<_> = store
+            .query(EventQuery::new().after(i as i64).limit(1))
+            .collect()
+            .await;
+        assert!(
+            matches!(queried.as_slice(), [Err(Error::Corrupt { .. })]),
+            "{text:?} queried as {queried:?}"
+        );
+    }
+    let deep_read = store
+        .get("/test", &format!("e{}", broken.len()))
+        .await
+        .expect("valid JSON reads")
+        .expect("the event exists");
+    let json = deep_read
+        .data()
+        .and_then(|d| d.as_json())
+        .expect("JSON data");
+    assert_eq!(json.as_str(), deep);
+    let padded_read = store
+        .get("/test", &format!("e{}", broken.len() + 1))
+        .await
+        .expect("valid JSON reads")
+        .expect("the event exists");
+    let json = padded_read
+        .data()
+        .and_then(|d| d.as_json())
+        .expect("JSON data");
+    assert_eq!(
+        json.as_str(),
+        padded.trim(),
+        "surrounding whitespace is trimmed"
+    );
+    assert_eq!(json.to_value(), serde_json::json!({ "i": [1, 2] }));
+}
