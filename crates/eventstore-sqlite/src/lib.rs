@@ -29,6 +29,7 @@
 mod coordination;
 mod dialect;
 mod error;
+mod import;
 mod options;
 mod read;
 mod schema;
