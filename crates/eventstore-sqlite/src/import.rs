@@ -60,15 +60,9 @@ impl SqliteEventStore {
         let span = tracing::info_span!("import", table = %self.table());
         self.with_writer(move |conn, shared| {
             let _entered = span.enter();
-            let cache: i64 = conn
-                .query_row("PRAGMA cache_size", [], |row| row.get(0))
-                .map_err(db)?;
             conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
                 .map_err(db)?;
-            let imported = import_in(conn, &shared.write_sql, events);
-            let restored = conn.pragma_update(None, "cache_size", cache).map_err(db);
-            let imported = imported?;
-            restored?;
+            let imported = import_in(conn, &shared.write_sql, events)?;
             if imported.count > 0 {
                 shared.signal.notify();
             }
