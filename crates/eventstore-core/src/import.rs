@@ -150,16 +150,7 @@ impl StreamVersions {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(id: usize, data: usize) -> Event {
-        Event::builder()
-            .id(id.to_string())
-            .source("/s")
-            .ty("t")
-            .binary(vec![0u8; data])
-            .build()
-            .expect("valid")
-    }
+    use crate::limits::tests::event;
 
     #[test]
     fn an_oversized_event_fails_its_chunk_by_its_index_in_the_import() {

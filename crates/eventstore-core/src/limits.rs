@@ -129,10 +129,11 @@ impl Limits {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn event(id: usize, data: usize) -> Event {
+    /// An event `id` with `data` bytes of binary data (the import's tests use it too).
+    pub(crate) fn event(id: usize, data: usize) -> Event {
         Event::builder()
             .id(id.to_string())
             .source("/s")
