@@ -95,17 +95,7 @@ impl Limits {
         }
         let mut total = 0usize;
         for (index, event) in events.iter().enumerate() {
-            let size = event.size();
-            if size > self.max_event_bytes {
-                let rule = Rule::TooLarge {
-                    limit: self.max_event_bytes,
-                    size,
-                };
-                return Err(Error::Invalid(
-                    ValidationError::new("event", rule).at(index),
-                ));
-            }
-            total = total.saturating_add(size);
+            total = total.saturating_add(self.event_size(index, event)?);
         }
         if total > self.max_batch_bytes {
             let rule = Rule::TooLarge {
@@ -116,13 +106,34 @@ impl Limits {
         }
         Ok(())
     }
+
+    /// Checks one event against the event limit; `index` is its place in the batch (or
+    /// the import), named in the error.
+    pub fn check_event(&self, index: usize, event: &Event) -> Result<()> {
+        self.event_size(index, event).map(drop)
+    }
+
+    fn event_size(&self, index: usize, event: &Event) -> Result<usize> {
+        let size = event.size();
+        if size > self.max_event_bytes {
+            let rule = Rule::TooLarge {
+                limit: self.max_event_bytes,
+                size,
+            };
+            return Err(Error::Invalid(
+                ValidationError::new("event", rule).at(index),
+            ));
+        }
+        Ok(size)
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn event(id: usize, data: usize) -> Event {
+    /// An event `id` with `data` bytes of binary data (the import's tests use it too).
+    pub(crate) fn event(id: usize, data: usize) -> Event {
         Event::builder()
             .id(id.to_string())
             .source("/s")

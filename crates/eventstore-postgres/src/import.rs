@@ -1,11 +1,10 @@
 //! Bulk import with binary `COPY`: millions of events in one transaction.
 
-use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 
 use eventstore_core::sql::{DataColumn, data_columns, extensions_column};
 use eventstore_core::timestamp::format_fixed;
-use eventstore_core::{Error, Event, Result};
+use eventstore_core::{Error, Event, ImportChunks, ImportResult, Result, StreamVersions};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::Instrument as _;
@@ -19,15 +18,6 @@ use crate::types::{Jsonb, survives_jsonb};
 /// How many events one `COPY` carries: the stream versions of a chunk's new subjects
 /// are looked up before it.
 const CHUNK: usize = 20_000;
-
-/// What an import wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImportResult {
-    /// How many events were written.
-    pub count: u64,
-    /// The recording time of every imported event.
-    pub recorded_at: time::OffsetDateTime,
-}
 
 const COLUMN_TYPES: [Type; 16] = [
     Type::INT8,
@@ -53,8 +43,10 @@ impl PostgresEventStore {
     /// written or none. Events get sequences in iteration order and stream versions
     /// after their subjects' current ones. A `(source, id)` already stored, or twice in
     /// the import, fails it with [`Error::Duplicate`]; an append to one of its subjects
-    /// committed meanwhile, with [`Error::Conflict`]. Followers see the imported events
-    /// once the import commits, in order (the import holds the horizon back meanwhile).
+    /// committed meanwhile, with [`Error::Conflict`]; an event over the store's event
+    /// size limit, with [`Error::Invalid`] before its chunk is sent (the batch limits do
+    /// not apply). Followers see the imported events once the import commits, in order
+    /// (the import holds the horizon back meanwhile).
     pub async fn import<I>(&self, events: I) -> Result<ImportResult>
     where
         I: IntoIterator<Item = Event>,
@@ -90,31 +82,21 @@ impl PostgresEventStore {
                 table.quoted()
             );
             let recorded_at = recorded_now();
-            let mut versions: HashMap<String, i64> = HashMap::new();
+            let mut versions = StreamVersions::new();
             let mut count = 0u64;
-            let mut events = events.into_iter().peekable();
-            while events.peek().is_some() {
-                let chunk: Vec<Event> = events.by_ref().take(CHUNK).collect();
-                let unknown: HashSet<&str> = chunk
-                    .iter()
-                    .filter_map(Event::subject)
-                    .filter(|s| !versions.contains_key(*s))
-                    .collect();
+            for chunk in ImportChunks::new(events, self.limits(), CHUNK) {
+                let chunk = chunk?;
+                let unknown = versions.unknown(&chunk);
                 if !unknown.is_empty() {
-                    let unknown: Vec<&str> = unknown.into_iter().collect();
                     for row in tx.query(&versions_sql, &[&unknown]).await.map_err(db)? {
-                        let version: Option<i64> = row.get(1);
-                        versions.insert(row.get(0), version.unwrap_or(0));
+                        let subject: &str = row.get(0);
+                        versions.record(subject, row.get(1));
                     }
                 }
                 let sink = tx.copy_in(&copy_sql).await.map_err(db)?;
                 let mut writer = pin!(BinaryCopyInWriter::new(sink, &COLUMN_TYPES));
                 for event in &chunk {
-                    let version = event.subject().map(|s| {
-                        let v = versions.entry(s.to_owned()).or_insert(0);
-                        *v += 1;
-                        *v
-                    });
+                    let version = versions.assign(event);
                     let time = event.time().map(format_fixed);
                     let extensions = extensions_column(event).map(Jsonb);
                     let data = data_columns(event);

@@ -56,8 +56,8 @@ mod write;
 
 pub use deadpool_postgres;
 pub use dialect::PostgresDialect;
+pub use eventstore_core::ImportResult;
 pub use horizon::horizon;
-pub use import::ImportResult;
 pub use options::PostgresOptions;
 pub use schema::SCHEMA_VERSION;
 pub use store::PostgresEventStore;

@@ -142,6 +142,11 @@ impl PostgresEventStore {
         &self.shared.table
     }
 
+    /// The size limits every write path checks.
+    pub(crate) fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &Pool {
         &self.shared.pool

@@ -1,5 +1,5 @@
 //! What only PostgreSQL has: concurrent migration, the schema version guard, lossless
-//! JSON beside jsonb, bulk import, TLS, and the horizon's lag.
+//! JSON beside jsonb, TLS, and the horizon's lag (bulk import: tests/import.rs).
 
 mod common;
 
@@ -102,29 +102,6 @@ async fn json_that_jsonb_would_change_round_trips_exactly() {
         read[1].data().unwrap().as_json().unwrap().as_str(),
         texts[1]
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_loads_events_with_versions_after_the_current_ones() {
-    let schema = common::Schema::new("imp");
-    let store = schema.open().await;
-    store.append(vec![event("a0", "a")]).await.unwrap();
-    let events = (1..=50_000).map(|i| event(&format!("a{i}"), if i % 2 == 0 { "a" } else { "b" }));
-    let result = store.import(events).await.unwrap();
-    assert_eq!(result.count, 50_000);
-    assert_eq!(store.stream_version("a").await.unwrap(), Some(25_001));
-    assert_eq!(store.stream_version("b").await.unwrap(), Some(25_000));
-    let all: Vec<_> = store.query(EventQuery::new()).try_collect().await.unwrap();
-    assert_eq!(all.len(), 50_001);
-    assert!(all.windows(2).all(|w| w[0].sequence() < w[1].sequence()));
-    assert_eq!(all[1].id(), "a1");
-    // A duplicate fails the whole import.
-    let err = store
-        .import(vec![event("new", "c"), event("a7", "c")])
-        .await
-        .unwrap_err();
-    assert!(err.is_duplicate(), "{err}");
-    assert_eq!(store.stream_version("c").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

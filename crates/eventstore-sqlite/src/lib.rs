@@ -29,6 +29,7 @@
 mod coordination;
 mod dialect;
 mod error;
+mod import;
 mod options;
 mod read;
 mod schema;
@@ -36,6 +37,7 @@ mod store;
 mod write;
 
 pub use dialect::SqliteDialect;
+pub use import::IMPORT_CACHE_KIB;
 pub use options::SqliteOptions;
 pub use schema::SCHEMA_VERSION;
 pub use store::{BoxError, SqliteEventStore, SqliteWork};

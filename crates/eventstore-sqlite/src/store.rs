@@ -38,10 +38,10 @@ pub(crate) struct Shared {
     pub(crate) table: TableName,
     readers: Pool<SqliteConnectionManager>,
     writer: Arc<Mutex<Connection>>,
-    write_sql: WriteSql,
+    pub(crate) write_sql: WriteSql,
     page_size: u64,
     /// Wakes followers after commits; knows whether the store is closed.
-    signal: Arc<CommitSignal>,
+    pub(crate) signal: Arc<CommitSignal>,
     /// Appends waiting for the writer; whoever holds it next commits them all.
     pending: std::sync::Mutex<Vec<PendingAppend>>,
 }
@@ -287,7 +287,7 @@ impl SqliteEventStore {
 
     /// Runs `f` on the writer connection on the blocking pool, after every append queued
     /// before it.
-    async fn with_writer<T: Send + 'static>(
+    pub(crate) async fn with_writer<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {

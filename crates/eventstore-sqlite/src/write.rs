@@ -9,7 +9,7 @@ use eventstore_core::{
     SkippedEvent,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Statement, params};
 use time::OffsetDateTime;
 
 use crate::error::db;
@@ -37,6 +37,17 @@ impl WriteSql {
             current_version: format!("SELECT MAX(stream_version) FROM {t} WHERE subject = ?1"),
             limits,
         }
+    }
+
+    /// The insert every write path uses; it absorbs a conflict on `(source, id)` (see
+    /// [`insert_row`]).
+    pub(crate) fn insert(&self) -> &str {
+        &self.insert
+    }
+
+    /// The limits every write path checks.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub(crate) fn current_version(&self, conn: &Connection, subject: &str) -> Result<Option<i64>> {
@@ -82,28 +93,9 @@ impl WriteSql {
                     Some(current.unwrap_or(0) + 1)
                 }
             };
-            let extensions = extensions_column(event);
-            let data = data_columns(event);
-            let changed = insert
-                .execute(params![
-                    stream_version,
-                    recorded_text,
-                    event.id(),
-                    event.source(),
-                    event.ty(),
-                    event.subject(),
-                    event.time().map(format_fixed),
-                    event.datacontenttype(),
-                    event.dataschema(),
-                    event.correlationid(),
-                    event.topic(),
-                    event.destination(),
-                    extensions,
-                    data.map(|d| d.kind()),
-                    data.map(data_value),
-                ])
+            let inserted = insert_row(&mut insert, event, stream_version, &recorded_text)
                 .map_err(|e| constraint_error(e, event, options))?;
-            if changed == 0 {
+            if !inserted {
                 match options.duplicate_policy() {
                     OnDuplicate::Error => {
                         return Err(Error::Duplicate {
@@ -138,6 +130,37 @@ impl WriteSql {
     }
 }
 
+/// Inserts one event with the write path's insert statement (see [`WriteSql::insert`]);
+/// false when its `(source, id)` is already stored, which the statement absorbs so that
+/// the caller decides what a duplicate means.
+pub(crate) fn insert_row(
+    insert: &mut Statement<'_>,
+    event: &Event,
+    stream_version: Option<i64>,
+    recorded_at: &str,
+) -> rusqlite::Result<bool> {
+    let extensions = extensions_column(event);
+    let data = data_columns(event);
+    let changed = insert.execute(params![
+        stream_version,
+        recorded_at,
+        event.id(),
+        event.source(),
+        event.ty(),
+        event.subject(),
+        event.time().map(format_fixed),
+        event.datacontenttype(),
+        event.dataschema(),
+        event.correlationid(),
+        event.topic(),
+        event.destination(),
+        extensions,
+        data.map(|d| d.kind()),
+        data.map(data_value),
+    ])?;
+    Ok(changed == 1)
+}
+
 fn data_value(data: DataColumn<'_>) -> ToSqlOutput<'_> {
     match data {
         DataColumn::Json(text) | DataColumn::Text(text) => {
@@ -151,7 +174,11 @@ fn data_value(data: DataColumn<'_>) -> ToSqlOutput<'_> {
 /// being absorbed by `ON CONFLICT`, is the stream version's: another connection wrote
 /// to the subject. With every write under `BEGIN IMMEDIATE` this cannot happen, but a
 /// foreign writer that skips the lock must still get a conflict, not a generic error.
-fn constraint_error(error: rusqlite::Error, event: &Event, options: &AppendOptions) -> Error {
+pub(crate) fn constraint_error(
+    error: rusqlite::Error,
+    event: &Event,
+    options: &AppendOptions,
+) -> Error {
     match (&error, event.subject()) {
         (rusqlite::Error::SqliteFailure(e, _), Some(subject))
             if e.code == ErrorCode::ConstraintViolation =>

@@ -16,8 +16,7 @@ use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
 use crate::figures::{
-    self, BATCHED_APPEND_TARGET, CONCURRENT_BATCHED_TARGET, IMPORT_TARGET, RATIO_TARGET,
-    SEED_SCHEMA_TARGET,
+    self, BATCHED_APPEND_TARGET, CONCURRENT_BATCHED_TARGET, RATIO_TARGET, SEED_SCHEMA_TARGET,
 };
 use crate::follow::{self, Followed};
 use crate::memory;
@@ -61,19 +60,7 @@ pub(crate) fn run(
             sizes.read_events
         );
         let (mut set, import) = reads::import(rt, &db, dataset, sizes.read_events);
-        out.push(Figure {
-            key: "import",
-            label: format!("bulk import, {} events (raw: binary COPY)", set.events),
-            unit: Unit::EventsPerSec,
-            store: Some(import.store.per_sec()),
-            raw: Some(import.raw.per_sec()),
-            targets: vec![Target::RatioAtLeast(IMPORT_TARGET)],
-            details: json!({
-                "store_seconds": import.store.elapsed.as_secs_f64(),
-                "raw_seconds": import.raw.elapsed.as_secs_f64(),
-                "note": "both sides generate the events as they write them",
-            }),
-        });
+        out.push(figures::import(set.events, "binary COPY", &import));
         if wants.has("full_read") {
             eprintln!("postgres: full read…");
             let mut best = None::<crate::workload::AppendResult>;

@@ -1,5 +1,5 @@
-//! The data set the read workloads share: one file loaded through the store, read by
-//! both the store and the baseline.
+//! The data set the read workloads share: one file loaded through the store's bulk
+//! import, read by both the store and the baseline; and the import workload's baseline.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,10 +10,8 @@ use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
 use crate::measure::Throughput;
-use crate::sqlite::scratch::Scratch;
-
-/// Events per append while loading: large batches, as a bulk import would use.
-pub(crate) const LOAD_BATCH: u64 = 10_000;
+use crate::sqlite::raw::{self, Columns};
+use crate::sqlite::scratch::{Scratch, create_schema};
 
 /// A loaded database file.
 #[derive(Debug, Clone)]
@@ -28,8 +26,9 @@ pub(crate) struct ReadSet {
     pub(crate) load: Throughput,
 }
 
-/// Appends events `0..events` of `dataset` through the store, [`LOAD_BATCH`] at a time,
-/// then closes the store (checkpointing the WAL into the file).
+/// Imports events `0..events` of `dataset` through the store's `import` (one call, one
+/// transaction, the events made as they are written), then closes the store
+/// (checkpointing the WAL into the file, outside the clock).
 pub(crate) fn load(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: u64) -> ReadSet {
     let path = scratch.file("read-set");
     let elapsed = rt.block_on(async {
@@ -37,16 +36,12 @@ pub(crate) fn load(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: u6
             .await
             .expect("the store opens");
         let start = Instant::now();
-        let mut next = 0;
-        while next < events {
-            let end = (next + LOAD_BATCH).min(events);
-            store
-                .append(dataset.events(next..end))
-                .await
-                .expect("the store loads");
-            next = end;
-        }
+        let imported = store
+            .import((0..events).map(move |i| dataset.event(i)))
+            .await
+            .expect("the store imports");
         let elapsed = start.elapsed();
+        assert_eq!(imported.count, events);
         store.close().await.expect("the store closes");
         elapsed
     });
@@ -56,4 +51,33 @@ pub(crate) fn load(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: u6
         events,
         load: Throughput { events, elapsed },
     }
+}
+
+/// The import workload's baseline: the same events into a fresh file of the same
+/// schema in one transaction of the store's prepared insert (plain rusqlite, the
+/// store's pragmas and the import's page cache), the rows made as they are written as
+/// on the store's side.
+pub(crate) fn raw_load(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    events: u64,
+) -> Throughput {
+    let path = scratch.file("raw-import");
+    rt.block_on(create_schema(&path));
+    let mut conn = raw::open(&path).expect("the baseline opens");
+    // The store's pragmas, the import's page cache included: the figure is the store's
+    // own cost, not a pragma's.
+    conn.pragma_update(None, "cache_size", -eventstore_sqlite::IMPORT_CACHE_KIB)
+        .expect("the baseline's cache");
+    let start = Instant::now();
+    raw::append(
+        &mut conn,
+        (0..events).map(|i| Columns::from(&dataset.event(i))),
+    )
+    .expect("the baseline loads");
+    let elapsed = start.elapsed();
+    drop(conn);
+    scratch.remove(&path);
+    Throughput { events, elapsed }
 }

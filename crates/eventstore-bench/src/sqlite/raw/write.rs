@@ -1,5 +1,6 @@
 //! The write path by hand: the store's transaction, statement for statement.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use eventstore_core::time::OffsetDateTime;
@@ -20,16 +21,21 @@ const CURRENT_VERSION: &str = "SELECT MAX(stream_version) FROM \"events\" WHERE 
 
 /// Appends `rows` in one transaction as the store does: `BEGIN IMMEDIATE`; per subject
 /// first seen in the batch, its current version; one insert per event, a duplicate being
-/// an error; the sequence read back; `COMMIT`. Returns the last sequence written.
-pub(crate) fn append(conn: &mut Connection, rows: &[Columns]) -> rusqlite::Result<i64> {
+/// an error; the sequence read back; `COMMIT`. Returns the last sequence written. Rows
+/// may be borrowed or made as they are written (the import baseline's million).
+pub(crate) fn append<C: Borrow<Columns>>(
+    conn: &mut Connection,
+    rows: impl IntoIterator<Item = C>,
+) -> rusqlite::Result<i64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let recorded_at = format_fixed(OffsetDateTime::now_utc());
     let mut last = 0;
     {
-        let mut versions: HashMap<&str, i64> = HashMap::new();
+        let mut versions: HashMap<String, i64> = HashMap::new();
         let mut current = tx.prepare_cached(CURRENT_VERSION)?;
         let mut insert = tx.prepare_cached(INSERT)?;
         for row in rows {
+            let row = row.borrow();
             let stream_version = match row.subject.as_deref() {
                 None => None,
                 Some(subject) => Some(match versions.get(subject) {
@@ -61,7 +67,12 @@ pub(crate) fn append(conn: &mut Connection, rows: &[Columns]) -> rusqlite::Resul
             ])?;
             assert_eq!(changed, 1, "duplicate (source, id) in the baseline's data");
             if let (Some(subject), Some(version)) = (row.subject.as_deref(), stream_version) {
-                versions.insert(subject, version);
+                match versions.get_mut(subject) {
+                    Some(current) => *current = version,
+                    None => {
+                        versions.insert(subject.to_owned(), version);
+                    }
+                }
             }
             last = tx.last_insert_rowid();
         }

@@ -3,7 +3,9 @@
 //!
 //! Semantics: the input is cut into batches of `--batch-size` events (a batch never
 //! spans two inputs). Each batch is validated whole before anything of it is written,
-//! and written in one transaction (binary `COPY` on PostgreSQL): a batch with an invalid
+//! and written in one transaction (the backend's bulk import: binary `COPY` on
+//! PostgreSQL, one prepared insert without savepoints on SQLite; with
+//! `--on-duplicate skip`, an append that skips stored events): a batch with an invalid
 //! event, or one the store refuses (a duplicate, a conflict), is not written at all, its
 //! problems are reported with their line (or batch index, or conformance test id), and
 //! the import goes on with the next batch, so one run reports every problem. At the end
@@ -162,6 +164,9 @@ impl Writer {
     async fn store(&self, events: Vec<Event>) -> eventstore_sql::Result<(u64, u64)> {
         match (&self.backend, self.on_duplicate) {
             (Backend::Postgres(store), OnDuplicate::Error) => {
+                Ok((store.import(events).await?.count, 0))
+            }
+            (Backend::Sqlite(store), OnDuplicate::Error) => {
                 Ok((store.import(events).await?.count, 0))
             }
             (backend, on_duplicate) => {
