@@ -108,6 +108,18 @@ pub(crate) fn stream(streams: &Repeated) -> [Figure; 2] {
     ]
 }
 
+/// The figure of batched appends onto the loaded read set of `events` events, against
+/// the plain statement on a copy of it with the seed's schema.
+pub(crate) fn seed_loaded(events: u64, shape: AppendShape, result: AppendResult) -> Figure {
+    append(
+        "append_100x1_vs_seed_loaded",
+        &format!("append 100 × 1 onto {events} events, raw on the seed's schema"),
+        shape,
+        result,
+        vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
+    )
+}
+
 /// The figure of an append workload.
 pub(crate) fn append(
     key: &'static str,

@@ -149,16 +149,7 @@ pub(crate) fn run(
         if wants.has("seed") {
             eprintln!("postgres: append 100 × 1 on the loaded table against a seed-schema copy…");
             let result = seeded::run(rt, &db, &set, sizes);
-            out.push(figures::append(
-                "append_100x1_vs_seed_loaded",
-                &format!(
-                    "append 100 × 1 onto {} events, raw on the seed's schema",
-                    set.events
-                ),
-                sizes.batched(),
-                result,
-                vec![Target::RatioAtLeast(SEED_SCHEMA_TARGET)],
-            ));
+            out.push(figures::seed_loaded(set.events, sizes.batched(), result));
         }
         if wants.has("scale") && sizes.scale_events > set.events {
             out.extend(scale::run(&mut set, sizes));
