@@ -117,6 +117,11 @@ impl<'a> Batch<'a> {
         self.events.iter().filter_map(Event::subject).collect()
     }
 
+    /// Whether [`subjects`](Self::subjects) would be non-empty (without collecting them).
+    pub fn has_subjects(&self) -> bool {
+        self.events.iter().any(|e| e.subject().is_some())
+    }
+
     /// The append statement's parameters, recorded at `recorded_at` (see
     /// [`recorded_now`]).
     pub fn params(&self, keys: LockKeys, recorded_at: OffsetDateTime) -> AppendParams<'a> {

@@ -233,7 +233,7 @@ impl EventStore for PostgresEventStore {
             // subject locks it takes, can lose every race (eight writers of 100-event
             // batches over 1,000 subjects lost 100 in a row). After a lost race the
             // store takes the locks first for a while: see [`Contention`].
-            let mut locked = !batch.subjects().is_empty() && self.shared.contention.locks_first();
+            let mut locked = batch.has_subjects() && self.shared.contention.locks_first();
             let mut attempts = 0;
             loop {
                 attempts += 1;
