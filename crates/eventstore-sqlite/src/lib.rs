@@ -32,6 +32,7 @@ mod error;
 mod import;
 mod options;
 mod read;
+mod rows;
 mod schema;
 mod store;
 mod write;

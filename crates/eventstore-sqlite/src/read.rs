@@ -2,57 +2,23 @@
 
 use std::sync::Arc;
 
-use eventstore_core::sql::{EventRow, Pager, Sql};
-use eventstore_core::timestamp::parse_fixed;
+use eventstore_core::sql::{Pager, Sql};
 use eventstore_core::{Error, EventStream, Result, StoredEvent};
 use futures::StreamExt as _;
-use rusqlite::Row;
-use rusqlite::types::ValueRef;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::dialect::{SqliteDialect, to_sql};
 use crate::error::{db, joined};
+use crate::rows::RowChunk;
 use crate::store::Shared;
-
-/// Reads one row of [`EVENT_COLUMNS`](crate::dialect::EVENT_COLUMNS).
-pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
-    let time = |i: usize| -> rusqlite::Result<Option<time::OffsetDateTime>> {
-        Ok(row.get_ref(i)?.as_str_or_null()?.and_then(parse_fixed))
-    };
-    // Bytes either way: checking UTF-8 here would put the check on the fetching thread,
-    // the busier of the two; `EventRow::into_stored` checks it on the consumer's.
-    let data_bytes = match row.get_ref(15)? {
-        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
-        _ => None,
-    };
-    Ok(EventRow {
-        sequence: row.get(0)?,
-        stream_version: row.get(1)?,
-        recorded_at: time(2)?,
-        id: row.get(3)?,
-        source: row.get(4)?,
-        ty: row.get(5)?,
-        subject: row.get(6)?,
-        time: time(7)?,
-        datacontenttype: row.get(8)?,
-        dataschema: row.get(9)?,
-        correlationid: row.get(10)?,
-        topic: row.get(11)?,
-        destination: row.get(12)?,
-        extensions: row.get(13)?,
-        data_kind: row.get(14)?,
-        data_text: None,
-        data_bytes,
-    })
-}
 
 /// Runs a `SELECT` of event columns and returns the events.
 pub(crate) fn fetch(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<StoredEvent>> {
     let mut events = Vec::new();
-    each_chunk(conn, sql, usize::MAX, |rows| {
-        for row in rows {
-            events.push(row.into_stored()?);
+    each_chunk(conn, sql, usize::MAX, |chunk| {
+        for i in 0..chunk.len() {
+            events.push(chunk.row(i)?.into_stored()?);
         }
         Ok(true)
     })?;
@@ -73,23 +39,24 @@ fn each_chunk(
     conn: &rusqlite::Connection,
     sql: &Sql,
     chunk: usize,
-    mut each: impl FnMut(Vec<EventRow>) -> Result<bool>,
+    mut each: impl FnMut(RowChunk) -> Result<bool>,
 ) -> Result<PageEnd> {
     let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
     let params = sql.params.iter().map(to_sql);
     let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
     let mut end = PageEnd::default();
     let mut size = chunk.min(FIRST_CHUNK);
-    let mut out = Vec::with_capacity(size);
+    let mut out = RowChunk::with_capacity(size, 0);
     while let Some(row) = rows.next().map_err(db)? {
-        out.push(event_row(row).map_err(db)?);
+        out.push(row).map_err(db)?;
         if out.len() == size {
             end.note(&out);
+            let row_bytes = out.row_bytes();
             if !each(std::mem::take(&mut out))? {
                 return Ok(end);
             }
             size = (size * 2).min(chunk).min(LAST_CHUNK);
-            out = Vec::with_capacity(size);
+            out = RowChunk::with_capacity(size, row_bytes);
         }
     }
     if !out.is_empty() {
@@ -108,17 +75,17 @@ struct PageEnd {
 }
 
 impl PageEnd {
-    fn note(&mut self, chunk: &[EventRow]) {
+    fn note(&mut self, chunk: &RowChunk) {
         self.count += chunk.len();
-        if let Some(row) = chunk.last() {
-            self.last = Some((row.sequence, row.stream_version));
+        if let Some(last) = chunk.last_position() {
+            self.last = Some(last);
         }
     }
 }
 
 /// A page being fetched on the blocking pool: its rows arrive in chunks while it runs.
 struct PageFetch {
-    chunks: UnboundedReceiver<Vec<EventRow>>,
+    chunks: UnboundedReceiver<RowChunk>,
     /// `None` once its result was taken.
     task: Option<JoinHandle<Result<PageEnd>>>,
 }
@@ -130,7 +97,7 @@ fn fetch_page(shared: Arc<Shared>, sql: Sql) -> PageFetch {
     let (tx, chunks) = unbounded_channel();
     let task = tokio::task::spawn_blocking(move || {
         let conn = shared.reader()?;
-        each_chunk(&conn, &sql, LAST_CHUNK, |rows| Ok(tx.send(rows).is_ok()))
+        each_chunk(&conn, &sql, LAST_CHUNK, |chunk| Ok(tx.send(chunk).is_ok()))
     });
     PageFetch {
         chunks,
@@ -148,7 +115,9 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     struct State {
         shared: Arc<Shared>,
         pager: Pager,
-        buffer: std::vec::IntoIter<EventRow>,
+        /// The chunk being decoded, and its next row.
+        chunk: RowChunk,
+        next_row: usize,
         current: Option<PageFetch>,
         next: Option<PageFetch>,
     }
@@ -177,14 +146,17 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
     let state = State {
         shared,
         pager,
-        buffer: Vec::new().into_iter(),
+        chunk: RowChunk::default(),
+        next_row: 0,
         current: None,
         next: None,
     };
     futures::stream::try_unfold(state, |mut state| async move {
         loop {
-            if let Some(row) = state.buffer.next() {
-                return Ok(Some((row.into_stored()?, state)));
+            if state.next_row < state.chunk.len() {
+                let event = state.chunk.row(state.next_row)?.into_stored()?;
+                state.next_row += 1;
+                return Ok(Some((event, state)));
             }
             if state.current.is_none() {
                 state.shared.check_open()?;
@@ -197,8 +169,9 @@ pub(crate) fn paged(shared: Arc<Shared>, pager: Pager) -> EventStream {
                 return Ok(None);
             };
             match page.chunks.recv().await {
-                Some(rows) => {
-                    state.buffer = rows.into_iter();
+                Some(chunk) => {
+                    state.chunk = chunk;
+                    state.next_row = 0;
                     // The page was read to its end while this chunk waited: start the
                     // next page now rather than after this one's last chunk is decoded.
                     if page.task.as_ref().is_some_and(JoinHandle::is_finished) {

@@ -136,3 +136,39 @@ async fn json_data_is_checked_again_on_every_read() {
     );
     assert_eq!(json.to_value(), serde_json::json!({ "i": [1, 2] }));
 }
+
+/// Columns edited outside the store into values of the wrong kind: each reads as
+/// `Corrupt` naming the column, never as an event with the value dropped (a time that
+/// is not a timestamp once read as an event without a time) or as a driver error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_of_the_wrong_kind_reads_as_corrupt_naming_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("store opens");
+    let edits = [
+        ("time = 'yesterday'", "time"),
+        ("recorded_at = 42", "recorded_at"),
+        ("stream_version = 'first'", "stream_version"),
+        ("topic = CAST(X'FF00' AS TEXT)", "topic"),
+    ];
+    store
+        .append((0..edits.len() as u32).map(event).collect())
+        .await
+        .expect("appends");
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    for (i, (set, _)) in edits.iter().enumerate() {
+        conn.execute(&format!("UPDATE events SET {set} WHERE id = 'e{i}'"), [])
+            .expect("edits the row");
+    }
+    drop(conn);
+
+    for (i, (set, column)) in edits.iter().enumerate() {
+        match store.get("/test", &format!("e{i}")).await {
+            Err(Error::Corrupt { sequence, message }) => {
+                assert_eq!(sequence, i as i64 + 1, "{set}");
+                assert!(message.contains(column), "{set}: {message}");
+            }
+            other => panic!("{set} read as {other:?}"),
+        }
+    }
+}
