@@ -41,7 +41,7 @@ impl CheckpointStore for SqliteEventStore {
             self.table().derived("checkpoints")
         );
         let name = name.to_owned();
-        self.read(move |conn| {
+        self.point_read(move |conn, _| {
             conn.query_row(&sql, [name], |row| row.get(0))
                 .optional()
                 .map_err(db)
@@ -194,7 +194,7 @@ impl SnapshotStore for SqliteEventStore {
             self.table().derived("snapshots")
         );
         let (name, subject) = (name.to_owned(), subject.to_owned());
-        self.read(move |conn| {
+        self.point_read(move |conn, _| {
             let row = conn
                 .query_row(&sql, [&name, &subject], |row| {
                     Ok((

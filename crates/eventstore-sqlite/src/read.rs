@@ -29,8 +29,13 @@ pub(crate) fn fetch(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<Stored
 /// [`LAST_CHUNK`]. Small first, so that a short read's first events are decoded while
 /// the rest are read; larger later, so that a long read pays few hand-offs.
 const FIRST_CHUNK: usize = 16;
-/// The largest chunk.
-const LAST_CHUNK: usize = 256;
+/// The largest chunk. Larger chunks leave one side idle longer at a page's start and
+/// end (a 1,000-event keyset page read 0.79× as fast as plain rusqlite with 128-row
+/// chunks, 0.85× with 64); smaller ones wake the consumer too often (32: 0.45×).
+const LAST_CHUNK: usize = 64;
+/// The text and blob bytes a chunk's buffer starts with room for, per row, before the
+/// first chunk shows the real size: about an event with a small JSON document.
+const FIRST_ROW_BYTES: usize = 512;
 
 /// Runs a `SELECT` of event columns, passing the rows to `each` in chunks that grow
 /// from [`FIRST_CHUNK`] rows to `chunk` (at most [`LAST_CHUNK`]); stops early when
@@ -46,7 +51,7 @@ fn each_chunk(
     let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
     let mut end = PageEnd::default();
     let mut size = chunk.min(FIRST_CHUNK);
-    let mut out = RowChunk::with_capacity(size, 0);
+    let mut out = RowChunk::with_capacity(size, FIRST_ROW_BYTES);
     while let Some(row) = rows.next().map_err(db)? {
         out.push(row).map_err(db)?;
         if out.len() == size {

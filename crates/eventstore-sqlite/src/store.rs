@@ -24,8 +24,13 @@ use crate::write::WriteSql;
 
 /// A CloudEvents store in a SQLite database.
 ///
-/// Cheap to clone (an `Arc` inside); every clone is the same store. All database work
-/// runs on tokio's blocking pool. Appends go through one writer connection in
+/// Cheap to clone (an `Arc` inside); every clone is the same store. Database work runs
+/// on tokio's blocking pool, except point reads (`get`, `stream_version`, `horizon`,
+/// checkpoint and snapshot loads): an index probe takes microseconds and the trip to
+/// the pool and back tens, so on a multi-thread runtime they run on the calling thread
+/// through [`tokio::task::block_in_place`], which first hands the thread's other tasks
+/// to another worker. A current-thread runtime, where that is not possible, sends them
+/// to the pool too. Appends go through one writer connection in
 /// `BEGIN IMMEDIATE` transactions, queued fairly, so concurrent appends never fail with
 /// "database is locked"; reads use a pool of reader connections and, in WAL mode, never
 /// wait for writers.
@@ -297,6 +302,29 @@ impl SqliteEventStore {
         joined(tokio::task::spawn_blocking(move || f(&mut conn, &shared)).await)
     }
 
+    /// Runs a point read (an index probe returning a row or two) on a reader
+    /// connection: on a multi-thread runtime on the calling thread, through
+    /// [`block_in_place`](tokio::task::block_in_place) (which hands the thread's other
+    /// tasks to another worker first); elsewhere on the blocking pool.
+    ///
+    /// The probe takes a few microseconds; a trip through the blocking pool and back
+    /// takes tens (two thread wake-ups), and was most of what a `get` cost.
+    pub(crate) async fn point_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return self.with_reader(f).await;
+        }
+        self.shared.check_open()?;
+        tokio::task::block_in_place(|| {
+            let conn = self.shared.reader()?;
+            f(&conn, &self.shared)
+        })
+    }
+
     /// Runs `f` on a reader connection on the blocking pool.
     async fn with_reader<T: Send + 'static>(
         &self,
@@ -452,7 +480,7 @@ impl EventStore for SqliteEventStore {
 
     async fn get(&self, source: &str, id: &str) -> Result<Option<StoredEvent>> {
         let sql = select_by_id(&SqliteDialect, &self.shared.table, source, id);
-        self.with_reader(move |conn, _| Ok(fetch(conn, &sql)?.pop()))
+        self.point_read(move |conn, _| Ok(fetch(conn, &sql)?.pop()))
             .await
     }
 
@@ -468,7 +496,7 @@ impl EventStore for SqliteEventStore {
 
     async fn stream_version(&self, subject: &str) -> Result<Option<i64>> {
         let subject = subject.to_owned();
-        self.with_reader(move |conn, shared| shared.write_sql.current_version(conn, &subject))
+        self.point_read(move |conn, shared| shared.write_sql.current_version(conn, &subject))
             .await
     }
 
@@ -480,7 +508,7 @@ impl EventStore for SqliteEventStore {
             self.shared.table.quoted()
         );
         let head: i64 = self
-            .with_reader(move |conn, _| conn.query_row(&sql, [], |row| row.get(0)).map_err(db))
+            .point_read(move |conn, _| conn.query_row(&sql, [], |row| row.get(0)).map_err(db))
             .await?;
         Ok(Horizon { safe: head, head })
     }

@@ -49,7 +49,12 @@ impl<'a> Readers<'a> {
         repeat(
             calls,
             |rng| Dataset::subject(rng.below(SUBJECTS)),
-            |subject| self.timed_store(|| self.store.stream(subject, 1).try_collect()),
+            |subject| {
+                let subject = subject.clone();
+                self.timed_store(move |store| async move {
+                    store.stream(&subject, 1).try_collect().await
+                })
+            },
             |subject| timed(|| self.raw.stream(subject, 1)),
         )
     }
@@ -74,7 +79,7 @@ impl<'a> Readers<'a> {
                     .time_from(from)
                     .time_to(to)
                     .limit(QUERY_LIMIT);
-                self.timed_store(|| self.store.query(query).try_collect())
+                self.timed_store(move |store| store.query(query).try_collect())
             },
             |&(ty, from, to)| {
                 let (from, to) = (format_fixed(from), format_fixed(to));
@@ -95,23 +100,33 @@ impl<'a> Readers<'a> {
                 (event.source().to_owned(), event.id().to_owned())
             },
             |(source, id)| {
-                self.timed_store(|| async { self.store.get(source, id).await.map(Vec::from_iter) })
+                let (source, id) = (source.clone(), id.clone());
+                self.timed_store(move |store| async move {
+                    store.get(&source, &id).await.map(Vec::from_iter)
+                })
             },
             |(source, id)| timed(|| Vec::from_iter(self.raw.get(source, id))),
         )
     }
 
-    /// Times one store call, from making its future to its last event; the events are
-    /// dropped after the clock stops.
-    fn timed_store<F>(&self, call: impl FnOnce() -> F) -> (Duration, usize)
+    /// Times one store call, from making its future to its last event, inside a task
+    /// on one of the runtime's workers, where an application's calls run (a point read
+    /// runs differently there than on a thread blocked in `Runtime::block_on`); the
+    /// events are dropped after the clock stops.
+    fn timed_store<F>(
+        &self,
+        call: impl FnOnce(SqliteEventStore) -> F + Send + 'static,
+    ) -> (Duration, usize)
     where
-        F: Future<Output = eventstore_core::Result<Vec<StoredEvent>>>,
+        F: Future<Output = eventstore_core::Result<Vec<StoredEvent>>> + Send + 'static,
     {
-        self.rt.block_on(async {
+        let store = self.store.clone();
+        let task = self.rt.spawn(async move {
             let start = Instant::now();
-            let events = call().await.expect("the store reads");
+            let events = call(store).await.expect("the store reads");
             (start.elapsed(), events.len())
-        })
+        });
+        self.rt.block_on(task).expect("the timed task finishes")
     }
 }
 
