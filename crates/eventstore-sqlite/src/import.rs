@@ -61,7 +61,7 @@ impl SqliteEventStore {
     {
         let events = events.into_iter();
         let span = tracing::info_span!("import", table = %self.table());
-        self.with_writer(move |conn, shared| {
+        self.with_writer_pooled(move |conn, shared| {
             let _entered = span.enter();
             conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
                 .map_err(db)?;

@@ -21,10 +21,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Design notes: database work runs on tokio's blocking pool, except point reads
-//! (`get`, `stream_version`, `horizon`, checkpoint and snapshot loads), which on a
-//! multi-thread runtime run on the calling thread through
-//! [`block_in_place`](tokio::task::block_in_place); appends are serialized
+//! Design notes: short database work (point reads such as `get`, appends, `transact`,
+//! checkpoint writes) runs on the calling thread through
+//! [`block_in_place`](tokio::task::block_in_place) on a multi-thread runtime, and on
+//! tokio's blocking pool otherwise; long work (paged reads, imports, migrations) always
+//! runs on the blocking pool; appends are serialized
 //! through one writer connection in `BEGIN IMMEDIATE` transactions (SQLite allows one
 //! writer at a time, and queueing in-process beats spinning on the file lock); reads
 //! come from an r2d2 pool of reader connections and are streamed in keyset pages.

@@ -24,13 +24,19 @@ use crate::write::WriteSql;
 
 /// A CloudEvents store in a SQLite database.
 ///
-/// Cheap to clone (an `Arc` inside); every clone is the same store. Database work runs
-/// on tokio's blocking pool, except point reads (`get`, `stream_version`, `horizon`,
-/// checkpoint and snapshot loads): an index probe takes microseconds and the trip to
-/// the pool and back tens, so on a multi-thread runtime they run on the calling thread
-/// through [`tokio::task::block_in_place`], which first hands the thread's other tasks
-/// to another worker. A current-thread runtime, where that is not possible, sends them
-/// to the pool too. Appends go through one writer connection in
+/// Cheap to clone (an `Arc` inside); every clone is the same store.
+///
+/// Where calls run: short database work (point reads such as `get`, `stream_version`
+/// and `horizon`; appends, `transact`, checkpoint, lease and snapshot writes) takes
+/// microseconds to a millisecond or two, and a trip through tokio's blocking pool and
+/// back tens of microseconds, so on a multi-thread runtime it runs on the calling
+/// thread through [`tokio::task::block_in_place`], which first hands the thread's other
+/// tasks to another worker. Other futures of the *same* task (in a `join!` or
+/// `select!`) wait for it. On a current-thread runtime, where that is not possible, it
+/// goes to the blocking pool. Paged reads (`query`, `stream`), `import` and migrations
+/// always run on the blocking pool.
+///
+/// Appends go through one writer connection in
 /// `BEGIN IMMEDIATE` transactions, queued fairly, so concurrent appends never fail with
 /// "database is locked"; reads use a pool of reader connections and, in WAL mode, never
 /// wait for writers.
@@ -235,7 +241,7 @@ impl SqliteEventStore {
     /// applied.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let table = self.shared.table.clone();
-        self.with_writer(move |conn, _| schema::migrate(conn, &table))
+        self.with_writer_pooled(move |conn, _| schema::migrate(conn, &table))
             .await
     }
 
@@ -290,9 +296,22 @@ impl SqliteEventStore {
         self.with_writer(move |conn, _| f(conn)).await
     }
 
-    /// Runs `f` on the writer connection on the blocking pool, after every append queued
-    /// before it.
+    /// Runs a short write (a transaction of a few statements) on the writer
+    /// connection, [in place](in_place_or_pooled), after every append queued before it.
     pub(crate) async fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.shared.check_open()?;
+        let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let shared = Arc::clone(&self.shared);
+        in_place_or_pooled(move || f(&mut conn, &shared)).await
+    }
+
+    /// Runs long work (an import, migrations) on the writer connection on the blocking
+    /// pool, after every append queued before it; the calling task stays free to run
+    /// whatever it runs beside the call.
+    pub(crate) async fn with_writer_pooled<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -303,26 +322,18 @@ impl SqliteEventStore {
     }
 
     /// Runs a point read (an index probe returning a row or two) on a reader
-    /// connection: on a multi-thread runtime on the calling thread, through
-    /// [`block_in_place`](tokio::task::block_in_place) (which hands the thread's other
-    /// tasks to another worker first); elsewhere on the blocking pool.
-    ///
-    /// The probe takes a few microseconds; a trip through the blocking pool and back
-    /// takes tens (two thread wake-ups), and was most of what a `get` cost.
+    /// connection, [in place](in_place_or_pooled).
     pub(crate) async fn point_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if !multi_thread {
-            return self.with_reader(f).await;
-        }
         self.shared.check_open()?;
-        tokio::task::block_in_place(|| {
-            let conn = self.shared.reader()?;
-            f(&conn, &self.shared)
+        let shared = Arc::clone(&self.shared);
+        in_place_or_pooled(move || {
+            let conn = shared.reader()?;
+            f(&conn, &shared)
         })
+        .await
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
@@ -339,6 +350,26 @@ impl SqliteEventStore {
             })
             .await,
         )
+    }
+}
+
+/// Runs blocking database work that is over in microseconds to milliseconds (a point
+/// read, a group commit): on a multi-thread runtime on the calling thread, through
+/// [`block_in_place`](tokio::task::block_in_place), which first hands the thread's
+/// other tasks to another worker; elsewhere on the blocking pool.
+///
+/// A trip through the blocking pool and back costs two cross-thread wake-ups, tens of
+/// microseconds: more than a `get`'s index probe, and a large share of a one-event
+/// commit.
+async fn in_place_or_pooled<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        joined(tokio::task::spawn_blocking(f).await)
     }
 }
 
@@ -453,13 +484,11 @@ impl EventStore for SqliteEventStore {
                 return appended;
             }
             let shared = Arc::clone(&self.shared);
-            joined(
-                tokio::task::spawn_blocking(move || {
-                    shared.commit_pending(&mut conn);
-                    Ok(())
-                })
-                .await,
-            )?;
+            in_place_or_pooled(move || {
+                shared.commit_pending(&mut conn);
+                Ok(())
+            })
+            .await?;
             result
                 .await
                 .map_err(|_| Error::database("the append's group commit was lost"))?
