@@ -42,8 +42,11 @@ const SEED: u64 = 0x0000_c10d_e7e5;
 /// How the comparison is kept fair, for the JSON and the docs.
 const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a fresh \
     file or table each round, sides alternating which goes first; per-call workloads: \
-    both sides take turns on the same random keys after a warm-up and must return the \
-    same number of events; the baseline binds column values computed before the clock \
+    after a warm-up, both sides make the same calls on the same random keys in blocks \
+    of 16 (one side's block, then the other's, the first side alternating) and must \
+    return the same number of events; on SQLite the store's calls are timed inside a \
+    task on a runtime worker, where its short calls run in place; the baseline binds \
+    column values computed before the clock \
     starts and reads every column into owned values without building events";
 
 /// Parses the command line and runs the benchmark.

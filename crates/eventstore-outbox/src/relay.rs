@@ -8,7 +8,7 @@ use eventstore_core::{
     CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Lease, LeaseStore, Position,
     Result, RetryPolicy, Sender, StoredEvent, follow,
 };
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -302,9 +302,18 @@ impl OutboxRelay {
         batch.push(first);
         let deadline = tokio::time::Instant::now() + self.linger;
         while batch.len() < self.batch_size {
-            match tokio::time::timeout_at(deadline, events.next()).await {
-                Ok(Some(event)) => batch.push(event?),
-                Ok(None) | Err(_) => break,
+            // An event already read needs no timer: arming one per event cost more than
+            // taking the event when draining a backlog.
+            let next = match events.next().now_or_never() {
+                Some(next) => next,
+                None => match tokio::time::timeout_at(deadline, events.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            match next {
+                Some(event) => batch.push(event?),
+                None => break,
             }
         }
         Ok(batch)

@@ -244,6 +244,33 @@ async fn relay_delivers_in_order_and_resumes_from_its_checkpoint() {
     assert_eq!(sender.ids().len(), 265);
 }
 
+/// A backlog drains in full batches; a live event is sent after the linger without
+/// waiting for a batch to fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_linger() {
+    let f = fixture().await;
+    let store = Arc::new(f.store.clone());
+    append_numbered(&f.store, 0..250).await;
+    let sender = Arc::new(Recorder::default());
+    let relay = OutboxRelay::new("r", store.clone(), sender.clone())
+        .batch_size(100)
+        .linger(Duration::from_millis(250));
+    let (stop, task) = spawn(relay);
+    sender.wait_for(250).await;
+    assert_eq!(sender.batch_sizes(), [100, 100, 50]);
+    let appended = std::time::Instant::now();
+    append_numbered(&f.store, 250..251).await;
+    sender.wait_for(251).await;
+    let waited = appended.elapsed();
+    assert_eq!(sender.batch_sizes(), [100, 100, 50, 1]);
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "a lone event waits the linger, then goes alone: {waited:?}"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_killed_mid_batch_redelivers_only_that_batch() {
     let f = fixture().await;

@@ -38,6 +38,9 @@ const COLUMNS: [&str; 16] = [
     "data",
 ];
 
+/// The most buffer space a chunk reserves before its rows are read.
+const MAX_RESERVED: usize = 256 * 1024;
+
 /// One column's value as it was read.
 #[derive(Debug, Clone)]
 enum Cell {
@@ -59,10 +62,11 @@ pub(crate) struct RowChunk {
 }
 
 impl RowChunk {
-    /// An empty chunk with room for `rows` rows of about `row_bytes` bytes each.
+    /// An empty chunk with room for `rows` rows of about `row_bytes` bytes each (at
+    /// most [`MAX_RESERVED`] bytes: a chunk of large events grows as it needs).
     pub(crate) fn with_capacity(rows: usize, row_bytes: usize) -> Self {
         Self {
-            bytes: Vec::with_capacity(rows * row_bytes),
+            bytes: Vec::with_capacity(rows.saturating_mul(row_bytes).min(MAX_RESERVED)),
             cells: Vec::with_capacity(rows * COLUMNS.len()),
         }
     }

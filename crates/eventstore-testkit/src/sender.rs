@@ -12,6 +12,8 @@ use eventstore_core::{SendError, Sender, StoredEvent};
 #[derive(Debug, Default)]
 pub struct Recorder {
     received: Mutex<Vec<StoredEvent>>,
+    /// The size of each batch accepted, in order.
+    batches: Mutex<Vec<usize>>,
     calls: AtomicU32,
     fail_first: u32,
     refuse_id: Option<String>,
@@ -64,6 +66,11 @@ impl Recorder {
             .collect()
     }
 
+    /// The size of each batch accepted, in order.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().expect("not poisoned").clone()
+    }
+
     /// Waits until at least `n` events were received; panics after 10 s.
     pub async fn wait_for(&self, n: usize) {
         for _ in 0..400 {
@@ -97,6 +104,10 @@ impl Sender for Recorder {
             .lock()
             .expect("not poisoned")
             .extend_from_slice(events);
+        self.batches
+            .lock()
+            .expect("not poisoned")
+            .push(events.len());
         if self.hang_on_call == Some(call) {
             std::future::pending::<()>().await;
         }
