@@ -117,7 +117,7 @@ pub(crate) fn repeat<K>(
             .map(|_| key(&mut rng))
             .collect();
         let run = |side: &mut dyn FnMut(&K) -> (Duration, usize)| -> Vec<(Duration, usize)> {
-            keys.iter().map(|k| side(k)).collect()
+            keys.iter().map(side).collect()
         };
         let (s, r) = if block % 2 == 0 {
             let s = run(&mut store);
