@@ -29,7 +29,7 @@ pub enum CheckpointMove {
 /// so that both commit or neither does.
 ///
 /// Backends run business logic in their own form: SQLite's is a synchronous closure over
-/// a `rusqlite::Transaction` (it runs on the blocking pool), PostgreSQL's an async one
+/// a `rusqlite::Transaction` (it runs off the async scheduler), PostgreSQL's an async one
 /// over a `tokio_postgres::Transaction`. [`Work`](Self::Work) names that form, so code
 /// such as the outbox's `TransactionalPublisher` is generic over backends while each
 /// backend keeps its natural API.

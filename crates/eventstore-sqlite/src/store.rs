@@ -374,9 +374,11 @@ async fn in_place_or_pooled<T: Send + 'static>(
 }
 
 /// Business logic for [`SqliteEventStore`]'s
-/// [`transact`](eventstore_core::TransactionalStore::transact): a closure run on the
-/// blocking pool inside a `BEGIN IMMEDIATE` transaction, doing its own writes through
-/// the transaction and returning a value and the events to append with them.
+/// [`transact`](eventstore_core::TransactionalStore::transact): a synchronous closure
+/// run inside a `BEGIN IMMEDIATE` transaction (on the calling thread through
+/// `block_in_place` on a multi-thread runtime, on the blocking pool otherwise), doing
+/// its own writes through the transaction and returning a value and the events to
+/// append with them.
 pub type SqliteWork<T> = Box<
     dyn FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<(T, Vec<Event>), BoxError> + Send,
 >;
