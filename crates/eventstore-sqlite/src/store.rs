@@ -280,12 +280,12 @@ impl SqliteEventStore {
         self.shared.signal.notify();
     }
 
-    /// Runs a read on a reader connection on the blocking pool.
+    /// Runs a read of any length on a reader connection on the blocking pool.
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.with_reader(move |conn, _| f(conn)).await
+        self.on_reader(Work::Long, move |conn, _| f(conn)).await
     }
 
     /// Runs a write on the writer connection, queued behind appends.
@@ -297,15 +297,12 @@ impl SqliteEventStore {
     }
 
     /// Runs a short write (a transaction of a few statements) on the writer
-    /// connection, [in place](in_place_or_pooled), after every append queued before it.
+    /// connection, [in place](Work::Short), after every append queued before it.
     pub(crate) async fn with_writer<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.shared.check_open()?;
-        let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
-        let shared = Arc::clone(&self.shared);
-        in_place_or_pooled(move || f(&mut conn, &shared)).await
+        self.on_writer(Work::Short, f).await
     }
 
     /// Runs long work (an import, migrations) on the writer connection on the blocking
@@ -315,61 +312,71 @@ impl SqliteEventStore {
         &self,
         f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.on_writer(Work::Long, f).await
+    }
+
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        work: Work,
+        f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         self.shared.check_open()?;
         let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
         let shared = Arc::clone(&self.shared);
-        joined(tokio::task::spawn_blocking(move || f(&mut conn, &shared)).await)
+        work.run(move || f(&mut conn, &shared)).await
     }
 
     /// Runs a point read (an index probe returning a row or two) on a reader
-    /// connection, [in place](in_place_or_pooled).
+    /// connection, [in place](Work::Short).
     pub(crate) async fn point_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.on_reader(Work::Short, f).await
+    }
+
+    async fn on_reader<T: Send + 'static>(
+        &self,
+        work: Work,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         self.shared.check_open()?;
         let shared = Arc::clone(&self.shared);
-        in_place_or_pooled(move || {
+        work.run(move || {
             let conn = shared.reader()?;
             f(&conn, &shared)
         })
         .await
     }
-
-    /// Runs `f` on a reader connection on the blocking pool.
-    async fn with_reader<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection, &Shared) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        self.shared.check_open()?;
-        let shared = Arc::clone(&self.shared);
-        joined(
-            tokio::task::spawn_blocking(move || {
-                let conn = shared.reader()?;
-                f(&conn, &shared)
-            })
-            .await,
-        )
-    }
 }
 
-/// Runs blocking database work that is over in microseconds to milliseconds (a point
-/// read, a group commit): on a multi-thread runtime on the calling thread, through
-/// [`block_in_place`](tokio::task::block_in_place), which first hands the thread's
-/// other tasks to another worker; elsewhere on the blocking pool.
-///
-/// A trip through the blocking pool and back costs two cross-thread wake-ups, tens of
-/// microseconds: more than a `get`'s index probe, and a large share of a one-event
-/// commit.
-async fn in_place_or_pooled<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
-        tokio::task::block_in_place(f)
-    } else {
-        joined(tokio::task::spawn_blocking(f).await)
+/// How long blocking database work runs, which decides where it runs.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Over in microseconds to milliseconds (a point read, a group commit): on a
+    /// multi-thread runtime on the calling thread, through
+    /// [`block_in_place`](tokio::task::block_in_place), which first hands the thread's
+    /// other tasks to another worker; elsewhere on the blocking pool. A trip through
+    /// the blocking pool and back costs two cross-thread wake-ups, tens of
+    /// microseconds: more than a `get`'s index probe, and a large share of a one-event
+    /// commit.
+    Short,
+    /// Seconds (an import, migrations): on the blocking pool, leaving the calling task
+    /// free to run what it runs beside the call.
+    Long,
+}
+
+impl Work {
+    async fn run<T: Send + 'static>(
+        self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        match self {
+            Self::Short if multi_thread => tokio::task::block_in_place(f),
+            _ => joined(tokio::task::spawn_blocking(f).await),
+        }
     }
 }
 
@@ -486,11 +493,12 @@ impl EventStore for SqliteEventStore {
                 return appended;
             }
             let shared = Arc::clone(&self.shared);
-            in_place_or_pooled(move || {
-                shared.commit_pending(&mut conn);
-                Ok(())
-            })
-            .await?;
+            Work::Short
+                .run(move || {
+                    shared.commit_pending(&mut conn);
+                    Ok(())
+                })
+                .await?;
             result
                 .await
                 .map_err(|_| Error::database("the append's group commit was lost"))?
