@@ -31,6 +31,7 @@ pub struct SqliteOptions {
     pub(crate) location: Location,
     pub(crate) table: TableName,
     pub(crate) readers: u32,
+    pub(crate) reader_timeout: Duration,
     pub(crate) busy_timeout: Duration,
     pub(crate) auto_migrate: bool,
     pub(crate) page_size: u64,
@@ -81,6 +82,7 @@ impl SqliteOptions {
             location,
             table: TableName::default(),
             readers,
+            reader_timeout: Duration::from_secs(30),
             busy_timeout: Duration::from_secs(5),
             auto_migrate: true,
             page_size: 1000,
@@ -110,6 +112,19 @@ impl SqliteOptions {
             return Err(Error::Config("readers must be at least 1".to_owned()));
         }
         self.readers = readers;
+        Ok(self)
+    }
+
+    /// How long a read waits for a free reader connection, when every one is busy,
+    /// before failing with [`Error::Timeout`] (default 30 s). Paged reads hold a reader
+    /// only while a page is fetched; point reads for one index probe.
+    pub fn reader_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if timeout.is_zero() {
+            return Err(Error::Config(
+                "reader_timeout must be longer than zero".to_owned(),
+            ));
+        }
+        self.reader_timeout = timeout;
         Ok(self)
     }
 

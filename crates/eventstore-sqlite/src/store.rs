@@ -130,7 +130,7 @@ impl Shared {
     }
 
     /// A reader from the pool. r2d2 fails a checkout only when its connection timeout
-    /// passed (every reader busy, or none could be opened: the message then carries
+    /// ([`SqliteOptions::reader_timeout`]) passed (every reader busy, or none could be opened: the message then carries
     /// the last error), so a failure is a [`Error::Timeout`], as a pool time-out is on
     /// PostgreSQL.
     pub(crate) fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
@@ -222,6 +222,7 @@ impl SqliteEventStore {
             .with_init(move |conn| configure(conn, &init_options));
         let readers = Pool::builder()
             .max_size(options.readers)
+            .connection_timeout(options.reader_timeout)
             .min_idle(Some(0))
             .build(manager)
             .map_err(db)?;
@@ -566,5 +567,43 @@ impl EventStore for SqliteEventStore {
                 .map_err(db)
         });
         joined(finish.await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// With every reader checked out, a read fails with `Error::Timeout` once
+    /// `reader_timeout` has passed, and reads again once a reader is back.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_waits_reader_timeout_for_a_busy_pool_then_times_out() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteOptions::file(dir.path().join("events.db"))
+            .readers(1)
+            .and_then(|o| o.reader_timeout(Duration::from_millis(200)))
+            .expect("valid options")
+            .open()
+            .await
+            .expect("opens");
+        let held = store.shared.reader().expect("the only reader");
+        let start = Instant::now();
+        let read = store.get("/s", "1").await;
+        let waited = start.elapsed();
+        assert!(matches!(read, Err(Error::Timeout(_))), "{read:?}");
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(20),
+            "waited {waited:?}"
+        );
+        drop(held);
+        assert!(store.get("/s", "1").await.expect("reads").is_none());
+    }
+
+    #[test]
+    fn a_zero_reader_timeout_is_refused() {
+        let refused = SqliteOptions::in_memory().reader_timeout(Duration::ZERO);
+        assert!(matches!(refused, Err(Error::Config(_))));
     }
 }
