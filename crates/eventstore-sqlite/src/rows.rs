@@ -222,3 +222,15 @@ impl Columns<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::COLUMNS;
+    use crate::dialect::EVENT_COLUMNS;
+
+    /// The names errors use are the columns every read selects, in order.
+    #[test]
+    fn the_column_names_are_the_selected_columns() {
+        assert_eq!(COLUMNS.join(", "), EVENT_COLUMNS);
+    }
+}
