@@ -93,6 +93,11 @@ struct Workload {
     writers: usize,
     batch: usize,
     events: usize,
+    /// Whether the writers share subjects (each takes a contiguous run of the events) or
+    /// have their own (the events dealt out round-robin; the harness's data set puts
+    /// event `i` on a subject of writer `i` modulo the writers).
+    #[serde(default)]
+    shared_subjects: bool,
 }
 
 /// The plan the harness wrote.
@@ -129,6 +134,21 @@ async fn fresh_repository(pool: &sqlx::PgPool, round: usize) -> PostgresEventRep
     PostgresEventRepository::new(pool.clone()).with_tables(&events, &snapshots)
 }
 
+/// Writer `w`'s events of `workload`, dealt out as the harness deals them.
+fn hand(events: &[SerializedEvent], workload: &Workload, w: usize) -> Vec<SerializedEvent> {
+    let per_writer = workload.events / workload.writers;
+    if workload.shared_subjects {
+        events[w * per_writer..(w + 1) * per_writer].to_vec()
+    } else {
+        events[..per_writer * workload.writers]
+            .iter()
+            .skip(w)
+            .step_by(workload.writers)
+            .cloned()
+            .collect()
+    }
+}
+
 /// One round: the events dealt out to the writers in batches, every batch one
 /// `persist`, the writers concurrent.
 async fn round(
@@ -138,11 +158,13 @@ async fn round(
     events: &[SerializedEvent],
 ) -> Duration {
     let repository = Arc::new(fresh_repository(pool, n).await);
-    let per_writer = workload.events / workload.writers;
+    let hands: Vec<Vec<SerializedEvent>> = (0..workload.writers)
+        .map(|w| hand(events, workload, w))
+        .collect();
     let start = Instant::now();
-    let tasks: Vec<_> = (0..workload.writers)
-        .map(|w| {
-            let mine: Vec<SerializedEvent> = events[w * per_writer..(w + 1) * per_writer].to_vec();
+    let tasks: Vec<_> = hands
+        .into_iter()
+        .map(|mine| {
             let repository = Arc::clone(&repository);
             let batch = workload.batch;
             tokio::spawn(async move {

@@ -9,6 +9,11 @@ use crate::rng::{Rng, mix};
 /// How many subjects (streams) the events are spread over.
 pub(crate) const SUBJECTS: u64 = 1_000;
 
+/// Event `i`'s subject is one of the subjects whose number is `i` modulo `OWNERS`: events
+/// dealt out round-robin to that many writers (or to any divisor of it) fall, for each
+/// writer, on subjects no other writer appends to.
+const OWNERS: u64 = crate::sizes::WRITERS as u64;
+
 /// Mean spacing of event times: 1M events span a little under three hours.
 const SPACING_MS: i64 = 10;
 
@@ -128,12 +133,13 @@ impl Dataset {
         range.map(|i| self.event(i)).collect()
     }
 
-    /// Event `index`: about 300 bytes of JSON data, one of [`SUBJECTS`] subjects, one of
-    /// twenty types, a correlation id shared by four consecutive events, a time, and on
-    /// some events a schema, a topic and the extensions `traceparent` and `priority`.
+    /// Event `index`: about 300 bytes of JSON data, one of [`SUBJECTS`] subjects (one
+    /// whose number is `index` modulo [`OWNERS`]), one of twenty types, a correlation id
+    /// shared by four consecutive events, a time, and on some events a schema, a topic
+    /// and the extensions `traceparent` and `priority`.
     pub(crate) fn event(&self, index: u64) -> Event {
         let mut rng = self.rng(index);
-        let k = rng.below(SUBJECTS);
+        let k = rng.below(SUBJECTS / OWNERS) * OWNERS + index % OWNERS;
         let kind = &KINDS[(k % 4) as usize];
         let ty = kind.types[rng.below(5) as usize];
         let unique = mix(index.wrapping_add(self.seed));

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::args::Args;
-use crate::workload::AppendShape;
+use crate::workload::{AppendShape, Subjects};
 
 /// Concurrent writers in workloads 3 and 4.
 pub(crate) const WRITERS: usize = 8;
@@ -85,8 +85,8 @@ impl Sizes {
         sizes
     }
 
-    /// The four append workloads: name, label and shape.
-    pub(crate) fn appends(&self) -> [(&'static str, &'static str, AppendShape); 4] {
+    /// The append workloads: name, label and shape.
+    pub(crate) fn appends(&self) -> [(&'static str, &'static str, AppendShape); 5] {
         [
             ("append_1x1", "append 1 event × 1 writer", self.single()),
             (
@@ -104,6 +104,14 @@ impl Sizes {
                 "append 100-event batches × 8 writers",
                 self.concurrent_batched(),
             ),
+            (
+                "append_100x8_shared",
+                "append 100-event batches × 8 writers sharing subjects",
+                AppendShape {
+                    subjects: Subjects::Shared,
+                    ..self.concurrent_batched()
+                },
+            ),
         ]
     }
 
@@ -113,6 +121,7 @@ impl Sizes {
             writers: 1,
             batch: 1,
             events: self.single_appends,
+            subjects: Subjects::Own,
         }
     }
 
@@ -122,24 +131,27 @@ impl Sizes {
             writers: 1,
             batch: BATCH,
             events: self.batched_events,
+            subjects: Subjects::Own,
         }
     }
 
-    /// Single-event appends from all writers.
+    /// Single-event appends from all writers, each to subjects of its own.
     pub(crate) fn concurrent_single(&self) -> AppendShape {
         AppendShape {
             writers: WRITERS,
             batch: 1,
             events: self.concurrent_single_appends,
+            subjects: Subjects::Own,
         }
     }
 
-    /// Batched appends from all writers.
+    /// Batched appends from all writers, each to subjects of its own.
     pub(crate) fn concurrent_batched(&self) -> AppendShape {
         AppendShape {
             writers: WRITERS,
             batch: BATCH,
             events: self.concurrent_batched_events,
+            subjects: Subjects::Own,
         }
     }
 

@@ -17,6 +17,22 @@ pub(crate) struct AppendShape {
     pub(crate) batch: usize,
     /// Events in all (rounded down to whole batches per writer).
     pub(crate) events: u64,
+    /// Whether writers append to subjects of their own or share them.
+    pub(crate) subjects: Subjects,
+}
+
+/// How the writers of an append workload divide the subjects between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subjects {
+    /// Each writer appends to subjects no other writer touches, as the request handlers
+    /// of different aggregates, or the consumers of a partitioned topic, do: events are
+    /// dealt out round-robin, and the data set puts event `i` on a subject of writer
+    /// `i` modulo the writers.
+    Own,
+    /// Every writer appends to every subject: each writer takes a contiguous run of
+    /// events, which spans all subjects, so concurrent batches (100 of the 1,000
+    /// subjects each) almost always share some and queue on their stream versions.
+    Shared,
 }
 
 impl AppendShape {
@@ -59,13 +75,26 @@ pub(crate) fn best_of(
     }
 }
 
-/// Deals `items` out as `writers` contiguous runs of `batch`-sized batches.
-pub(crate) fn split<T>(items: Vec<T>, writers: usize, batch: usize) -> Vec<Vec<Vec<T>>> {
+/// Deals `items` (event `i` at position `i`) out to the shape's writers, as each
+/// writer's `batch`-sized batches: round-robin for [`Subjects::Own`], in contiguous runs
+/// for [`Subjects::Shared`].
+pub(crate) fn split<T>(items: Vec<T>, shape: AppendShape) -> Vec<Vec<Vec<T>>> {
+    let writers = shape.writers;
     let per_writer = items.len() / writers;
-    let mut items = items.into_iter();
-    (0..writers)
-        .map(|_| {
-            let mine: Vec<T> = items.by_ref().take(per_writer).collect();
+    let mut hands: Vec<Vec<T>> = (0..writers)
+        .map(|_| Vec::with_capacity(per_writer))
+        .collect();
+    for (i, item) in items.into_iter().take(per_writer * writers).enumerate() {
+        let writer = match shape.subjects {
+            Subjects::Own => i % writers,
+            Subjects::Shared => i / per_writer,
+        };
+        hands[writer].push(item);
+    }
+    hands
+        .into_iter()
+        .map(|mine| {
+            let batch = shape.batch;
             let mut batches = Vec::with_capacity(per_writer.div_ceil(batch));
             let mut mine = mine.into_iter().peekable();
             while mine.peek().is_some() {
@@ -101,11 +130,12 @@ where
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 13] = [
+pub(crate) const WORKLOADS: [&str; 14] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
     "append_100x8",
+    "append_100x8_shared",
     "seed",
     "import",
     "full_read",
@@ -156,16 +186,74 @@ impl Wants {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
+    fn shape(subjects: Subjects) -> AppendShape {
+        AppendShape {
+            writers: 2,
+            batch: 3,
+            events: 20,
+            subjects,
+        }
+    }
+
     #[test]
-    fn split_deals_whole_batches() {
-        let plan = split((0..20).collect(), 2, 3);
+    fn shared_subjects_deal_contiguous_runs_in_whole_batches() {
+        let plan = split((0..20).collect(), shape(Subjects::Shared));
         assert_eq!(plan.len(), 2);
         assert_eq!(
             plan[0],
             vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
         );
         assert_eq!(plan[1][0], vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn own_subjects_deal_round_robin() {
+        let plan = split((0..21).collect(), shape(Subjects::Own));
+        assert_eq!(
+            plan[0],
+            vec![vec![0, 2, 4], vec![6, 8, 10], vec![12, 14, 16], vec![18]]
+        );
+        assert_eq!(plan[1][0], vec![1, 3, 5]);
+        assert_eq!(plan.iter().flatten().flatten().count(), 20);
+    }
+
+    /// The subjects each writer of `shape` appends to.
+    fn subjects_per_writer(shape: AppendShape) -> Vec<HashSet<String>> {
+        let events = crate::dataset::Dataset::new(7).events(0..shape.total());
+        split(events, shape)
+            .iter()
+            .map(|batches| {
+                let events = batches.iter().flatten();
+                events
+                    .map(|e| e.subject().expect("a subject").to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dealt_round_robin_writers_append_to_subjects_of_their_own_and_in_runs_share_them() {
+        let own = AppendShape {
+            writers: crate::sizes::WRITERS,
+            batch: 100,
+            events: 8_000,
+            subjects: Subjects::Own,
+        };
+        let shared = AppendShape {
+            subjects: Subjects::Shared,
+            ..own
+        };
+        for (shape, apart) in [(own, true), (shared, false)] {
+            let subjects = subjects_per_writer(shape);
+            for (a, mine) in subjects.iter().enumerate() {
+                for theirs in &subjects[a + 1..] {
+                    assert_eq!(mine.is_disjoint(theirs), apart, "{:?}", shape.subjects);
+                }
+            }
+        }
     }
 }

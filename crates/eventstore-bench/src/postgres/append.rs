@@ -39,7 +39,7 @@ pub(crate) fn store_round(
 ) -> Throughput {
     let table = db.fresh_table("store");
     let events = shape.total();
-    let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape.writers, shape.batch);
+    let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape);
     let elapsed = rt.block_on(async {
         let store = db.store(&table).await;
         let elapsed = append_concurrently(&store, plan).await;
@@ -61,7 +61,7 @@ fn raw_round(
 ) -> Throughput {
     let table = db.fresh_table(if seed { "seed" } else { "raw" });
     let events = shape.total();
-    let plan: Vec<Vec<Columns>> = split(dataset.events(0..events), shape.writers, shape.batch)
+    let plan: Vec<Vec<Columns>> = split(dataset.events(0..events), shape)
         .into_iter()
         .map(|batches| batches.iter().map(|b| Columns::new(b)).collect())
         .collect();

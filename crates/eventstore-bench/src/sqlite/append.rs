@@ -74,7 +74,7 @@ fn store_round(
 ) -> Throughput {
     let path = scratch.file("store-append");
     let events = shape.total();
-    let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape.writers, shape.batch);
+    let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape);
     let elapsed = rt.block_on(async {
         let store = SqliteEventStore::open(&path)
             .await
@@ -107,7 +107,7 @@ fn raw_round(
         .iter()
         .map(Columns::from)
         .collect();
-    let plan = split(rows, shape.writers, shape.batch);
+    let plan = split(rows, shape);
     let start_line = Barrier::new(shape.writers + 1);
     let elapsed = std::thread::scope(|s| {
         let writers: Vec<_> = plan
