@@ -52,8 +52,10 @@ impl CheckpointStore for SqliteEventStore {
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<()> {
         let sql = advance_checkpoint_sql(self.table());
         let name = name.to_owned();
+        // Prepared once per connection: a relay saves one checkpoint per batch.
         self.write(move |conn| {
-            conn.execute(&sql, params![name, position, now_text()])
+            conn.prepare_cached(&sql)
+                .and_then(|mut save| save.execute(params![name, position, now_text()]))
                 .map_err(db)
                 .map(drop)
         })
