@@ -264,18 +264,8 @@ async fn the_relay_skips_nothing_while_writers_hold_transactions_open_and_roll_b
                     let event = created(&format!("w{w}-{i}"));
                     if i % 7 == 3 {
                         // Held open, then committed or rolled back.
-                        let mut client = store.pool().get().await.unwrap();
-                        let tx = client.transaction().await.unwrap();
-                        store
-                            .append_in(&*tx, vec![event], AppendOptions::new())
-                            .await
-                            .unwrap();
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        if i % 2 == 0 {
-                            tx.rollback().await.unwrap();
-                        } else {
-                            tx.commit().await.unwrap();
-                            store.notify_committed();
+                        let hold = Duration::from_millis(30);
+                        if common::append_held_open(&store, event, hold, i % 2 == 1).await {
                             committed += 1;
                         }
                     } else {

@@ -90,18 +90,9 @@ async fn a_subscription_sees_every_event_once_while_writers_hold_transactions_op
                 for i in 0..25 {
                     let e = event(format!("w{w}-{i}"), "t", format!("s{}", (w + i) % 5));
                     if i % 6 == 2 {
-                        let mut client = store.pool().get().await.unwrap();
-                        let tx = client.transaction().await.unwrap();
-                        store
-                            .append_in(&*tx, vec![e], AppendOptions::new())
-                            .await
-                            .unwrap();
-                        tokio::time::sleep(Duration::from_millis(40)).await;
-                        if w % 2 == 0 {
-                            tx.rollback().await.unwrap();
-                        } else {
-                            tx.commit().await.unwrap();
-                            store.notify_committed();
+                        // Held open, then committed or rolled back.
+                        let hold = Duration::from_millis(40);
+                        if common::append_held_open(&store, e, hold, w % 2 == 1).await {
                             committed += 1;
                         }
                     } else {

@@ -3,7 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use eventstore_core::{AppendOptions, Event};
 use eventstore_postgres::{PostgresEventStore, PostgresOptions};
 
 /// The server under test: `DATABASE_URL`, or the local default.
@@ -87,4 +89,30 @@ pub fn cleanup(sql: String) {
     if let Ok(Err(e)) = result {
         eprintln!("could not clean up after a test: {e}");
     }
+}
+
+/// Appends `event` in a transaction on a pooled connection of the store's, holds the
+/// transaction open for `hold`, then commits it (and wakes the store's followers) or
+/// rolls it back: a writer whose event commits late, or never. Returns whether it
+/// committed.
+pub async fn append_held_open(
+    store: &PostgresEventStore,
+    event: Event,
+    hold: Duration,
+    commit: bool,
+) -> bool {
+    let mut client = store.pool().get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    store
+        .append_in(&*tx, vec![event], AppendOptions::new())
+        .await
+        .unwrap();
+    tokio::time::sleep(hold).await;
+    if commit {
+        tx.commit().await.unwrap();
+        store.notify_committed();
+    } else {
+        tx.rollback().await.unwrap();
+    }
+    commit
 }
