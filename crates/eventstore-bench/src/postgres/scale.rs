@@ -26,6 +26,8 @@ struct Point {
     events: u64,
     /// Store appends of 100-event batches from one writer.
     append: Throughput,
+    /// WAL the server wrote while they ran, per event appended.
+    wal_per_event: f64,
     /// Type + time range queries.
     type_time: Repeated,
     /// Gets by `(source, id)`.
@@ -71,6 +73,10 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         "small_events": small.events,
         "large_events": large.events,
         "import_events_per_sec": import.per_sec(),
+        "wal_bytes_per_appended_event": {
+            "small": small.wal_per_event,
+            "large": large.wal_per_event,
+        },
         "note": "store: the figure on the large table; raw: the store's figure on the small one",
     });
     let latency = |key, what: &str, s: &Repeated, l: &Repeated| Figure {
@@ -113,11 +119,27 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
     ]
 }
 
-/// One scale point; `n` keeps the appended events of the points apart.
+/// One scale point; `n` keeps the appended events of the points apart. Its appends
+/// start right after a `CHECKPOINT`, so that both points pay the same full-page writes
+/// (the first change of each page after a checkpoint writes the whole page to the WAL)
+/// rather than whatever the load before them left.
 fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
     let events = sizes.batched().total();
     let base = APPEND_BASE + n * 100_000_000;
-    let append = set.rt.block_on(async {
+    let wal_position = || async {
+        let row = set
+            .client
+            .query_one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8", &[])
+            .await
+            .expect("the WAL position reads");
+        row.get::<_, i64>(0)
+    };
+    let (append, wal) = set.rt.block_on(async {
+        if let Err(e) = set.client.batch_execute("CHECKPOINT").await {
+            // Needs a superuser or pg_checkpoint; the point is then measured as it comes.
+            eprintln!("postgres: no CHECKPOINT before the scale point's appends: {e}");
+        }
+        let wal_before = wal_position().await;
         let start = Instant::now();
         let mut next = base;
         while next < base + events {
@@ -125,14 +147,13 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
             set.store.append(batch).await.expect("the store appends");
             next += 100;
         }
-        Throughput {
-            events,
-            elapsed: start.elapsed(),
-        }
+        let elapsed = start.elapsed();
+        (Throughput { events, elapsed }, wal_position().await - wal_before)
     });
     Point {
         events: set.events,
         append,
+        wal_per_event: wal as f64 / events as f64,
         type_time: set.type_time_range(sizes.query_calls),
         get: set.gets(sizes.get_calls / 4),
         page: set.pages(sizes.query_calls),
