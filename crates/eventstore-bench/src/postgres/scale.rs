@@ -129,7 +129,10 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
     let wal_position = || async {
         let row = set
             .client
-            .query_one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8", &[])
+            .query_one(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8",
+                &[],
+            )
             .await
             .expect("the WAL position reads");
         row.get::<_, i64>(0)
@@ -148,7 +151,10 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
             next += 100;
         }
         let elapsed = start.elapsed();
-        (Throughput { events, elapsed }, wal_position().await - wal_before)
+        (
+            Throughput { events, elapsed },
+            wal_position().await - wal_before,
+        )
     });
     Point {
         events: set.events,
