@@ -23,10 +23,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "checkpoints, leases, dead letters and snapshots",
         sql: include_str!("../migrations/0002_coordination.sql"),
     },
+    Migration {
+        version: 3,
+        description: "attribute columns compare bytewise (COLLATE \"C\")",
+        sql: include_str!("../migrations/0003_bytewise_text.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The optional GIN index on `extensions`: it serves extension filters (`@>`) but
 /// costs appends, so a deployment may leave it out.
