@@ -25,7 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        description: "attribute columns compare bytewise (COLLATE \"C\")",
+        description: "the event table's text columns compare bytewise (COLLATE \"C\")",
         sql: include_str!("../migrations/0003_bytewise_text.sql"),
     },
 ];

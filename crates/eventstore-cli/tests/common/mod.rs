@@ -55,11 +55,6 @@ impl Store {
         }
     }
 
-    /// Whether this is the PostgreSQL store.
-    pub fn is_postgres(&self) -> bool {
-        self.schema.is_some()
-    }
-
     /// `eventstore --database-url … --table … <args>`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_eventstore"));
