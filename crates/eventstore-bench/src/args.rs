@@ -20,8 +20,8 @@ OPTIONS:
     --rounds N         rounds of each throughput workload, best kept (default 2; --quick 1)
     --only LIST        only these workloads, comma-separated, of:
                        append_1x1 append_100x1 append_1x8 append_100x8
-                       append_100x8_shared seed import full_read keyset stream
-                       type_time get follow scale
+                       append_100x8_shared seed gin import full_read keyset
+                       stream type_time get follow scale (gin: PostgreSQL only)
     --out DIR          where report.json goes (default: target/bench in the workspace)
     --peers FILE       merge the peers' figures (what the peers crate wrote) into the report
     --export-peers DIR write the events and plan the peers crate appends, and exit

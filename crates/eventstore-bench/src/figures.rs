@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::dataset::Dataset;
 use crate::measure::{Latencies, Repeated, Throughput};
 use crate::memory::Peak;
 use crate::report::{Figure, Target, Unit};
@@ -134,6 +135,35 @@ pub(crate) fn seed_empty(what: &str, shape: AppendShape, result: AppendResult) -
         result,
         vec![],
     )
+}
+
+/// The cost of the extensions' GIN index: the store with it (`store`) against the
+/// store without it (`raw`), no target. The details say how many of the appended events
+/// carry extensions other than the first-class ones, which are all the index holds.
+pub(crate) fn gin_cost(dataset: Dataset, shape: AppendShape, result: AppendResult) -> Figure {
+    let key = if shape.writers == 1 {
+        "append_100x1_gin"
+    } else {
+        "append_100x8_gin"
+    };
+    let events = shape.total();
+    let with_extensions = dataset
+        .events(0..events)
+        .iter()
+        .filter(|e| !e.extensions().is_empty())
+        .count();
+    let mut figure = append(
+        key,
+        &format!(
+            "append 100 × {} with the extensions' GIN index, raw: the store without it",
+            shape.writers
+        ),
+        shape,
+        result,
+        vec![],
+    );
+    figure.details["events_with_extensions"] = json!(with_extensions);
+    figure
 }
 
 /// The figure of an append workload.

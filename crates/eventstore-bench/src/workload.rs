@@ -130,13 +130,14 @@ where
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 14] = [
+pub(crate) const WORKLOADS: [&str; 15] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
     "append_100x8",
     "append_100x8_shared",
     "seed",
+    "gin",
     "import",
     "full_read",
     "keyset",

@@ -25,23 +25,41 @@ pub(crate) fn run(
 ) -> AppendResult {
     best_of(
         rounds,
-        || store_round(rt, db, dataset, shape),
+        || store_round(rt, db, dataset, shape, true),
         || raw_round(rt, db, dataset, shape, seed),
     )
 }
 
-/// One round through the store: every writer a task appending its batches in turn.
-pub(crate) fn store_round(
+/// What the extensions' GIN index costs appends: the store with it (as `store`) against
+/// the store without it (as `raw`), the same events into fresh tables.
+pub(crate) fn gin_cost(
     rt: &Runtime,
     db: &Db,
     dataset: Dataset,
     shape: AppendShape,
+    rounds: u32,
+) -> AppendResult {
+    best_of(
+        rounds,
+        || store_round(rt, db, dataset, shape, true),
+        || store_round(rt, db, dataset, shape, false),
+    )
+}
+
+/// One round through the store (`gin`: with the extensions' GIN index): every writer a
+/// task appending its batches in turn.
+fn store_round(
+    rt: &Runtime,
+    db: &Db,
+    dataset: Dataset,
+    shape: AppendShape,
+    gin: bool,
 ) -> Throughput {
     let table = db.fresh_table("store");
     let events = shape.total();
     let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape);
     let elapsed = rt.block_on(async {
-        let store = db.store(&table).await;
+        let store = db.store_with_gin(&table, gin).await;
         let elapsed = append_concurrently(&store, plan).await;
         store.close().await.expect("the store closes");
         db.drop_table(&table).await;

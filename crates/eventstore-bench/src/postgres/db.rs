@@ -33,11 +33,18 @@ impl Db {
     /// Opens the store on `table` (its migrations create it), with a pool as large as
     /// the most writers a workload runs plus room for a follower.
     pub(crate) async fn store(&self, table: &str) -> PostgresEventStore {
+        self.store_with_gin(table, true).await
+    }
+
+    /// [`store`](Self::store), with or without the extensions' GIN index
+    /// (`PostgresOptions::extensions_index`).
+    pub(crate) async fn store_with_gin(&self, table: &str, gin: bool) -> PostgresEventStore {
         PostgresOptions::from_url(&self.url)
             .and_then(|o| o.schema(schema()))
             .and_then(|o| o.table(table))
             .and_then(|o| o.pool_size(10))
             .expect("valid options")
+            .extensions_index(gin)
             .open()
             .await
             .expect("the store opens")

@@ -170,6 +170,16 @@ pub(crate) fn run(
         }
         out.push(figures::append(key, label, shape, result, targets));
     }
+    if wants.has("gin") {
+        for shape in [sizes.batched(), sizes.concurrent_batched()] {
+            eprintln!(
+                "postgres: append 100 × {} with the extensions' GIN index and without…",
+                shape.writers
+            );
+            let result = append::gin_cost(rt, &db, dataset, shape, sizes.rounds);
+            out.push(figures::gin_cost(dataset, shape, result));
+        }
+    }
     if wants.has("seed") {
         eprintln!("postgres: append 100 × 1 against the seed's schema…");
         let shape = sizes.batched();
