@@ -155,8 +155,8 @@ pub(crate) fn gin_cost(dataset: Dataset, shape: AppendShape, result: AppendResul
     let mut figure = append(
         key,
         &format!(
-            "append 100 × {} with the extensions' GIN index, raw: the store without it",
-            shape.writers
+            "append {} × {} with the extensions' GIN index, raw: the store without it",
+            shape.batch, shape.writers
         ),
         shape,
         result,

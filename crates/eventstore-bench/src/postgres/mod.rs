@@ -173,8 +173,8 @@ pub(crate) fn run(
     if wants.has("gin") {
         for shape in [sizes.batched(), sizes.concurrent_batched()] {
             eprintln!(
-                "postgres: append 100 × {} with the extensions' GIN index and without…",
-                shape.writers
+                "postgres: append {} × {} with the extensions' GIN index and without…",
+                shape.batch, shape.writers
             );
             let result = append::gin_cost(rt, &db, dataset, shape, sizes.rounds);
             out.push(figures::gin_cost(dataset, shape, result));
