@@ -46,8 +46,10 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     'sharing subjects', where every writer's batches span all of them; per-call workloads: \
     after a warm-up, both sides make the same calls on the same random keys in blocks \
     of 16 (one side's block, then the other's, the first side alternating) and must \
-    return the same number of events; on SQLite the store's calls are timed inside a \
-    task on a runtime worker, where its short calls run in place; the baseline binds \
+    return the same number of events; on SQLite each call of either side is timed inside \
+    a task freshly spawned on a runtime worker, where an application makes it (the \
+    store's short calls run there through `block_in_place`, the baseline's statement \
+    inline); the baseline binds \
     column values computed before the clock starts and reads every column into owned \
     values without building events";
 

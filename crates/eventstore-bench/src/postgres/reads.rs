@@ -15,7 +15,7 @@ use super::db::Db;
 use super::raw;
 use crate::dataset::{Dataset, SUBJECTS};
 use crate::measure::{Repeated, Throughput, repeat};
-use crate::workload::{AppendResult, best_of};
+use crate::workload::{AppendResult, best_of, walk_pages};
 
 /// Rows a type + time range query returns at most.
 pub(crate) const QUERY_LIMIT: u64 = 100;
@@ -181,15 +181,7 @@ impl ReadSet<'_> {
             || {
                 self.rt.block_on(async {
                     let start = Instant::now();
-                    let (mut after, mut count) = (0, 0u64);
-                    loop {
-                        let query = EventQuery::new().after(after).limit(PAGE);
-                        let page: Vec<_> =
-                            self.store.query(query).try_collect().await.expect("reads");
-                        let Some(last) = page.last() else { break };
-                        after = last.sequence();
-                        count += page.len() as u64;
-                    }
+                    let count = walk_pages(&self.store, PAGE).await;
                     Throughput {
                         events: count,
                         elapsed: start.elapsed(),

@@ -12,7 +12,7 @@ use crate::measure::Throughput;
 use crate::memory::{self, Peak};
 use crate::sqlite::raw::{self, Reader};
 use crate::sqlite::readset::ReadSet;
-use crate::workload::{AppendResult, best_of};
+use crate::workload::{AppendResult, best_of, walk_pages};
 
 /// The best round of each side, and the highest peak memory any round reached.
 #[derive(Debug, Clone, Copy)]
@@ -136,14 +136,7 @@ pub(crate) fn keyset_walk(rt: &Runtime, set: &ReadSet, rounds: u32) -> AppendRes
                     .await
                     .expect("the store opens");
                 let start = Instant::now();
-                let (mut after, mut count) = (0, 0u64);
-                loop {
-                    let query = EventQuery::new().after(after).limit(PAGE);
-                    let page: Vec<_> = store.query(query).try_collect().await.expect("reads");
-                    let Some(last) = page.last() else { break };
-                    after = last.sequence();
-                    count += page.len() as u64;
-                }
+                let count = walk_pages(&store, PAGE).await;
                 let elapsed = start.elapsed();
                 assert_eq!(count, set.events, "the store walked every event");
                 store.close().await.expect("the store closes");
