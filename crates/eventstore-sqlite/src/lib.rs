@@ -28,8 +28,11 @@
 //! runs on the blocking pool; appends are serialized
 //! through one writer connection in `BEGIN IMMEDIATE` transactions (SQLite allows one
 //! writer at a time, and queueing in-process beats spinning on the file lock); reads
-//! come from an r2d2 pool of reader connections and are streamed in keyset pages.
+//! come from an r2d2 pool of reader connections and are streamed in keyset pages; the
+//! write-ahead log is checkpointed on a thread of the store's own, off the appends'
+//! path ([`SqliteOptions::wal_autocheckpoint`]).
 
+mod checkpointer;
 mod coordination;
 mod dialect;
 mod error;

@@ -160,10 +160,17 @@ impl SqliteOptions {
         self
     }
 
-    /// How many pages the write-ahead log may hold before SQLite checkpoints it into the
-    /// database file (default 1000, SQLite's own). Larger values checkpoint (and fsync)
-    /// less often, at the cost of a larger `-wal` file: 10,000 took 100-event batches
-    /// from about 10.8k to 13.5k events/s in the benchmark here.
+    /// How many pages the write-ahead log may hold before it is checkpointed into the
+    /// database file (default 1000, SQLite's own threshold); 0 turns checkpoints off
+    /// until [`close`](eventstore_core::EventStore::close).
+    ///
+    /// A file store checkpoints on a thread of its own, with a connection of its own,
+    /// so that no append waits while the log is copied and synced (SQLite's own
+    /// auto-checkpoint runs inside the commit that crosses the threshold, and every
+    /// append queued behind it waits too). Should appends outrun that thread, an
+    /// append that leaves the log at four times the threshold waits for a checkpoint,
+    /// which keeps the `-wal` file bounded. Larger values checkpoint (and sync) less
+    /// often, at the cost of a larger `-wal` file.
     pub fn wal_autocheckpoint(mut self, pages: u32) -> Self {
         self.wal_autocheckpoint = pages;
         self

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
+use crate::checkpointer::Checkpointer;
 use crate::coordination::{advance_checkpoint_sql, now_text};
 use crate::dialect::SqliteDialect;
 use crate::error::{db, db_shared, joined};
@@ -55,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) signal: Arc<CommitSignal>,
     /// Appends waiting for the writer; whoever holds it next commits them all.
     pending: std::sync::Mutex<Vec<PendingAppend>>,
+    /// Checkpoints the write-ahead log off the writer; `None` without a log (in
+    /// memory, WAL refused) or with checkpoints turned off.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// An append waiting for the writer, and where its result goes.
@@ -126,6 +130,15 @@ impl Shared {
         }
         if committed.is_ok() && any {
             self.signal.notify();
+        }
+        self.after_write();
+    }
+
+    /// After work on the writer, on the thread that did it: lets the checkpointer see
+    /// how large the last commit left the write-ahead log.
+    fn after_write(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.after_write();
         }
     }
 
@@ -202,12 +215,14 @@ impl SqliteEventStore {
         let mut writer = Connection::open_with_flags(&path, flags)
             .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
         configure(&writer, &options).map_err(db)?;
+        let mut wal = false;
         if matches!(options.location, Location::File(_)) {
             // WAL lets readers run beside the writer; it is a property of the file.
             let mode: String = writer
                 .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
                 .map_err(db)?;
-            if !mode.eq_ignore_ascii_case("wal") {
+            wal = mode.eq_ignore_ascii_case("wal");
+            if !wal {
                 tracing::warn!(%mode, "SQLite refused WAL mode; readers will wait for writers");
             }
         }
@@ -216,6 +231,17 @@ impl SqliteEventStore {
         } else {
             schema::check(&writer, &options.table)?;
         }
+        let checkpointer = match (wal, options.wal_autocheckpoint) {
+            (true, threshold @ 1..) => {
+                let conn = Connection::open_with_flags(&path, flags).map_err(db)?;
+                configure(&conn, &options).map_err(db)?;
+                let started = Checkpointer::start(&writer, conn, threshold);
+                Some(started.map_err(|e| {
+                    Error::Config(format!("cannot start the SQLite checkpoint thread: {e}"))
+                })?)
+            }
+            _ => None,
+        };
         let init_options = options.clone();
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(flags)
@@ -234,6 +260,7 @@ impl SqliteEventStore {
             page_size: options.page_size,
             signal: Arc::new(CommitSignal::new(options.poll_interval)),
             pending: std::sync::Mutex::new(Vec::new()),
+            checkpointer,
         })
     }
 
@@ -324,7 +351,12 @@ impl SqliteEventStore {
         self.shared.check_open()?;
         let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
         let shared = Arc::clone(&self.shared);
-        work.run(move || f(&mut conn, &shared)).await
+        work.run(move || {
+            let done = f(&mut conn, &shared);
+            shared.after_write();
+            done
+        })
+        .await
     }
 
     /// Runs a point read (an index probe returning a row or two) on a reader
@@ -561,8 +593,14 @@ impl EventStore for SqliteEventStore {
         self.shared.signal.close();
         // Wait for appends already queued to finish; refresh the planner's statistics
         // where they are stale, and checkpoint the WAL so the file is complete on its own.
+        // The checkpoint thread ends first, so that the last checkpoint is not kept
+        // waiting by one of its own.
         let conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let shared = Arc::clone(&self.shared);
         let finish = tokio::task::spawn_blocking(move || {
+            if let Some(checkpointer) = &shared.checkpointer {
+                checkpointer.stop();
+            }
             conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
                 .map_err(db)
         });
