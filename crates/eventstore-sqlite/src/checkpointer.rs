@@ -33,7 +33,7 @@ fn note_wal_pages(_: &Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
 
 /// How many times its threshold the log may reach while the thread checkpoints
 /// before a write waits for a checkpoint.
-pub(crate) const BACKLOG_FACTOR: u32 = 4;
+const BACKLOG_FACTOR: u32 = 4;
 
 /// The background checkpoints of one store's database file.
 pub(crate) struct Checkpointer {
