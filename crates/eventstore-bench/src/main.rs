@@ -9,6 +9,19 @@
 
 #![allow(clippy::print_stdout)] // A command-line tool: its report is its output.
 
+/// When the run started, for the progress lines' clock.
+static STARTED: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+/// A progress line on stderr after the time since the run started (`[m:ss]`), so that
+/// a run's log shows where its minutes go.
+macro_rules! progress {
+    ($($arg:tt)*) => {{
+        let secs = $crate::STARTED.elapsed().as_secs();
+        eprintln!("[{:>2}:{:02}] {}", secs / 60, secs % 60, format_args!($($arg)*));
+    }};
+}
+
 mod args;
 mod dataset;
 mod docs;
@@ -55,6 +68,7 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {
+    std::sync::LazyLock::force(&STARTED);
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(Command::Run(args)) => args,
         Ok(Command::Help) => {

@@ -53,14 +53,14 @@ pub(crate) fn run(
 
     // Reads first, as on SQLite: the full read's peak memory is then its own.
     if wants.reads() {
-        eprintln!(
+        progress!(
             "postgres: import of {} events (loads the read set)…",
             sizes.read_events
         );
         let (mut set, import) = reads::import(rt, &db, dataset, sizes.read_events);
         out.push(figures::import(set.events, "binary COPY", &import));
         if wants.has("full_read") {
-            eprintln!("postgres: full read…");
+            progress!("postgres: full read…");
             let mut best = None::<crate::workload::AppendResult>;
             let mut peaks = [None, None];
             for round in 0..sizes.rounds.max(1) {
@@ -100,7 +100,7 @@ pub(crate) fn run(
             }
         }
         if wants.has("keyset") {
-            eprintln!("postgres: keyset page walk…");
+            progress!("postgres: keyset page walk…");
             out.push(figures::keyset(
                 set.events,
                 reads::PAGE,
@@ -108,11 +108,11 @@ pub(crate) fn run(
             ));
         }
         if wants.has("stream") {
-            eprintln!("postgres: subject streams…");
+            progress!("postgres: subject streams…");
             out.extend(figures::stream(&set.streams(sizes.stream_calls)));
         }
         if wants.has("type_time") {
-            eprintln!("postgres: type + time range queries…");
+            progress!("postgres: type + time range queries…");
             out.push(figures::latency(
                 "type_time_range_p50",
                 format!("type + time range LIMIT {}, p50", reads::QUERY_LIMIT),
@@ -121,7 +121,7 @@ pub(crate) fn run(
             ));
         }
         if wants.has("get") {
-            eprintln!("postgres: gets by (source, id)…");
+            progress!("postgres: gets by (source, id)…");
             out.push(figures::latency(
                 "get_by_id_p50",
                 "get by (source, id), p50".to_owned(),
@@ -130,7 +130,7 @@ pub(crate) fn run(
             ));
         }
         if wants.has("follow") {
-            eprintln!("postgres: replay, relay drain, subscription latency…");
+            progress!("postgres: replay, relay drain, subscription latency…");
             let mut raw_read = || set.raw_full_read();
             out.extend(follow::run(
                 rt,
@@ -145,7 +145,7 @@ pub(crate) fn run(
             ));
         }
         if wants.has("seed") {
-            eprintln!("postgres: append 100 × 1 on the loaded table against a seed-schema copy…");
+            progress!("postgres: append 100 × 1 on the loaded table against a seed-schema copy…");
             let result = seeded::run(rt, &db, &set, sizes);
             out.push(figures::seed_loaded(set.events, sizes.batched(), result));
         }
@@ -160,7 +160,7 @@ pub(crate) fn run(
         if !wants.has(key) {
             continue;
         }
-        eprintln!("postgres: {label}…");
+        progress!("postgres: {label}…");
         let result = append::run(rt, &db, dataset, shape, sizes.rounds, false);
         let mut targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
         match key {
@@ -172,16 +172,17 @@ pub(crate) fn run(
     }
     if wants.has("gin") {
         for shape in [sizes.batched(), sizes.concurrent_batched()] {
-            eprintln!(
+            progress!(
                 "postgres: append {} × {} with the extensions' GIN index and without…",
-                shape.batch, shape.writers
+                shape.batch,
+                shape.writers
             );
             let result = append::gin_cost(rt, &db, dataset, shape, sizes.rounds);
             out.push(figures::gin_cost(dataset, shape, result));
         }
     }
     if wants.has("seed") {
-        eprintln!("postgres: append 100 × 1 against the seed's schema…");
+        progress!("postgres: append 100 × 1 against the seed's schema…");
         let shape = sizes.batched();
         let result = append::run(rt, &db, dataset, shape, sizes.rounds, true);
         out.push(figures::seed_empty("tables", shape, result));

@@ -38,10 +38,10 @@ struct Point {
 
 /// Measures at the read set's size, imports up to `sizes.scale_events`, measures again.
 pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
-    eprintln!("postgres: scale point at {} events…", set.events);
+    progress!("postgres: scale point at {} events…", set.events);
     let small = point(set, sizes, 0);
     let more = sizes.scale_events - set.events;
-    eprintln!("postgres: importing {more} more events for the scale point…");
+    progress!("postgres: importing {more} more events for the scale point…");
     let start = Instant::now();
     set.rt
         .block_on(
@@ -60,7 +60,7 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         )
         .expect("the table is analyzed");
     set.events = sizes.scale_events;
-    eprintln!("postgres: scale point at {} events…", sizes.scale_events);
+    progress!("postgres: scale point at {} events…", sizes.scale_events);
     let large = point(set, sizes, 1);
     let label = |what: &str| {
         format!(
@@ -140,7 +140,7 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
     let (append, wal) = set.rt.block_on(async {
         if let Err(e) = set.client.batch_execute("CHECKPOINT").await {
             // Needs a superuser or pg_checkpoint; the point is then measured as it comes.
-            eprintln!("postgres: no CHECKPOINT before the scale point's appends: {e}");
+            progress!("postgres: no CHECKPOINT before the scale point's appends: {e}");
         }
         let wal_before = wal_position().await;
         let start = Instant::now();

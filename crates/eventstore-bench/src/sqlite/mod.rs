@@ -41,14 +41,14 @@ pub(crate) fn run(
     // Reads first: the full read's peak memory is only its own in a process that has
     // not yet held the append workloads' data.
     if wants.reads() {
-        eprintln!(
+        progress!(
             "sqlite: loading {} events through the store…",
             sizes.read_events
         );
         let set = readset::load(rt, &scratch, dataset, sizes.read_events);
         load = Some(set.load);
         if wants.has("full_read") {
-            eprintln!("sqlite: full read…");
+            progress!("sqlite: full read…");
             let full = full_read::run(rt, &set, sizes.rounds);
             let probe = json!({
                 "raw_decoding_events_per_sec": full.decoded.per_sec(),
@@ -63,17 +63,17 @@ pub(crate) fn run(
             ));
         }
         if wants.has("keyset") {
-            eprintln!("sqlite: keyset page walk…");
+            progress!("sqlite: keyset page walk…");
             let walk = full_read::keyset_walk(rt, &set, sizes.rounds);
             figures.push(figures::keyset(set.events, full_read::PAGE, walk));
         }
         let readers = Readers::open(rt, &set);
         if wants.has("stream") {
-            eprintln!("sqlite: subject streams…");
+            progress!("sqlite: subject streams…");
             figures.extend(figures::stream(&readers.streams(sizes.stream_calls)));
         }
         if wants.has("type_time") {
-            eprintln!("sqlite: type + time range queries…");
+            progress!("sqlite: type + time range queries…");
             figures.push(figures::latency(
                 "type_time_range_p50",
                 format!("type + time range LIMIT {QUERY_LIMIT}, p50"),
@@ -82,7 +82,7 @@ pub(crate) fn run(
             ));
         }
         if wants.has("get") {
-            eprintln!("sqlite: gets by (source, id)…");
+            progress!("sqlite: gets by (source, id)…");
             figures.push(figures::latency(
                 "get_by_id_p50",
                 "get by (source, id), p50".to_owned(),
@@ -92,7 +92,7 @@ pub(crate) fn run(
         }
         drop(readers);
         if wants.has("follow") {
-            eprintln!("sqlite: replay, relay drain, subscription latency…");
+            progress!("sqlite: replay, relay drain, subscription latency…");
             let store = rt
                 .block_on(eventstore_sqlite::SqliteEventStore::open(&set.path))
                 .expect("the store opens");
@@ -112,7 +112,7 @@ pub(crate) fn run(
         }
         if wants.has("import") {
             // After the reads: the import's page cache stays resident once freed.
-            eprintln!("sqlite: bulk import, store and raw (one transaction)…");
+            progress!("sqlite: bulk import, store and raw (one transaction)…");
             let store = readset::import(rt, &scratch, dataset, set.events);
             let raw = readset::raw_load(rt, &scratch, dataset, set.events);
             let result = AppendResult { store, raw };
@@ -123,7 +123,7 @@ pub(crate) fn run(
             ));
         }
         if wants.has("seed") {
-            eprintln!("sqlite: append 100 × 1 on the loaded file against a seed-schema copy…");
+            progress!("sqlite: append 100 × 1 on the loaded file against a seed-schema copy…");
             let result = seeded::run(rt, &scratch, &set, sizes);
             figures.push(figures::seed_loaded(set.events, sizes.batched(), result));
         }
@@ -135,13 +135,13 @@ pub(crate) fn run(
         if !wants.has(key) {
             continue;
         }
-        eprintln!("sqlite: {label}…");
+        progress!("sqlite: {label}…");
         let result = append::run(rt, &scratch, dataset, shape, sizes.rounds);
         let targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
         appends.push(figures::append(key, label, shape, result, targets));
     }
     if wants.has("seed") {
-        eprintln!("sqlite: append 100 × 1 against the seed's schema…");
+        progress!("sqlite: append 100 × 1 against the seed's schema…");
         let shape = sizes.batched();
         let result = append::run_against_seed(rt, &scratch, dataset, shape, sizes.rounds);
         appends.push(figures::seed_empty("files", shape, result));
