@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in .cargo/config.toml).
 //!
-//! - `test`: formatting, clippy, every test (nextest where installed) and the doc tests,
+//! - `test`: formatting, clippy (on the workspace, then on each crate and each facade
+//!   feature alone), every test (nextest where installed) and the doc tests,
 //!   with PostgreSQL found or started for the backends that need it. CI runs exactly
 //!   this.
 //! - `bench [ARGS]`: the benchmark harness (`crates/eventstore-bench`) in release mode,

@@ -19,6 +19,7 @@ pub(crate) fn run() -> Result<(), String> {
         ],
         &[],
     )?;
+    each_crate_alone()?;
     if crate::root().join("crates/eventstore-postgres").exists() {
         let url = crate::postgres::find()?;
         println!("\n==> PostgreSQL for the tests: {url}");
@@ -55,6 +56,53 @@ pub(crate) fn run() -> Result<(), String> {
     crate::cmd::export("RUSTDOCFLAGS", "-D warnings");
     cargo(&["doc", "--workspace", "--all-features", "--no-deps"], &[])?;
     println!("\nall checks passed");
+    Ok(())
+}
+
+/// The facade's features, each of which must build without the others.
+const FACADE_FEATURES: [&str; 6] = [
+    "sqlite",
+    "postgres-no-tls",
+    "postgres",
+    "outbox",
+    "replay",
+    "sqlx",
+];
+
+/// Lints every crate under `crates/` on its own, and the facade with no feature and
+/// with each feature alone. A workspace build unifies the features every member asks
+/// of a dependency, so a crate that uses a dependency's feature without asking for it
+/// builds there and fails for a user who depends on that crate alone (as
+/// `eventstore-sqlite` did with tokio's `rt-multi-thread`).
+fn each_crate_alone() -> Result<(), String> {
+    let dir = crate::root().join("crates");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut crates: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    crates.sort();
+    let lint = |args: &[&str]| {
+        let mut all = vec!["clippy", "--quiet"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--", "-D", "warnings"]);
+        cargo(&all, &[])
+    };
+    for name in &crates {
+        lint(&["-p", name])?;
+    }
+    lint(&["-p", "eventstore-sql", "--no-default-features"])?;
+    for feature in FACADE_FEATURES {
+        lint(&[
+            "-p",
+            "eventstore-sql",
+            "--no-default-features",
+            "--features",
+            feature,
+        ])?;
+    }
     Ok(())
 }
 
