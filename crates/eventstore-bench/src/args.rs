@@ -91,7 +91,19 @@ pub(crate) enum Command {
     Run(Args),
     /// Print [`USAGE`].
     Help,
+    /// Import events `0..events` into a new SQLite file through the store and print how
+    /// long it took: how the SQLite read set is loaded, in a child process of the run
+    /// (see `sqlite::readset::load`). Internal; not in [`USAGE`].
+    ImportSqlite {
+        /// The new file.
+        path: PathBuf,
+        /// How many events.
+        events: u64,
+    },
 }
+
+/// The internal flag of [`Command::ImportSqlite`]: `--import-sqlite-read-set PATH N`.
+pub(crate) const IMPORT_SQLITE: &str = "--import-sqlite-read-set";
 
 /// Parses the arguments after the program name.
 pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
@@ -109,7 +121,18 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         write_docs: false,
         docs_only: false,
     };
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    if args.next_if(|a| a == IMPORT_SQLITE).is_some() {
+        let (Some(path), Some(events), None) = (args.next(), args.next(), args.next()) else {
+            return Err(format!(
+                "{IMPORT_SQLITE} takes a path and a number of events"
+            ));
+        };
+        return Ok(Command::ImportSqlite {
+            path: PathBuf::from(path),
+            events: positive(&events, IMPORT_SQLITE)?,
+        });
+    }
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -216,5 +239,14 @@ mod tests {
         assert!(run("--only nine").is_err());
         assert!(run("--backend mysql").is_err());
         assert!(run("--quick --full").is_err());
+        assert_eq!(
+            run("--import-sqlite-read-set /tmp/r.db 1_000"),
+            Ok(Command::ImportSqlite {
+                path: PathBuf::from("/tmp/r.db"),
+                events: 1000
+            })
+        );
+        assert!(run("--import-sqlite-read-set /tmp/r.db").is_err());
+        assert!(run("--import-sqlite-read-set /tmp/r.db 10 --quick").is_err());
     }
 }

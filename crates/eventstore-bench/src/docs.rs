@@ -63,6 +63,9 @@ fn render(report: &Value, kept: &str) -> String {
         out,
         "- {}, {} cores, {} GiB, Linux {}\n- load average (1 min) {} at the start, {} at \
          the end: other builds shared the machine, so read ratios, not absolute rates\n\
+         - two threads of CPU work got {}× as much done as one at the start, {}× at the \
+         end (2: the two cores run in parallel; on a virtual machine the host decides, \
+         and it varies within minutes)\n\
          - {}, SQLite {}, {}release build\n- run at {}",
         s(&m["cpu"]),
         s(&m["cores"]),
@@ -70,6 +73,8 @@ fn render(report: &Value, kept: &str) -> String {
         s(&m["kernel"]),
         s(&m["load_average_1m"]),
         s(&m["load_average_1m_at_end"]),
+        s(&m["two_thread_speedup"]),
+        s(&m["two_thread_speedup_at_end"]),
         s(&m["rustc"]),
         s(&m["sqlite"]),
         if m["release_build"].as_bool() == Some(true) {

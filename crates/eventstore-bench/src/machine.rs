@@ -1,5 +1,8 @@
 //! What the figures were measured on, for the report.
 
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 /// The 1-minute load average now.
@@ -7,6 +10,36 @@ pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+}
+
+/// How much CPU work two threads get done at once, against one thread alone: about 2
+/// where the two CPUs run in parallel, about 1 where they share one core. The work
+/// parses a JSON document again and again (allocating, branching, reading memory, as
+/// decoding events does), best of three tries each way, ~0.6 s in all. On a virtual
+/// machine the host decides, and it can change within minutes: the figure says how
+/// much the store's two-thread pipelines (the SQLite reads: reading on one thread,
+/// decoding on another) could gain over one-thread baselines when it was taken.
+pub(crate) fn two_thread_speedup() -> f64 {
+    const DOC: &str = r#"{"order":{"id":"9f1c2d3e-4b5a-6789-abcd-ef0123456789","lines":[{"sku":"A-1","qty":2,"price":12.5},{"sku":"B-22","qty":1,"price":99.99},{"sku":"C-333","qty":7,"price":0.5}],"customer":{"name":"Ada Lovelace","email":"ada@example.com","tags":["vip","early","eu"]},"total":128.49,"paid":true,"note":null}}"#;
+    /// Parses enough times to take ~100 ms on one of this project's CI cores.
+    fn work() -> Duration {
+        let start = Instant::now();
+        for _ in 0..25_000 {
+            let _ = black_box(serde_json::from_str::<Value>(black_box(DOC)));
+        }
+        start.elapsed()
+    }
+    let best = |f: &dyn Fn() -> Duration| (0..3).map(|_| f()).min().unwrap_or_default();
+    let one = best(&work);
+    let two = best(&|| {
+        std::thread::scope(|s| {
+            let other = s.spawn(work);
+            let mine = work();
+            mine.max(other.join().unwrap_or_default())
+        })
+    });
+    let ratio = 2.0 * one.as_secs_f64() / two.as_secs_f64().max(1e-9);
+    (ratio * 100.0).round() / 100.0
 }
 
 /// The machine, the toolchain and the time of the run.
@@ -22,6 +55,8 @@ pub(crate) struct Machine {
     pub(crate) kernel: Option<String>,
     /// The 1-minute load average when the run started: other work on the machine.
     pub(crate) load_average: Option<f64>,
+    /// [`two_thread_speedup`] when the run started.
+    pub(crate) two_thread_speedup: f64,
     /// `rustc -V` of the compiler that built this binary.
     pub(crate) rustc: &'static str,
     /// The bundled SQLite's version.
@@ -62,6 +97,7 @@ impl Machine {
             memory_gib,
             kernel: read("/proc/sys/kernel/osrelease").map(|k| k.trim().to_owned()),
             load_average: load_average(),
+            two_thread_speedup: two_thread_speedup(),
             rustc: env!("BENCH_RUSTC_VERSION"),
             sqlite: rusqlite::version(),
             release: !cfg!(debug_assertions),
@@ -79,6 +115,7 @@ impl Machine {
             "memory_gib": self.memory_gib.map(|g| (g * 10.0).round() / 10.0),
             "kernel": self.kernel,
             "load_average_1m": self.load_average,
+            "two_thread_speedup": self.two_thread_speedup,
             "rustc": self.rustc,
             "sqlite": self.sqlite,
             "release_build": self.release,

@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             print!("{}", args::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(Command::ImportSqlite { path, events }) => return import_sqlite(&path, events),
         Err(message) => {
             eprintln!("eventstore-bench: {message}\n\n{}", args::USAGE);
             return ExitCode::from(2);
@@ -90,6 +91,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// [`Command::ImportSqlite`]: imports the read set and prints the import's time in
+/// nanoseconds, for the run that started this process.
+fn import_sqlite(path: &Path, events: u64) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("eventstore-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let elapsed = sqlite::import_read_set(&rt, path, Dataset::new(SEED), events);
+    println!("{}", elapsed.as_nanos());
+    ExitCode::SUCCESS
 }
 
 /// The workspace root.
@@ -139,12 +158,13 @@ fn run(args: &Args) -> std::io::Result<()> {
 
     println!();
     println!(
-        "{} ({} cores, load average {} at the start), {}, {}",
+        "{} ({} cores, load average {} and two threads' speedup {:.2}× at the start), {}, {}",
         machine.cpu,
         machine.cores,
         machine
             .load_average
             .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}")),
+        machine.two_thread_speedup,
         machine.rustc,
         machine.date
     );
@@ -157,6 +177,7 @@ fn run(args: &Args) -> std::io::Result<()> {
     }
     let mut machine_json = machine.to_json();
     machine_json["load_average_1m_at_end"] = serde_json::json!(machine::load_average());
+    machine_json["two_thread_speedup_at_end"] = serde_json::json!(machine::two_thread_speedup());
     let report = report::json(machine_json, sizes.to_json(), &sections, METHOD);
     std::fs::create_dir_all(&out)?;
     let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;

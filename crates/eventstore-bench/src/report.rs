@@ -264,6 +264,8 @@ pub(crate) fn merge(reports: Vec<Value>) -> Value {
     if let Some(last) = reports.last() {
         merged["machine"]["load_average_1m_at_end"] =
             last["machine"]["load_average_1m_at_end"].clone();
+        merged["machine"]["two_thread_speedup_at_end"] =
+            last["machine"]["two_thread_speedup_at_end"].clone();
     }
     let sum = |key: &str| reports.iter().filter_map(|r| r[key].as_u64()).sum::<u64>();
     merged["targets_met"] = json!(sum("targets_met"));

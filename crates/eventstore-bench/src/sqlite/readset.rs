@@ -1,13 +1,17 @@
 //! The data set the read workloads share: one file loaded through the store's bulk
-//! import, read by both the store and the baseline; and the import workload's baseline.
+//! import (the import workload's store side), read by both the store and the baseline;
+//! and the import workload's baseline.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use eventstore_core::EventStore as _;
 use eventstore_sqlite::SqliteEventStore;
 use tokio::runtime::Runtime;
 
+use crate::args;
 use crate::dataset::Dataset;
 use crate::measure::Throughput;
 use crate::sqlite::raw::{self, Columns};
@@ -22,53 +26,52 @@ pub(crate) struct ReadSet {
     pub(crate) dataset: Dataset,
     /// How many events it holds.
     pub(crate) events: u64,
-    /// How fast the store loaded it.
+    /// How fast the store's `import` loaded it.
     pub(crate) load: Throughput,
 }
 
-/// Events per append while loading the read set.
-const LOAD_BATCH: u64 = 10_000;
-
-/// Appends events `0..events` of `dataset` through the store, [`LOAD_BATCH`] at a time,
-/// then closes the store (checkpointing the WAL into the file). Appends, not `import`:
-/// the import's 64 MiB page cache, once freed, stays resident in the process (the
-/// allocator keeps it), and the full read's peak memory would start from it.
-pub(crate) fn load(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: u64) -> ReadSet {
+/// Loads events `0..events` of `dataset` into a new file through the store's `import`,
+/// in a child process of this program ([`args::IMPORT_SQLITE`], which runs
+/// [`import_into`]). The import is the bulk import workload's store side, and the file
+/// is the read set. A process of its own, because the import's 64 MiB page cache, once
+/// freed, stays resident in the process that held it (the allocator keeps it), and the
+/// full read's peak memory would start from it.
+pub(crate) fn load(scratch: &Scratch, dataset: Dataset, events: u64) -> io::Result<ReadSet> {
     let path = scratch.file("read-set");
-    let elapsed = rt.block_on(async {
-        let store = SqliteEventStore::open(&path)
-            .await
-            .expect("the store opens");
-        let start = Instant::now();
-        let mut next = 0;
-        while next < events {
-            let end = (next + LOAD_BATCH).min(events);
-            store
-                .append(dataset.events(next..end))
-                .await
-                .expect("the store loads");
-            next = end;
+    let output = Command::new(std::env::current_exe()?)
+        .arg(args::IMPORT_SQLITE)
+        .arg(&path)
+        .arg(events.to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let nanos = match text.trim().parse::<u64>() {
+        Ok(nanos) if output.status.success() => nanos,
+        _ => {
+            return Err(io::Error::other(format!(
+                "importing the SQLite read set failed ({}): {text:?}",
+                output.status
+            )));
         }
-        let elapsed = start.elapsed();
-        store.close().await.expect("the store closes");
-        elapsed
-    });
-    ReadSet {
+    };
+    Ok(ReadSet {
         path,
         dataset,
         events,
-        load: Throughput { events, elapsed },
-    }
+        load: Throughput {
+            events,
+            elapsed: Duration::from_nanos(nanos),
+        },
+    })
 }
 
-/// The import workload: events `0..events` of `dataset` into a fresh file through the
-/// store's `import` (one call, one transaction, the events made as they are written).
-pub(crate) fn import(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: u64) -> Throughput {
-    let path = scratch.file("store-import");
-    let elapsed = rt.block_on(async {
-        let store = SqliteEventStore::open(&path)
-            .await
-            .expect("the store opens");
+/// The import workload's store side, in the child process [`load`] starts: events
+/// `0..events` of `dataset` into a fresh file through the store's `import` (one call,
+/// one transaction, the events made as they are written); the store is then closed,
+/// which checkpoints the log into the file. Returns the import's time.
+pub(crate) fn import_into(rt: &Runtime, path: &Path, dataset: Dataset, events: u64) -> Duration {
+    rt.block_on(async {
+        let store = SqliteEventStore::open(path).await.expect("the store opens");
         let start = Instant::now();
         let imported = store
             .import((0..events).map(move |i| dataset.event(i)))
@@ -78,9 +81,7 @@ pub(crate) fn import(rt: &Runtime, scratch: &Scratch, dataset: Dataset, events: 
         assert_eq!(imported.count, events);
         store.close().await.expect("the store closes");
         elapsed
-    });
-    scratch.remove(&path);
-    Throughput { events, elapsed }
+    })
 }
 
 /// The import workload's baseline: the same events into a fresh file of the same
