@@ -54,6 +54,24 @@ pub(crate) fn load(scratch: &Scratch, dataset: Dataset, events: u64) -> io::Resu
             )));
         }
     };
+    // The child makes its events from the run's seed: check that they are this
+    // dataset's, first and last, so that a workload never reads a different data set.
+    let conn = raw::open(&path).map_err(io::Error::other)?;
+    for i in [0, events - 1] {
+        let id: String = conn
+            .query_row(
+                "SELECT id FROM events WHERE sequence = ?1",
+                [i as i64 + 1],
+                |row| row.get(0),
+            )
+            .map_err(io::Error::other)?;
+        if id != dataset.event(i).id() {
+            return Err(io::Error::other(format!(
+                "the imported read set's event {i} is not the run's data set's"
+            )));
+        }
+    }
+    drop(conn);
     Ok(ReadSet {
         path,
         dataset,
