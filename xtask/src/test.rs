@@ -59,21 +59,12 @@ pub(crate) fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The facade's features, each of which must build without the others.
-const FACADE_FEATURES: [&str; 6] = [
-    "sqlite",
-    "postgres-no-tls",
-    "postgres",
-    "outbox",
-    "replay",
-    "sqlx",
-];
-
-/// Lints every crate under `crates/` on its own, and the facade with no feature and
-/// with each feature alone. A workspace build unifies the features every member asks
-/// of a dependency, so a crate that uses a dependency's feature without asking for it
-/// builds there and fails for a user who depends on that crate alone (as
-/// `eventstore-sqlite` did with tokio's `rt-multi-thread`).
+/// Lints every crate under `crates/` on its own (each directory is named after its
+/// package), and the facade with no feature and with each feature of its manifest
+/// alone. A workspace build unifies the features every member asks of a dependency, so
+/// a crate that uses a dependency's feature without asking for it builds there and
+/// fails for a user who depends on that crate alone (as `eventstore-sqlite` did with
+/// tokio's `rt-multi-thread`).
 fn each_crate_alone() -> Result<(), String> {
     let dir = crate::root().join("crates");
     let entries =
@@ -94,16 +85,32 @@ fn each_crate_alone() -> Result<(), String> {
         lint(&["-p", name])?;
     }
     lint(&["-p", "eventstore-sql", "--no-default-features"])?;
-    for feature in FACADE_FEATURES {
+    let manifest = crate::root().join("crates/eventstore-sql/Cargo.toml");
+    for feature in features(&read(&manifest)?) {
         lint(&[
             "-p",
             "eventstore-sql",
             "--no-default-features",
             "--features",
-            feature,
+            &feature,
         ])?;
     }
     Ok(())
+}
+
+/// The features a manifest declares (`name = [...]` lines of its `[features]` table),
+/// `default` aside.
+fn features(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != "[features]")
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, _)| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.starts_with('#') && name != "default")
+        .collect()
 }
 
 /// The conformance vectors are vendored into the testkit so that a fresh clone is
@@ -128,4 +135,16 @@ fn check_vectors() -> Result<(), String> {
 
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::features;
+
+    #[test]
+    fn features_of_a_manifest() {
+        let manifest = "[package]\nname = \"x\"\n\n[features]\ndefault = [\"a\"]\n## A.\na = [\"dep:a\"]\nb-c = []\n\n[dependencies]\nd = \"1\"\n";
+        assert_eq!(features(manifest), ["a", "b-c"]);
+        assert!(features("[package]\nname = \"x\"\n").is_empty());
+    }
 }
