@@ -1,11 +1,15 @@
 //! Following the store: reading every event in global order, then new ones as they
 //! commit, without ever skipping one that commits late.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::stream::{BoxStream, StreamExt as _};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, Stream, StreamExt as _};
 
 use crate::error::Result;
 use crate::query::{EventQuery, Order};
@@ -153,31 +157,55 @@ pub fn follow(store: Arc<dyn EventStore>, query: EventQuery, from: Position) -> 
         after: None,
         ..query
     };
-    let state = Follower {
-        wakeups: store.wakeups(),
-        store,
-        query,
-        position: None,
-        from,
+    Follower {
         page: None,
-    };
-    futures::stream::try_unfold(state, Follower::next).boxed()
+        position: None,
+        pager: Some(Box::new(Pager {
+            wakeups: store.wakeups(),
+            store,
+            query,
+            from,
+        })),
+        paging: None,
+    }
+    .boxed()
 }
 
+/// The page [`Pager::next_page`] found, with the pager handed back.
+type Paged = Option<(Box<Pager>, EventStream, i64)>;
+
+/// The stream [`follow`] returns. Events come straight from the page being read, the
+/// follower's state staying where it is; only between pages does it run the async work
+/// of finding the next one ([`Pager::next_page`]). Ended once it holds no page, no
+/// pager and no paging: the store closed, or an error was yielded (a follower never
+/// skips past one).
 struct Follower {
+    /// The read in progress: up to this horizon.
+    page: Option<(EventStream, i64)>,
+    /// The last sequence passed (events yielded, or the horizon reached); `None` until
+    /// the first page is read.
+    position: Option<i64>,
+    /// What finds the next page, between pages.
+    pager: Option<Box<Pager>>,
+    /// Finding the next page, the pager moved in.
+    paging: Option<BoxFuture<'static, Result<Paged>>>,
+}
+
+/// What finding a page needs, moved into the paging future and handed back with the
+/// page.
+struct Pager {
     store: Arc<dyn EventStore>,
     wakeups: Wakeups,
     query: EventQuery,
-    /// The last sequence passed (events yielded, or the horizon reached).
-    position: Option<i64>,
     from: Position,
-    /// The read in progress: up to this horizon.
-    page: Option<(EventStream, i64)>,
 }
 
-impl Follower {
-    async fn next(mut self) -> Result<Option<(StoredEvent, Self)>> {
-        let mut position = match self.position {
+impl Pager {
+    /// The read of the events after `position` (after the start position when `None`)
+    /// up to the store's horizon, waiting for wake-ups while there is none; `None` once
+    /// the store closes.
+    async fn next_page(mut self: Box<Self>, position: Option<i64>) -> Result<Paged> {
+        let position = match position {
             Some(p) => p,
             None => match self.from {
                 Position::Start => 0,
@@ -186,28 +214,61 @@ impl Follower {
             },
         };
         loop {
-            if let Some((page, horizon)) = &mut self.page {
-                match page.next().await {
-                    Some(event) => {
-                        let event = event?;
-                        self.position = Some(event.sequence());
-                        return Ok(Some((event, self)));
-                    }
-                    None => {
-                        position = position.max(*horizon);
-                        self.position = Some(position);
-                        self.page = None;
-                    }
-                }
-            }
             let horizon = self.store.horizon().await?.safe;
             if horizon > position {
                 let read = self.query.clone().after(position).within_horizon(horizon);
-                self.page = Some((self.store.query(read), horizon));
-                continue;
+                let page = self.store.query(read);
+                return Ok(Some((self, page, horizon)));
             }
             if self.wakeups.next().await.is_none() {
                 return Ok(None);
+            }
+        }
+    }
+}
+
+impl Stream for Follower {
+    type Item = Result<StoredEvent>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some((page, horizon)) = &mut this.page {
+                match ready!(page.poll_next_unpin(cx)) {
+                    Some(Ok(event)) => {
+                        this.position = Some(event.sequence());
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    Some(Err(e)) => {
+                        this.page = None;
+                        this.pager = None;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    None => {
+                        // Every event up to the horizon was read: the position moves to
+                        // it, past the last event matching the query.
+                        let horizon = *horizon;
+                        this.position = Some(this.position.map_or(horizon, |p| p.max(horizon)));
+                        this.page = None;
+                    }
+                }
+            }
+            let paging = match this.paging.take() {
+                Some(paging) => paging,
+                None => match this.pager.take() {
+                    Some(pager) => pager.next_page(this.position).boxed(),
+                    None => return Poll::Ready(None),
+                },
+            };
+            let next = ready!(this.paging.insert(paging).poll_unpin(cx));
+            this.paging = None;
+            match next {
+                Ok(Some((pager, page, horizon))) => {
+                    this.pager = Some(pager);
+                    this.page = Some((page, horizon));
+                }
+                Ok(None) => return Poll::Ready(None),
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
