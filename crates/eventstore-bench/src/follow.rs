@@ -1,7 +1,8 @@
 //! The followers' workloads on either backend, on a loaded read set: replay into a
-//! no-op handler and a relay draining the backlog into an in-memory sender, each against
-//! the plain SQL reading the same rows, then the latency from an append's commit to a
-//! live subscription and to the relay's sender.
+//! no-op handler against the plain SQL reading the same rows, a relay draining the
+//! backlog into an in-memory sender against the same read batched with a checkpoint
+//! saved per batch, then the latency from an append's commit to a live subscription and
+//! to the relay's sender.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 use crate::dataset::Dataset;
 use crate::measure::{Latencies, Throughput};
 use crate::report::{Figure, Target, Unit};
+
+/// Events per relay batch, for the store's relay and the hand-written one alike.
+pub(crate) const RELAY_BATCH: usize = 1000;
 
 /// Single-event appends whose commit-to-delivery latency is measured.
 const LATENCY_APPENDS: u64 = 300;
@@ -57,8 +61,12 @@ pub(crate) struct Followed<'a> {
     pub(crate) dataset: Dataset,
     /// The data set index of the first event appended.
     pub(crate) append_from: u64,
-    /// One plain full read of the same rows, the baseline of replay and drain.
+    /// One plain full read of the same rows, the baseline of replay.
     pub(crate) raw_read: &'a mut dyn FnMut() -> Throughput,
+    /// The relay drain by hand, the baseline of the relay: the plain full read in
+    /// batches of the given size, each handed to a no-op sender and then its last
+    /// sequence saved with the store's checkpoint statement.
+    pub(crate) raw_relay: &'a mut dyn FnMut(usize) -> Throughput,
     /// The subscription latency p99 the backend must meet, in milliseconds.
     pub(crate) latency_target_ms: f64,
 }
@@ -68,6 +76,11 @@ pub(crate) struct Followed<'a> {
 pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     let store: Arc<dyn EventStore> = followed.store.clone();
     let raw = (followed.raw_read)();
+    let raw_relay = (followed.raw_relay)(RELAY_BATCH);
+    assert_eq!(
+        raw_relay.events, followed.events,
+        "the baseline relayed every event"
+    );
     let replay = rt.block_on(async {
         let start = Instant::now();
         let stats = Replayer::new(Arc::clone(&store))
@@ -86,7 +99,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
     let relay = OutboxRelay::new("bench", Arc::clone(&followed.store), Arc::new(Counting(tx)))
-        .batch_size(1000);
+        .batch_size(RELAY_BATCH);
     let (drain, relay_task) = rt.block_on(async {
         let start = Instant::now();
         let task = tokio::spawn({
@@ -133,14 +146,14 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
         .expect("the relay task finishes")
         .expect("the relay stops cleanly");
 
-    let rates = |key, label: &str, store: Throughput| Figure {
+    let rates = |key, label: &str, store: Throughput, raw: Throughput, details| Figure {
         key,
         label: label.to_owned(),
         unit: Unit::EventsPerSec,
         store: Some(store.per_sec()),
         raw: Some(raw.per_sec()),
         targets: vec![Target::RatioAtLeast(crate::figures::RATIO_TARGET)],
-        details: json!({ "events": store.events, "baseline": "the plain full read" }),
+        details,
     };
     let target_us = followed.latency_target_ms * 1000.0;
     let latency = |key, label: &str, calls: &Latencies, targets| Figure {
@@ -159,8 +172,26 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
         }),
     };
     vec![
-        rates("replay", "replay into a no-op handler", replay),
-        rates("relay_drain", "relay backlog drain", drain),
+        rates(
+            "replay",
+            "replay into a no-op handler",
+            replay,
+            raw,
+            json!({ "events": replay.events, "baseline": "the plain full read" }),
+        ),
+        rates(
+            "relay_drain",
+            &format!("relay backlog drain, batches of {RELAY_BATCH}"),
+            drain,
+            raw_relay,
+            json!({
+                "events": drain.events,
+                "batch": RELAY_BATCH,
+                "baseline": "the plain full read in batches, a checkpoint saved per batch",
+                "plain_full_read_events_per_sec": raw.per_sec(),
+                "ratio_to_plain_full_read": drain.per_sec() / raw.per_sec(),
+            }),
+        ),
         latency(
             "subscription_p99",
             &format!(

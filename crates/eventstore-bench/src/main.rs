@@ -64,7 +64,10 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     store's short calls run there through `block_in_place`, the baseline's statement \
     inline); the baseline binds \
     column values computed before the clock starts and reads every column into owned \
-    values without building events";
+    values without building events; replay's baseline is the plain full read, the relay \
+    drain's a relay by hand: the same read in batches of the relay's size, each handed \
+    to a no-op sender and its last sequence then saved with the store's checkpoint \
+    statement";
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {

@@ -132,6 +132,7 @@ pub(crate) fn run(
         if wants.has("follow") {
             progress!("postgres: replay, relay drain, subscription latency…");
             let mut raw_read = || set.raw_full_read();
+            let mut raw_relay = |batch| set.raw_relay(batch);
             out.extend(follow::run(
                 rt,
                 Followed {
@@ -140,6 +141,7 @@ pub(crate) fn run(
                     dataset,
                     append_from: follow::APPEND_FROM,
                     raw_read: &mut raw_read,
+                    raw_relay: &mut raw_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
                 },
             ));

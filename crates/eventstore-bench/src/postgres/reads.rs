@@ -31,8 +31,12 @@ pub(crate) struct ReadSet<'a> {
     pub(crate) store: PostgresEventStore,
     /// The baseline's connection.
     pub(crate) client: Client,
+    /// A second baseline connection: the hand-written relay's checkpoint saves.
+    pub(crate) saver: Client,
     /// The table, quoted and qualified.
     pub(crate) table: String,
+    /// The store's checkpoint table beside it, quoted and qualified.
+    pub(crate) checkpoints: String,
     /// Its events are events `0..events` of this data set.
     pub(crate) dataset: Dataset,
     /// How many.
@@ -50,7 +54,7 @@ pub(crate) fn import<'a>(
 ) -> (ReadSet<'a>, AppendResult) {
     let table = db.fresh_table("events");
     let copy_table = db.fresh_table("copy");
-    let (store, client, result) = rt.block_on(async {
+    let (store, client, saver, result) = rt.block_on(async {
         let store = db.store(&table).await;
         db.store(&copy_table)
             .await
@@ -86,6 +90,7 @@ pub(crate) fn import<'a>(
         (
             store,
             client,
+            raw::connect(&db.url).await,
             AppendResult {
                 store: store_side,
                 raw: raw_side,
@@ -96,7 +101,9 @@ pub(crate) fn import<'a>(
         rt,
         store,
         client,
+        saver,
         table: db.qualified(&table),
+        checkpoints: db.qualified(&format!("{table}_checkpoints")),
         dataset,
         events,
     };
@@ -124,6 +131,60 @@ impl ReadSet<'_> {
                     n + 1
                 })
                 .await;
+            Throughput {
+                events: count,
+                elapsed: start.elapsed(),
+            }
+        })
+    }
+
+    /// The relay drain by hand: the plain full read, its rows collected into batches of
+    /// `batch`, each batch handed to a no-op sender and then its last sequence saved
+    /// with the store's checkpoint statement on a second connection, before the next
+    /// batch is handed over (what the store's relay guarantees).
+    pub(crate) fn raw_relay(&self, batch: usize) -> Throughput {
+        self.rt.block_on(async {
+            let save = self
+                .saver
+                .prepare(&format!(
+                    "INSERT INTO {} AS c (name, position) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                     updated_at = now() WHERE excluded.position > c.position",
+                    self.checkpoints
+                ))
+                .await
+                .expect("baseline SQL is valid");
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY sequence",
+                raw::SELECT,
+                self.table
+            );
+            let start = Instant::now();
+            let rows = self
+                .client
+                .query_raw(&sql, std::iter::empty::<i64>())
+                .await
+                .expect("the baseline reads");
+            let mut rows = std::pin::pin!(rows);
+            let (mut pending, mut count) = (Vec::with_capacity(batch), 0u64);
+            loop {
+                let row = rows.next().await;
+                if let Some(row) = &row {
+                    pending.push(raw::decode(row.as_ref().expect("a row")));
+                }
+                if pending.len() == batch || (row.is_none() && !pending.is_empty()) {
+                    let last = black_box(&pending).last().map_or(0, |r| r.sequence);
+                    count += pending.len() as u64;
+                    pending.clear();
+                    self.saver
+                        .execute(&save, &[&"raw-relay", &last])
+                        .await
+                        .expect("the baseline saves its checkpoint");
+                }
+                if row.is_none() {
+                    break;
+                }
+            }
             Throughput {
                 events: count,
                 elapsed: start.elapsed(),
@@ -198,7 +259,11 @@ impl ReadSet<'_> {
                             .query(&statement, &[&after, &(PAGE as i64)])
                             .await
                             .expect("the baseline reads");
-                        let Some(last) = rows.iter().map(raw::decode).last() else {
+                        let Some(last) = rows
+                            .iter()
+                            .map(|row| black_box(raw::decode(row)).sequence)
+                            .last()
+                        else {
                             break;
                         };
                         after = last;

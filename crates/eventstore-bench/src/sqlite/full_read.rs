@@ -106,6 +106,37 @@ pub(crate) fn raw_round(set: &ReadSet) -> Throughput {
     }
 }
 
+/// The relay drain by hand: [`raw_round`]'s `SELECT`, its rows collected into batches
+/// of `batch`, each batch handed to a no-op sender and then its last sequence saved with
+/// the store's checkpoint statement on a second connection, before the next batch is
+/// handed over (what the store's relay guarantees).
+pub(crate) fn raw_relay(set: &ReadSet, batch: usize) -> Throughput {
+    let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+    let saver = raw::open(&set.path).expect("the baseline opens");
+    let mut pending = Vec::with_capacity(batch);
+    let send = |pending: &mut Vec<raw::RawRow>| {
+        let last = black_box(&*pending).last().map(raw::RawRow::sequence);
+        pending.clear();
+        if let Some(last) = last {
+            raw::save_checkpoint(&saver, "raw-relay", last).expect("the baseline saves");
+        }
+    };
+    let start = Instant::now();
+    let count = reader.all(|row| {
+        pending.push(row);
+        if pending.len() == batch {
+            send(&mut pending);
+        }
+    });
+    send(&mut pending);
+    let elapsed = start.elapsed();
+    assert_eq!(count as u64, set.events, "the baseline relayed every row");
+    Throughput {
+        events: count as u64,
+        elapsed,
+    }
+}
+
 /// Reads every row with one `SELECT` and decodes each into an event, on this thread.
 fn decoded_round(set: &ReadSet) -> Throughput {
     let reader = Reader::new(raw::open(&set.path).expect("the baseline opens"));

@@ -101,6 +101,7 @@ pub(crate) fn run(
                 .block_on(eventstore_sqlite::SqliteEventStore::open(&set.path))
                 .expect("the store opens");
             let mut raw_read = || full_read::raw_round(&set);
+            let mut raw_relay = |batch| full_read::raw_relay(&set, batch);
             figures.extend(follow::run(
                 rt,
                 Followed {
@@ -109,6 +110,7 @@ pub(crate) fn run(
                     dataset,
                     append_from: follow::APPEND_FROM,
                     raw_read: &mut raw_read,
+                    raw_relay: &mut raw_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
                 },
             ));

@@ -22,8 +22,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub(crate) use columns::Columns;
-pub(crate) use read::Reader;
-pub(crate) use write::append;
+pub(crate) use read::{RawRow, Reader};
+pub(crate) use write::{append, save_checkpoint};
 
 /// How long a raw writer waits for SQLite's write lock. Far above the store's 5 s default:
 /// with eight connections taking turns, SQLite's busy handler (sleep and retry) can

@@ -81,6 +81,11 @@ pub(crate) struct RawRow {
 }
 
 impl RawRow {
+    /// Its `sequence`.
+    pub(crate) fn sequence(&self) -> i64 {
+        self.sequence
+    }
+
     /// Reads a row of the selected columns.
     fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
         let data = match row.get_ref(15)? {

@@ -19,6 +19,26 @@ const INSERT: &str = "INSERT INTO \"events\" (stream_version, recorded_at, id, s
 /// The store's current-version lookup.
 const CURRENT_VERSION: &str = "SELECT MAX(stream_version) FROM \"events\" WHERE subject = ?1";
 
+/// The store's checkpoint save: moves a named position forward, never back.
+const SAVE_CHECKPOINT: &str = "INSERT INTO \"events_checkpoints\" (name, position, updated_at) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+     updated_at = excluded.updated_at WHERE excluded.position > position";
+
+/// Saves checkpoint `name` at `position` as the store's `save_checkpoint` does: one
+/// statement in a transaction of its own, stamped with the time.
+pub(crate) fn save_checkpoint(
+    conn: &Connection,
+    name: &str,
+    position: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(SAVE_CHECKPOINT)?.execute(params![
+        name,
+        position,
+        format_fixed(OffsetDateTime::now_utc())
+    ])?;
+    Ok(())
+}
+
 /// Appends `rows` in one transaction as the store does: `BEGIN IMMEDIATE`; per subject
 /// first seen in the batch, its current version; one insert per event, a duplicate being
 /// an error; the sequence read back; `COMMIT`. Returns the last sequence written. Rows
