@@ -111,23 +111,33 @@ pub(crate) fn import<'a>(
 }
 
 impl ReadSet<'_> {
+    /// The plain full read's statement: every row, every column the store reads.
+    fn full_read_sql(&self) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY sequence",
+            raw::SELECT,
+            self.table
+        )
+    }
+
+    /// The plain full read's rows, each decoded as it arrives.
+    async fn full_read_rows(&self) -> impl futures::Stream<Item = raw::RawRow> + '_ {
+        self.client
+            .query_raw(&self.full_read_sql(), std::iter::empty::<i64>())
+            .await
+            .expect("the baseline reads")
+            .map(|row| raw::decode(&row.expect("a row")))
+    }
+
     /// The plain full read: one `SELECT` over every row, streamed, every column decoded.
     pub(crate) fn raw_full_read(&self) -> Throughput {
         self.rt.block_on(async {
-            let sql = format!(
-                "SELECT {} FROM {} ORDER BY sequence",
-                raw::SELECT,
-                self.table
-            );
             let start = Instant::now();
-            let rows = self
-                .client
-                .query_raw(&sql, std::iter::empty::<i64>())
+            let count = self
+                .full_read_rows()
                 .await
-                .expect("the baseline reads");
-            let count = rows
                 .fold(0u64, |n, row| async move {
-                    black_box(raw::decode(&row.expect("a row")));
+                    black_box(row);
                     n + 1
                 })
                 .await;
@@ -154,36 +164,17 @@ impl ReadSet<'_> {
                 ))
                 .await
                 .expect("baseline SQL is valid");
-            let sql = format!(
-                "SELECT {} FROM {} ORDER BY sequence",
-                raw::SELECT,
-                self.table
-            );
             let start = Instant::now();
-            let rows = self
-                .client
-                .query_raw(&sql, std::iter::empty::<i64>())
-                .await
-                .expect("the baseline reads");
-            let mut rows = std::pin::pin!(rows);
-            let (mut pending, mut count) = (Vec::with_capacity(batch), 0u64);
-            loop {
-                let row = rows.next().await;
-                if let Some(row) = &row {
-                    pending.push(raw::decode(row.as_ref().expect("a row")));
-                }
-                if pending.len() == batch || (row.is_none() && !pending.is_empty()) {
-                    let last = black_box(&pending).last().map_or(0, |r| r.sequence);
-                    count += pending.len() as u64;
-                    pending.clear();
-                    self.saver
-                        .execute(&save, &[&"raw-relay", &last])
-                        .await
-                        .expect("the baseline saves its checkpoint");
-                }
-                if row.is_none() {
-                    break;
-                }
+            let mut batches = std::pin::pin!(self.full_read_rows().await.chunks(batch));
+            let mut count = 0u64;
+            while let Some(rows) = batches.next().await {
+                let last = black_box(&rows).last().map_or(0, |r| r.sequence);
+                count += rows.len() as u64;
+                drop(rows);
+                self.saver
+                    .execute(&save, &[&"raw-relay", &last])
+                    .await
+                    .expect("the baseline saves its checkpoint");
             }
             Throughput {
                 events: count,
@@ -195,11 +186,7 @@ impl ReadSet<'_> {
     /// psql's own scan of the same rows and columns into `/dev/null` (`None` where no
     /// `psql` runs).
     pub(crate) fn psql_scan(&self, url: &str) -> Option<Throughput> {
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY sequence",
-            raw::SELECT,
-            self.table
-        );
+        let sql = self.full_read_sql();
         let start = Instant::now();
         let status = std::process::Command::new("psql")
             .args(["-X", "-q", "-A", "-t", "-d", url, "-c", &sql])
