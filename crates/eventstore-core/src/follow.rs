@@ -183,7 +183,8 @@ struct Follower {
     /// The read in progress: up to this horizon.
     page: Option<(EventStream, i64)>,
     /// The last sequence passed (events yielded, or the horizon reached); `None` until
-    /// the first page is read.
+    /// the first event is yielded or the first page ends (the start position is then
+    /// the pager's `from`).
     position: Option<i64>,
     /// What finds the next page, between pages.
     pager: Option<Box<Pager>>,
