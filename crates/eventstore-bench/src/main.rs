@@ -62,7 +62,8 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     return the same number of events; on SQLite each call of either side is timed inside \
     a task freshly spawned on a runtime worker, where an application makes it (the \
     store's short calls run there through `block_in_place`, the baseline's statement \
-    inline); the baseline binds \
+    inline, and once more under `block_in_place` for `get`, to show what the hand-off \
+    costs); the baseline binds \
     column values computed before the clock starts and reads every column into owned \
     values without building events; replay's baseline is the plain full read, the relay \
     drain's a relay by hand: the same read in batches of the relay's size, each handed \

@@ -13,16 +13,18 @@ use crate::error::{db, joined};
 use crate::rows::RowChunk;
 use crate::store::Shared;
 
-/// Runs a `SELECT` of event columns and returns the events.
-pub(crate) fn fetch(conn: &rusqlite::Connection, sql: &Sql) -> Result<Vec<StoredEvent>> {
-    let mut events = Vec::new();
-    each_chunk(conn, sql, usize::MAX, |chunk| {
-        for i in 0..chunk.len() {
-            events.push(chunk.row(i)?.into_stored()?);
-        }
-        Ok(true)
-    })?;
-    Ok(events)
+/// Runs a `SELECT` of at most one event (a point read) and returns it. Reads into a
+/// chunk sized for that one row, not a page's first chunk.
+pub(crate) fn fetch_one(conn: &rusqlite::Connection, sql: &Sql) -> Result<Option<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
+    let params = sql.params.iter().map(to_sql);
+    let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
+    let Some(row) = rows.next().map_err(db)? else {
+        return Ok(None);
+    };
+    let mut chunk = RowChunk::with_capacity(1, FIRST_ROW_BYTES);
+    chunk.push(row).map_err(db)?;
+    chunk.row(0)?.into_stored().map(Some)
 }
 
 /// Rows in the first chunk a page fetch hands over; later chunks double up to

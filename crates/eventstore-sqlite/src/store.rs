@@ -19,7 +19,7 @@ use crate::coordination::{advance_checkpoint_sql, now_text};
 use crate::dialect::SqliteDialect;
 use crate::error::{db, db_shared, joined};
 use crate::options::{Location, SqliteOptions};
-use crate::read::{failed, fetch, paged};
+use crate::read::{failed, fetch_one, paged};
 use crate::schema;
 use crate::write::WriteSql;
 
@@ -250,6 +250,9 @@ impl SqliteEventStore {
             .max_size(options.readers)
             .connection_timeout(options.reader_timeout)
             .min_idle(Some(0))
+            // A connection to a local file does not go stale as a network one does;
+            // the check would run an empty statement on every checkout.
+            .test_on_check_out(false)
             .build(manager)
             .map_err(db)?;
         Ok(Shared {
@@ -552,8 +555,7 @@ impl EventStore for SqliteEventStore {
 
     async fn get(&self, source: &str, id: &str) -> Result<Option<StoredEvent>> {
         let sql = select_by_id(&SqliteDialect, &self.shared.table, source, id);
-        self.point_read(move |conn, _| Ok(fetch(conn, &sql)?.pop()))
-            .await
+        self.point_read(move |conn, _| fetch_one(conn, &sql)).await
     }
 
     fn stream(&self, subject: &str, from_version: i64) -> EventStream {

@@ -95,8 +95,11 @@ impl<'a> Readers<'a> {
         )
     }
 
-    /// Workload 8: `get(source, id)` of random stored events.
-    pub(crate) fn gets(&self, calls: usize) -> Repeated {
+    /// Workload 8: `get(source, id)` of random stored events. With `hand_off`, the
+    /// baseline's statement runs under `block_in_place` as the store's does, so that
+    /// the two differ only in what the store adds around the statement (pool, SQL,
+    /// decoding into an event); without it, inline.
+    pub(crate) fn gets(&self, calls: usize, hand_off: bool) -> Repeated {
         repeat(
             calls,
             |rng| {
@@ -111,7 +114,12 @@ impl<'a> Readers<'a> {
             },
             |(source, id)| {
                 let (source, id) = (source.clone(), id.clone());
-                self.timed_raw(move |raw| Vec::from_iter(raw.get(&source, &id)))
+                let get = move |raw: &Reader| Vec::from_iter(raw.get(&source, &id));
+                if hand_off {
+                    self.timed_raw(move |raw| tokio::task::block_in_place(|| get(raw)))
+                } else {
+                    self.timed_raw(get)
+                }
             },
         )
     }

@@ -90,8 +90,14 @@ pub(crate) fn run(
             figures.push(figures::latency(
                 "get_by_id_p50",
                 "get by (source, id), p50".to_owned(),
-                &readers.gets(sizes.get_calls),
+                &readers.gets(sizes.get_calls, false),
                 vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+            figures.push(figures::latency(
+                "get_by_id_handed_off_p50",
+                "get by (source, id), p50, raw under block_in_place".to_owned(),
+                &readers.gets(sizes.get_calls, true),
+                Vec::new(),
             ));
         }
         drop(readers);
