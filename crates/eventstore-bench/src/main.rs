@@ -68,7 +68,8 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     values without building events; replay's baseline is the plain full read, the relay \
     drain's a relay by hand: the same read in batches of the relay's size, each handed \
     to a no-op sender and its last sequence then saved with the store's checkpoint \
-    statement";
+    statement, while the store's relay hands its batches to a sender that counts them \
+    and reports once, when the whole backlog is through";
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {

@@ -118,6 +118,7 @@ pub(crate) fn run(
                     raw_read: &mut raw_read,
                     raw_relay: &mut raw_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
+                    rounds: sizes.rounds,
                 },
             ));
             rt.block_on(store.close()).expect("the store closes");
