@@ -181,32 +181,32 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     let store: Arc<dyn EventStore> = followed.store.clone();
     let (mut raw, mut raw_relay, mut replay, mut drain) = (None, None, None, None);
     for round in 0..followed.rounds.max(1) {
-        let mut raw_side = |raw: &mut Option<Throughput>, raw_relay: &mut Option<Throughput>| {
-            *raw = Some((followed.raw_read)().best(*raw));
+        let mut raw_side = || {
+            raw = Some((followed.raw_read)().best(raw));
             let relayed = (followed.raw_relay)(RELAY_BATCH);
             assert_eq!(
                 relayed.events, followed.events,
                 "the baseline relayed every event"
             );
-            *raw_relay = Some(relayed.best(*raw_relay));
+            raw_relay = Some(relayed.best(raw_relay));
         };
-        let store_side = |replay: &mut Option<Throughput>, drain: &mut Option<Throughput>| {
+        let mut store_side = || {
             let replayed = replay_once(rt, &store);
             assert_eq!(
                 replayed.events, followed.events,
                 "the replay saw every event"
             );
-            *replay = Some(replayed.best(*replay));
+            replay = Some(replayed.best(replay));
             let mut relay = Relay::start(rt, &followed.store, &relay_name(round), followed.events);
-            *drain = Some(relay.drain(rt, followed.events).best(*drain));
+            drain = Some(relay.drain(rt, followed.events).best(drain));
             relay.stop(rt);
         };
         if round % 2 == 0 {
-            raw_side(&mut raw, &mut raw_relay);
-            store_side(&mut replay, &mut drain);
+            raw_side();
+            store_side();
         } else {
-            store_side(&mut replay, &mut drain);
-            raw_side(&mut raw, &mut raw_relay);
+            store_side();
+            raw_side();
         }
     }
     let [raw, raw_relay, replay, drain] =

@@ -16,15 +16,25 @@ use crate::store::Shared;
 /// Runs a `SELECT` of at most one event (a point read) and returns it. Reads into a
 /// chunk sized for that one row, not a page's first chunk.
 pub(crate) fn fetch_one(conn: &rusqlite::Connection, sql: &Sql) -> Result<Option<StoredEvent>> {
+    with_rows(conn, sql, |rows| {
+        let Some(row) = rows.next().map_err(db)? else {
+            return Ok(None);
+        };
+        let mut chunk = RowChunk::with_capacity(1, FIRST_ROW_BYTES);
+        chunk.push(row).map_err(db)?;
+        chunk.row(0)?.into_stored().map(Some)
+    })
+}
+
+/// Runs `sql` as a cached statement and hands its rows to `read`.
+fn with_rows<T>(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    read: impl FnOnce(&mut rusqlite::Rows<'_>) -> Result<T>,
+) -> Result<T> {
     let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
     let params = sql.params.iter().map(to_sql);
-    let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-    let Some(row) = rows.next().map_err(db)? else {
-        return Ok(None);
-    };
-    let mut chunk = RowChunk::with_capacity(1, FIRST_ROW_BYTES);
-    chunk.push(row).map_err(db)?;
-    chunk.row(0)?.into_stored().map(Some)
+    read(&mut stmt.query(rusqlite::params_from_iter(params)).map_err(db)?)
 }
 
 /// Rows in the first chunk a page fetch hands over; later chunks double up to
@@ -48,29 +58,28 @@ fn each_chunk(
     chunk: usize,
     mut each: impl FnMut(RowChunk) -> Result<bool>,
 ) -> Result<PageEnd> {
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(db)?;
-    let params = sql.params.iter().map(to_sql);
-    let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-    let mut end = PageEnd::default();
-    let mut size = chunk.min(FIRST_CHUNK);
-    let mut out = RowChunk::with_capacity(size, FIRST_ROW_BYTES);
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(row).map_err(db)?;
-        if out.len() == size {
-            end.note(&out);
-            let row_bytes = out.row_bytes();
-            if !each(std::mem::take(&mut out))? {
-                return Ok(end);
+    with_rows(conn, sql, |rows| {
+        let mut end = PageEnd::default();
+        let mut size = chunk.min(FIRST_CHUNK);
+        let mut out = RowChunk::with_capacity(size, FIRST_ROW_BYTES);
+        while let Some(row) = rows.next().map_err(db)? {
+            out.push(row).map_err(db)?;
+            if out.len() == size {
+                end.note(&out);
+                let row_bytes = out.row_bytes();
+                if !each(std::mem::take(&mut out))? {
+                    return Ok(end);
+                }
+                size = (size * 2).min(chunk).min(LAST_CHUNK);
+                out = RowChunk::with_capacity(size, row_bytes);
             }
-            size = (size * 2).min(chunk).min(LAST_CHUNK);
-            out = RowChunk::with_capacity(size, row_bytes);
         }
-    }
-    if !out.is_empty() {
-        end.note(&out);
-        each(out)?;
-    }
-    Ok(end)
+        if !out.is_empty() {
+            end.note(&out);
+            each(out)?;
+        }
+        Ok(end)
+    })
 }
 
 /// How a page ended: how many rows it had, and the last one's sequence and stream
