@@ -97,7 +97,7 @@ struct Relay {
     /// When it was started, before its task was spawned.
     started: Instant,
     /// The [`Counting`] sender's reports.
-    delivered: mpsc::UnboundedReceiver<(i64, u64, Instant)>,
+    reports: mpsc::UnboundedReceiver<(i64, u64, Instant)>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<eventstore_core::Result<eventstore_outbox::RelayStats>>,
 }
@@ -107,9 +107,9 @@ impl Relay {
     /// reporting its first `quiet_for` events in one message, then every batch.
     fn start(rt: &Runtime, store: &Arc<dyn RelayStore>, name: &str, quiet_for: u64) -> Self {
         let started = Instant::now();
-        let (reports, delivered) = mpsc::unbounded_channel();
+        let (sender, reports) = mpsc::unbounded_channel();
         let sender = Counting {
-            reports,
+            reports: sender,
             quiet_for,
             delivered: AtomicU64::new(0),
         };
@@ -122,7 +122,7 @@ impl Relay {
         });
         Self {
             started,
-            delivered,
+            reports,
             shutdown,
             task,
         }
@@ -133,7 +133,7 @@ impl Relay {
         rt.block_on(async {
             let mut delivered = 0;
             while delivered < events {
-                delivered += self.delivered.recv().await.expect("the relay runs").1;
+                delivered += self.reports.recv().await.expect("the relay runs").1;
             }
             Throughput {
                 events,
@@ -179,8 +179,9 @@ pub(crate) struct Followed<'a> {
 /// more events.
 pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     let store: Arc<dyn EventStore> = followed.store.clone();
+    let rounds = followed.rounds.max(1);
     let (mut raw, mut raw_relay, mut replay, mut drain) = (None, None, None, None);
-    for round in 0..followed.rounds.max(1) {
+    for round in 0..rounds {
         let mut raw_side = || {
             raw = Some((followed.raw_read)().best(raw));
             let relayed = (followed.raw_relay)(RELAY_BATCH);
@@ -213,12 +214,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
         [raw, raw_relay, replay, drain].map(|t| t.expect("at least one round ran"));
 
     // The last round's relay again: its checkpoint is at the head, so it waits live.
-    let mut relay = Relay::start(
-        rt,
-        &followed.store,
-        &relay_name(followed.rounds.max(1) - 1),
-        0,
-    );
+    let mut relay = Relay::start(rt, &followed.store, &relay_name(rounds - 1), 0);
     let (to_subscriber, to_relay) = rt.block_on(async {
         let head = store.horizon().await.expect("the horizon reads").head;
         let mut subscription =
@@ -236,7 +232,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
                 .expect("the subscription reads");
             assert_eq!(seen.sequence(), sequence);
             to_subscriber.record(committed.elapsed(), 1);
-            let (delivered, _, at) = relay.delivered.recv().await.expect("the relay runs");
+            let (delivered, _, at) = relay.reports.recv().await.expect("the relay runs");
             assert_eq!(delivered, sequence);
             to_relay.record(at.saturating_duration_since(committed), 1);
             tokio::time::sleep(LATENCY_GAP).await;
