@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::dataset::Dataset;
 use crate::measure::{Latencies, Repeated, Throughput};
-use crate::memory::Peak;
+use crate::memory::Peaks;
 use crate::report::{Figure, Target, Unit};
 use crate::workload::{AppendResult, AppendShape};
 
@@ -18,8 +18,9 @@ pub(crate) const BATCHED_APPEND_TARGET: f64 = 25_000.0;
 /// Batched appends from eight writers must reach at least this many events per second.
 pub(crate) const CONCURRENT_BATCHED_TARGET: f64 = 50_000.0;
 
-/// The full read's peak resident memory must stay under this many MiB.
-pub(crate) const FULL_READ_RSS_TARGET: f64 = 64.0;
+/// A workload streaming the whole read set (full read, keyset walk, replay, relay
+/// drain) must keep its peak resident memory under this many MiB.
+pub(crate) const STREAMING_RSS_TARGET: f64 = 64.0;
 
 /// The store's bulk import must reach this fraction of the backend's raw bulk load
 /// (binary `COPY` on PostgreSQL, one transaction of prepared inserts on SQLite).
@@ -37,10 +38,9 @@ pub(crate) fn full_read(
     events: u64,
     store: Throughput,
     raw: Throughput,
-    peaks: [Option<Peak>; 2],
+    peaks: Peaks,
     details: serde_json::Value,
 ) -> [Figure; 2] {
-    let [store_peak, raw_peak] = peaks;
     [
         Figure {
             key: "full_read",
@@ -55,37 +55,48 @@ pub(crate) fn full_read(
                 "more": details,
             }),
         },
-        Figure {
-            key: "full_read_peak_rss",
-            label: "full streamed read, peak RSS".to_owned(),
-            unit: Unit::MiB,
-            store: store_peak.map(|p| p.peak_mib),
-            raw: raw_peak.map(|p| p.peak_mib),
-            targets: vec![Target::StoreAtMost(FULL_READ_RSS_TARGET)],
-            details: json!({
-                "store_rss_at_start_mib": store_peak.map(|p| p.start_mib),
-                "raw_rss_at_start_mib": raw_peak.map(|p| p.start_mib),
-                "store_growth_mib": store_peak.map(|p| p.peak_mib - p.start_mib),
-                "raw_growth_mib": raw_peak.map(|p| p.peak_mib - p.start_mib),
-            }),
-        },
+        peak_rss("full_read_peak_rss", "full streamed read", peaks),
     ]
 }
 
-/// The figure of the keyset page walk.
-pub(crate) fn keyset(events: u64, page: u64, walk: AppendResult) -> Figure {
+/// The figure of a streaming workload's peak resident memory (`what` names the
+/// workload), each side's highest over its rounds, with the resident memory it started
+/// from in the details.
+pub(crate) fn peak_rss(key: &'static str, what: &str, peaks: Peaks) -> Figure {
+    let Peaks { store, raw } = peaks;
     Figure {
-        key: "keyset_walk",
-        label: format!("keyset page walk, {events} events in pages of {page}"),
-        unit: Unit::EventsPerSec,
-        store: Some(walk.store.per_sec()),
-        raw: Some(walk.raw.per_sec()),
-        targets: vec![Target::RatioAtLeast(RATIO_TARGET)],
+        key,
+        label: format!("{what}, peak RSS"),
+        unit: Unit::MiB,
+        store: store.map(|p| p.peak_mib),
+        raw: raw.map(|p| p.peak_mib),
+        targets: vec![Target::StoreAtMost(STREAMING_RSS_TARGET)],
         details: json!({
-            "store_seconds": walk.store.elapsed.as_secs_f64(),
-            "raw_seconds": walk.raw.elapsed.as_secs_f64(),
+            "store_rss_at_start_mib": store.map(|p| p.start_mib),
+            "raw_rss_at_start_mib": raw.map(|p| p.start_mib),
+            "store_growth_mib": store.map(|p| p.peak_mib - p.start_mib),
+            "raw_growth_mib": raw.map(|p| p.peak_mib - p.start_mib),
         }),
     }
+}
+
+/// The figures of the keyset page walk: rate and peak memory.
+pub(crate) fn keyset(events: u64, page: u64, walk: AppendResult) -> [Figure; 2] {
+    [
+        Figure {
+            key: "keyset_walk",
+            label: format!("keyset page walk, {events} events in pages of {page}"),
+            unit: Unit::EventsPerSec,
+            store: Some(walk.store.per_sec()),
+            raw: Some(walk.raw.per_sec()),
+            targets: vec![Target::RatioAtLeast(RATIO_TARGET)],
+            details: json!({
+                "store_seconds": walk.store.elapsed.as_secs_f64(),
+                "raw_seconds": walk.raw.elapsed.as_secs_f64(),
+            }),
+        },
+        peak_rss("keyset_walk_peak_rss", "keyset page walk", walk.peaks),
+    ]
 }
 
 /// The figures of workload 6: rate and p50 latency.

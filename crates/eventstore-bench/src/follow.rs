@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::Dataset;
+use crate::figures::peak_rss;
 use crate::measure::{Latencies, Throughput};
+use crate::memory::{self, Peaks};
 use crate::report::{Figure, Target, Unit};
 
 /// Events per relay batch, for the store's relay and the hand-written one alike.
@@ -181,33 +183,39 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     let store: Arc<dyn EventStore> = followed.store.clone();
     let rounds = followed.rounds.max(1);
     let (mut raw, mut raw_relay, mut replay, mut drain) = (None, None, None, None);
+    let (mut replay_peaks, mut relay_peaks) = (Peaks::default(), Peaks::default());
     for round in 0..rounds {
-        let mut raw_side = || {
-            raw = Some((followed.raw_read)().best(raw));
-            let relayed = (followed.raw_relay)(RELAY_BATCH);
-            assert_eq!(
-                relayed.events, followed.events,
-                "the baseline relayed every event"
-            );
-            raw_relay = Some(relayed.best(raw_relay));
-        };
-        let mut store_side = || {
-            let replayed = replay_once(rt, &store);
-            assert_eq!(
-                replayed.events, followed.events,
-                "the replay saw every event"
-            );
-            replay = Some(replayed.best(replay));
-            let mut relay = Relay::start(rt, &followed.store, &relay_name(round), followed.events);
-            drain = Some(relay.drain(rt, followed.events).best(drain));
-            relay.stop(rt);
-        };
-        if round % 2 == 0 {
-            raw_side();
-            store_side();
-        } else {
-            store_side();
-            raw_side();
+        let raw_first = round % 2 == 0;
+        for raw_side in [raw_first, !raw_first] {
+            if raw_side {
+                let (read, peak) = memory::peak(&mut *followed.raw_read);
+                raw = Some(read.best(raw));
+                replay_peaks.raw(peak);
+                let (relayed, peak) = memory::peak(|| (followed.raw_relay)(RELAY_BATCH));
+                assert_eq!(
+                    relayed.events, followed.events,
+                    "the baseline relayed every event"
+                );
+                raw_relay = Some(relayed.best(raw_relay));
+                relay_peaks.raw(peak);
+            } else {
+                let (replayed, peak) = memory::peak(|| replay_once(rt, &store));
+                assert_eq!(
+                    replayed.events, followed.events,
+                    "the replay saw every event"
+                );
+                replay = Some(replayed.best(replay));
+                replay_peaks.store(peak);
+                let (drained, peak) = memory::peak(|| {
+                    let mut relay =
+                        Relay::start(rt, &followed.store, &relay_name(round), followed.events);
+                    let drained = relay.drain(rt, followed.events);
+                    relay.stop(rt);
+                    drained
+                });
+                drain = Some(drained.best(drain));
+                relay_peaks.store(peak);
+            }
         }
     }
     let [raw, raw_relay, replay, drain] =
@@ -274,6 +282,11 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
             raw,
             json!({ "events": replay.events, "baseline": "the plain full read" }),
         ),
+        peak_rss(
+            "replay_peak_rss",
+            "replay into a no-op handler",
+            replay_peaks,
+        ),
         rates(
             "relay_drain",
             &format!("relay backlog drain, batches of {RELAY_BATCH}"),
@@ -287,6 +300,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
                 "ratio_to_plain_full_read": drain.per_sec() / raw.per_sec(),
             }),
         ),
+        peak_rss("relay_drain_peak_rss", "relay backlog drain", relay_peaks),
         latency(
             "subscription_p99",
             &format!(

@@ -69,7 +69,10 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     drain's a relay by hand: the same read in batches of the relay's size, each handed \
     to a no-op sender and its last sequence then saved with the store's checkpoint \
     statement, while the store's relay hands its batches to a sender that counts them \
-    and reports once, when the whole backlog is through";
+    and reports once, when the whole backlog is through; peak RSS: the process's \
+    high-water mark (`VmHWM`), reset before each round of each side of the workloads \
+    that stream the whole read set (full read, keyset walk, replay, relay drain), the \
+    highest round kept; the resident memory a round started from is in the details";
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {

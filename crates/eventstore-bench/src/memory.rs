@@ -43,6 +43,38 @@ pub(crate) struct Peak {
     pub(crate) peak_mib: f64,
 }
 
+impl Peak {
+    /// The higher of two peaks, either of which may be missing.
+    pub(crate) fn higher(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) if b.peak_mib > a.peak_mib => Some(b),
+            (None, b) => b,
+            (a, _) => a,
+        }
+    }
+}
+
+/// The highest resident memory each side of a workload reached over its rounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Peaks {
+    /// Through the store.
+    pub(crate) store: Option<Peak>,
+    /// Through the plain SQL.
+    pub(crate) raw: Option<Peak>,
+}
+
+impl Peaks {
+    /// Keeps the store's peak of a round if it is the highest so far.
+    pub(crate) fn store(&mut self, peak: Option<Peak>) {
+        self.store = Peak::higher(self.store, peak);
+    }
+
+    /// Keeps the baseline's peak of a round if it is the highest so far.
+    pub(crate) fn raw(&mut self, peak: Option<Peak>) {
+        self.raw = Peak::higher(self.raw, peak);
+    }
+}
+
 /// Runs `f` and returns its result with the resident memory it started from and peaked
 /// at (`None` where the peak cannot be reset or read).
 pub(crate) fn peak<T>(f: impl FnOnce() -> T) -> (T, Option<Peak>) {

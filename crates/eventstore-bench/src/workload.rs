@@ -7,6 +7,7 @@ use eventstore_core::{Event, EventQuery, EventStore};
 use futures::TryStreamExt as _;
 
 use crate::measure::Throughput;
+use crate::memory::{self, Peaks};
 
 /// The shape of an append workload.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,8 @@ pub(crate) struct AppendResult {
     pub(crate) store: Throughput,
     /// Through the plain SQL.
     pub(crate) raw: Throughput,
+    /// Each side's highest resident memory over its rounds.
+    pub(crate) peaks: Peaks,
 }
 
 /// Runs `rounds` rounds of each side, alternating which goes first, and keeps each
@@ -61,18 +64,25 @@ pub(crate) fn best_of(
     mut raw: impl FnMut() -> Throughput,
 ) -> AppendResult {
     let (mut best_store, mut best_raw): (Option<Throughput>, Option<Throughput>) = (None, None);
+    let mut peaks = Peaks::default();
     for round in 0..rounds.max(1) {
-        if round % 2 == 0 {
-            best_store = Some(store().best(best_store));
-            best_raw = Some(raw().best(best_raw));
-        } else {
-            best_raw = Some(raw().best(best_raw));
-            best_store = Some(store().best(best_store));
+        let store_first = round % 2 == 0;
+        for store_side in [store_first, !store_first] {
+            if store_side {
+                let (result, peak) = memory::peak(&mut store);
+                best_store = Some(result.best(best_store));
+                peaks.store(peak);
+            } else {
+                let (result, peak) = memory::peak(&mut raw);
+                best_raw = Some(result.best(best_raw));
+                peaks.raw(peak);
+            }
         }
     }
     AppendResult {
         store: best_store.expect("at least one round"),
         raw: best_raw.expect("at least one round"),
+        peaks,
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The figures every backend reports.
-const COMMON: [&str; 18] = [
+const COMMON: [&str; 21] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -23,12 +23,15 @@ const COMMON: [&str; 18] = [
     "full_read",
     "full_read_peak_rss",
     "keyset_walk",
+    "keyset_walk_peak_rss",
     "stream_subject",
     "stream_subject_p50",
     "type_time_range_p50",
     "get_by_id_p50",
     "replay",
+    "replay_peak_rss",
     "relay_drain",
+    "relay_drain_peak_rss",
     "subscription_p99",
 ];
 

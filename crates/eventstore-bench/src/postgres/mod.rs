@@ -17,10 +17,9 @@ use tokio::runtime::Runtime;
 use crate::dataset::Dataset;
 use crate::figures::{self, BATCHED_APPEND_TARGET, CONCURRENT_BATCHED_TARGET, RATIO_TARGET};
 use crate::follow::{self, Followed};
-use crate::memory;
 use crate::report::{Figure, Section, Target, Unit};
 use crate::sizes::Sizes;
-use crate::workload::Wants;
+use crate::workload::{Wants, best_of};
 use db::Db;
 
 /// The store's full read must reach this fraction of psql's own scan.
@@ -61,28 +60,16 @@ pub(crate) fn run(
         out.push(figures::import(set.events, "binary COPY", &import));
         if wants.has("full_read") {
             progress!("postgres: full read…");
-            let mut best = None::<crate::workload::AppendResult>;
-            let mut peaks = [None, None];
-            for round in 0..sizes.rounds.max(1) {
-                let (store, raw) = if round % 2 == 0 {
-                    let s = memory::peak(|| set.store_full_read());
-                    (s, memory::peak(|| set.raw_full_read()))
-                } else {
-                    let r = memory::peak(|| set.raw_full_read());
-                    (memory::peak(|| set.store_full_read()), r)
-                };
-                peaks = [higher(peaks[0], store.1), higher(peaks[1], raw.1)];
-                best = Some(crate::workload::AppendResult {
-                    store: store.0.best(best.map(|b| b.store)),
-                    raw: raw.0.best(best.map(|b| b.raw)),
-                });
-            }
-            let best = best.expect("one round");
+            let best = best_of(
+                sizes.rounds,
+                || set.store_full_read(),
+                || set.raw_full_read(),
+            );
             out.extend(figures::full_read(
                 set.events,
                 best.store,
                 best.raw,
-                peaks,
+                best.peaks,
                 json!({}),
             ));
             if let Some(psql) = set.psql_scan(url) {
@@ -101,7 +88,7 @@ pub(crate) fn run(
         }
         if wants.has("keyset") {
             progress!("postgres: keyset page walk…");
-            out.push(figures::keyset(
+            out.extend(figures::keyset(
                 set.events,
                 reads::PAGE,
                 set.keyset_walk(sizes.rounds),
@@ -196,14 +183,5 @@ pub(crate) fn run(
         title: format!("PostgreSQL {version}: PostgresEventStore against plain tokio-postgres"),
         figures: out,
         notes: json!({ "server_version": version, "schema": db::schema() }),
-    }
-}
-
-/// The higher of two peaks.
-fn higher(a: Option<memory::Peak>, b: Option<memory::Peak>) -> Option<memory::Peak> {
-    match (a, b) {
-        (Some(a), Some(b)) if b.peak_mib > a.peak_mib => Some(b),
-        (None, b) => b,
-        (a, _) => a,
     }
 }

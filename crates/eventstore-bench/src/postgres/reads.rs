@@ -15,6 +15,7 @@ use super::db::Db;
 use super::raw;
 use crate::dataset::{Dataset, SUBJECTS};
 use crate::measure::{Repeated, Throughput, repeat};
+use crate::memory::Peaks;
 use crate::workload::{AppendResult, best_of, walk_pages};
 
 /// Rows a type + time range query returns at most.
@@ -94,6 +95,7 @@ pub(crate) fn import<'a>(
             AppendResult {
                 store: store_side,
                 raw: raw_side,
+                peaks: Peaks::default(),
             },
         )
     });

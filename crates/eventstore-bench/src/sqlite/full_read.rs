@@ -9,7 +9,7 @@ use futures::TryStreamExt as _;
 use tokio::runtime::Runtime;
 
 use crate::measure::Throughput;
-use crate::memory::{self, Peak};
+use crate::memory::{self, Peaks};
 use crate::sqlite::raw::{self, Reader};
 use crate::sqlite::readset::ReadSet;
 use crate::workload::{AppendResult, best_of, walk_pages};
@@ -24,10 +24,8 @@ pub(crate) struct FullRead {
     /// The same `SELECT`, each row decoded into an event on the reading thread: the
     /// event model's cost without the store's machinery (a probe, no target).
     pub(crate) decoded: Throughput,
-    /// The store's peak resident memory.
-    pub(crate) store_peak: Option<Peak>,
-    /// The baseline's peak resident memory.
-    pub(crate) raw_peak: Option<Peak>,
+    /// Each side's highest resident memory over its rounds.
+    pub(crate) peaks: Peaks,
 }
 
 /// Runs `rounds` rounds of each side (and of the probe), alternating which goes first.
@@ -43,26 +41,14 @@ pub(crate) fn run(rt: &Runtime, set: &ReadSet, rounds: u32) -> FullRead {
             let raw = memory::peak(|| raw_round(set));
             (memory::peak(|| store_round(rt, set)), raw, decoded)
         };
-        let higher = |a: Option<Peak>, b: Option<Peak>| match (a, b) {
-            (Some(a), Some(b)) if b.peak_mib > a.peak_mib => Some(b),
-            (None, b) => b,
-            (a, _) => a,
-        };
-        result = Some(match result {
-            None => FullRead {
-                store: store.0,
-                raw: raw.0,
-                decoded,
-                store_peak: store.1,
-                raw_peak: raw.1,
-            },
-            Some(best) => FullRead {
-                store: best.store.best(Some(store.0)),
-                raw: best.raw.best(Some(raw.0)),
-                decoded: best.decoded.best(Some(decoded)),
-                store_peak: higher(best.store_peak, store.1),
-                raw_peak: higher(best.raw_peak, raw.1),
-            },
+        let mut peaks = result.map(|best| best.peaks).unwrap_or_default();
+        peaks.store(store.1);
+        peaks.raw(raw.1);
+        result = Some(FullRead {
+            store: store.0.best(result.map(|best| best.store)),
+            raw: raw.0.best(result.map(|best| best.raw)),
+            decoded: decoded.best(result.map(|best| best.decoded)),
+            peaks,
         });
     }
     result.expect("at least one round")

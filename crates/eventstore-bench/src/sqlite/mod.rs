@@ -19,6 +19,7 @@ use tokio::runtime::Runtime;
 use crate::dataset::Dataset;
 use crate::figures::{self, RATIO_TARGET};
 use crate::follow::{self, Followed};
+use crate::memory::Peaks;
 use crate::report::{Section, Target};
 use crate::sizes::Sizes;
 use crate::workload::{AppendResult, Wants};
@@ -59,17 +60,13 @@ pub(crate) fn run(
                 "store_over_raw_decoding": full.store.per_sec() / full.decoded.per_sec(),
             });
             figures.extend(figures::full_read(
-                set.events,
-                full.store,
-                full.raw,
-                [full.store_peak, full.raw_peak],
-                probe,
+                set.events, full.store, full.raw, full.peaks, probe,
             ));
         }
         if wants.has("keyset") {
             progress!("sqlite: keyset page walk…");
             let walk = full_read::keyset_walk(rt, &set, sizes.rounds);
-            figures.push(figures::keyset(set.events, full_read::PAGE, walk));
+            figures.extend(figures::keyset(set.events, full_read::PAGE, walk));
         }
         let readers = Readers::open(rt, &set);
         if wants.has("stream") {
@@ -131,6 +128,7 @@ pub(crate) fn run(
             let result = AppendResult {
                 store: set.load,
                 raw,
+                peaks: Peaks::default(),
             };
             figures.push(figures::import(
                 set.events,
