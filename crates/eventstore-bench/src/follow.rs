@@ -35,7 +35,7 @@ const LATENCY_GAP: Duration = Duration::from_millis(5);
 
 /// Data set indexes of the events the latency workload appends: far above any read
 /// set's, so that they never collide with events loaded later.
-pub(crate) const APPEND_FROM: u64 = 900_000_000;
+const APPEND_FROM: u64 = 900_000_000;
 
 /// A sender that reports batches: its last sequence, how many events the report
 /// covers and its arrival time. It stays quiet until `quiet_for` events arrived, then
@@ -161,8 +161,6 @@ pub(crate) struct Followed<'a> {
     pub(crate) events: u64,
     /// The data set, to append more events from.
     pub(crate) dataset: Dataset,
-    /// The data set index of the first event appended.
-    pub(crate) append_from: u64,
     /// One plain full read of the same rows, the baseline of replay.
     pub(crate) raw_read: &'a mut dyn FnMut() -> Throughput,
     /// The relay drain by hand, the baseline of the relay: the plain full read in
@@ -229,7 +227,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
             Replayer::new(Arc::clone(&store)).subscribe(Position::After(head), EventQuery::new());
         let (mut to_subscriber, mut to_relay) = (Latencies::default(), Latencies::default());
         for i in 0..LATENCY_APPENDS {
-            let event = followed.dataset.event(followed.append_from + i);
+            let event = followed.dataset.event(APPEND_FROM + i);
             let appended = store.append(vec![event]).await.expect("the store appends");
             let committed = Instant::now();
             let sequence = appended.first_sequence().expect("one event");

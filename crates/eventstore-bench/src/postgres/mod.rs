@@ -126,7 +126,6 @@ pub(crate) fn run(
                     store: Arc::new(set.store.clone()),
                     events: set.events,
                     dataset,
-                    append_from: follow::APPEND_FROM,
                     raw_read: &mut raw_read,
                     raw_relay: &mut raw_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
