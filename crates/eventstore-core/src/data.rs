@@ -94,15 +94,21 @@ pub struct Json(Box<str>);
 impl Json {
     /// Validates JSON text (surrounding whitespace is trimmed).
     pub fn from_string(text: String) -> Result<Self, serde_json::Error> {
-        let trimmed = text.trim_matches(is_json_whitespace);
-        if json_check::is_json(trimmed) {
-            if trimmed.len() == text.len() {
-                return Ok(Self(text.into_boxed_str()));
-            }
-            return Ok(Self(trimmed.into()));
+        match checked(&text) {
+            Some(trimmed) if trimmed.len() == text.len() => Ok(Self(text.into_boxed_str())),
+            Some(trimmed) => Ok(Self(trimmed.into())),
+            // Not shown valid by the fast walk: serde_json decides, and names the error.
+            None => RawValue::from_string(text).map(|raw| Self(raw.into())),
         }
-        // Not shown valid by the fast walk: serde_json decides, and names the error.
-        RawValue::from_string(text).map(|raw| Self(raw.into()))
+    }
+
+    /// Validates borrowed JSON text (surrounding whitespace is trimmed), copying it only
+    /// once it is known valid: what a backend reads from a row it still holds.
+    pub(crate) fn from_str_checked(text: &str) -> Result<Self, serde_json::Error> {
+        match checked(text) {
+            Some(trimmed) => Ok(Self(trimmed.into())),
+            None => Self::from_string(text.to_owned()),
+        }
     }
 
     /// Serializes a value to JSON text.
@@ -168,6 +174,12 @@ impl From<serde_json::Value> for Json {
 }
 
 /// JSON's insignificant whitespace (RFC 8259), what serde_json skips around a value.
+/// `text` without its surrounding whitespace, if the fast grammar walk shows it valid.
+fn checked(text: &str) -> Option<&str> {
+    let trimmed = text.trim_matches(is_json_whitespace);
+    json_check::is_json(trimmed).then_some(trimmed)
+}
+
 fn is_json_whitespace(c: char) -> bool {
     matches!(c, ' ' | '\n' | '\r' | '\t')
 }

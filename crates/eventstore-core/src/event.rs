@@ -7,6 +7,7 @@ use time::{OffsetDateTime, UtcOffset};
 use crate::data::{Data, Json, MAX_JSON_DEPTH};
 use crate::error::{Rule, ValidationError};
 use crate::extension::ExtensionValue;
+use crate::packed::{Attr, TextAttributes};
 use crate::timestamp;
 use crate::validate::{is_extension_name, is_media_type, is_uri, is_uri_reference};
 
@@ -32,20 +33,25 @@ pub const SPEC_VERSION: &str = "1.0";
 /// assert_eq!(event.subject(), Some("order-42"));
 /// # Ok::<(), eventstore_core::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Event {
-    pub(crate) id: String,
-    pub(crate) source: String,
-    pub(crate) ty: String,
-    pub(crate) subject: Option<String>,
+    /// `id`, `source`, `type`, `subject`, `datacontenttype`, `dataschema`,
+    /// `correlationid`, `topic` and `destination`, in one allocation.
+    pub(crate) text: TextAttributes,
     pub(crate) time: Option<OffsetDateTime>,
-    pub(crate) datacontenttype: Option<String>,
-    pub(crate) dataschema: Option<String>,
-    pub(crate) correlationid: Option<String>,
-    pub(crate) topic: Option<String>,
-    pub(crate) destination: Option<String>,
     pub(crate) extensions: BTreeMap<String, ExtensionValue>,
     pub(crate) data: Option<Data>,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("attributes", &self.text)
+            .field("time", &self.time)
+            .field("extensions", &self.extensions)
+            .field("data", &self.data)
+            .finish()
+    }
 }
 
 impl Event {
@@ -56,20 +62,40 @@ impl Event {
 
     /// Turns the event back into a builder, to change it.
     pub fn into_builder(self) -> EventBuilder {
+        let text = |attr| self.text.get(attr).map(str::to_owned);
+        let required = |attr| text(attr).unwrap_or_default();
         EventBuilder {
-            event: self,
+            parts: Parts {
+                id: required(Attr::Id),
+                source: required(Attr::Source),
+                ty: required(Attr::Type),
+                subject: text(Attr::Subject),
+                datacontenttype: text(Attr::DataContentType),
+                dataschema: text(Attr::DataSchema),
+                correlationid: text(Attr::CorrelationId),
+                topic: text(Attr::Topic),
+                destination: text(Attr::Destination),
+                time: self.time,
+                extensions: self.extensions,
+                data: self.data,
+            },
             error: None,
         }
     }
 
+    /// A required attribute (`id`, `source`, `type`): always present.
+    fn required(&self, attr: Attr) -> &str {
+        self.text.get(attr).unwrap_or_default()
+    }
+
     /// `id`: identifies the event; unique per `source`.
     pub fn id(&self) -> &str {
-        &self.id
+        self.required(Attr::Id)
     }
 
     /// `source`: the context in which the event happened (a URI-reference).
     pub fn source(&self) -> &str {
-        &self.source
+        self.required(Attr::Source)
     }
 
     /// `specversion`: always `"1.0"`.
@@ -79,12 +105,12 @@ impl Event {
 
     /// `type`: what happened, e.g. `com.example.order.created`.
     pub fn ty(&self) -> &str {
-        &self.ty
+        self.required(Attr::Type)
     }
 
     /// `subject`: what the event is about within its source; the store's stream key.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.text.get(Attr::Subject)
     }
 
     /// `time`: when it happened, as a UTC instant with nanoseconds.
@@ -94,27 +120,27 @@ impl Event {
 
     /// `datacontenttype`: the media type of the data.
     pub fn datacontenttype(&self) -> Option<&str> {
-        self.datacontenttype.as_deref()
+        self.text.get(Attr::DataContentType)
     }
 
     /// `dataschema`: a URI of the schema the data adheres to.
     pub fn dataschema(&self) -> Option<&str> {
-        self.dataschema.as_deref()
+        self.text.get(Attr::DataSchema)
     }
 
     /// `correlationid` extension: ties together the events of one business operation.
     pub fn correlationid(&self) -> Option<&str> {
-        self.correlationid.as_deref()
+        self.text.get(Attr::CorrelationId)
     }
 
     /// `topic` extension: where the event is published.
     pub fn topic(&self) -> Option<&str> {
-        self.topic.as_deref()
+        self.text.get(Attr::Topic)
     }
 
     /// `destination` extension: the intended recipient.
     pub fn destination(&self) -> Option<&str> {
-        self.destination.as_deref()
+        self.text.get(Attr::Destination)
     }
 
     /// All other extension attributes, by name.
@@ -125,9 +151,9 @@ impl Event {
     /// One extension attribute, including `correlationid`, `topic` and `destination`.
     pub fn extension(&self, name: &str) -> Option<ExtensionValue> {
         match name {
-            "correlationid" => self.correlationid.clone().map(ExtensionValue::String),
-            "topic" => self.topic.clone().map(ExtensionValue::String),
-            "destination" => self.destination.clone().map(ExtensionValue::String),
+            "correlationid" => self.string_extension(Attr::CorrelationId),
+            "topic" => self.string_extension(Attr::Topic),
+            "destination" => self.string_extension(Attr::Destination),
             _ => self.extensions.get(name).cloned(),
         }
     }
@@ -137,18 +163,14 @@ impl Event {
         self.data.as_ref()
     }
 
+    fn string_extension(&self, attr: Attr) -> Option<ExtensionValue> {
+        let value = self.text.get(attr)?;
+        Some(ExtensionValue::String(value.to_owned()))
+    }
+
     /// An estimate of the event's size in bytes: its attributes and data.
     pub fn size(&self) -> usize {
-        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-        self.id.len()
-            + self.source.len()
-            + self.ty.len()
-            + opt(&self.subject)
-            + opt(&self.datacontenttype)
-            + opt(&self.dataschema)
-            + opt(&self.correlationid)
-            + opt(&self.topic)
-            + opt(&self.destination)
+        self.text.len()
             + self
                 .extensions
                 .iter()
@@ -156,7 +178,27 @@ impl Event {
                 .sum::<usize>()
             + self.data.as_ref().map_or(0, Data::len)
     }
+}
 
+/// An event's attributes as the builder sets them, one owned value each, packed into an
+/// [`Event`] once valid.
+#[derive(Debug, Clone, Default)]
+struct Parts {
+    id: String,
+    source: String,
+    ty: String,
+    subject: Option<String>,
+    time: Option<OffsetDateTime>,
+    datacontenttype: Option<String>,
+    dataschema: Option<String>,
+    correlationid: Option<String>,
+    topic: Option<String>,
+    destination: Option<String>,
+    extensions: BTreeMap<String, ExtensionValue>,
+    data: Option<Data>,
+}
+
+impl Parts {
     /// Checks every attribute against the CloudEvents rules.
     pub(crate) fn validate(&self) -> Result<(), ValidationError> {
         required("id", &self.id)?;
@@ -207,6 +249,26 @@ impl Event {
         }
         Ok(())
     }
+
+    /// The event, text attributes packed.
+    fn pack(self) -> Event {
+        Event {
+            text: TextAttributes::pack([
+                Some(&self.id),
+                Some(&self.source),
+                Some(&self.ty),
+                self.subject.as_deref(),
+                self.datacontenttype.as_deref(),
+                self.dataschema.as_deref(),
+                self.correlationid.as_deref(),
+                self.topic.as_deref(),
+                self.destination.as_deref(),
+            ]),
+            time: self.time,
+            extensions: self.extensions,
+            data: self.data,
+        }
+    }
 }
 
 fn ext_len(value: &ExtensionValue) -> usize {
@@ -245,93 +307,71 @@ pub(crate) fn check_chars(value: &str) -> Result<(), Rule> {
 ///
 /// `id`, `source` and `type` are required. Setters that can fail (serializing JSON data)
 /// keep the error for `build` to report, so the chain stays readable.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct EventBuilder {
-    event: Event,
+    parts: Parts,
     error: Option<ValidationError>,
-}
-
-impl Default for EventBuilder {
-    fn default() -> Self {
-        Self {
-            event: Event {
-                id: String::new(),
-                source: String::new(),
-                ty: String::new(),
-                subject: None,
-                time: None,
-                datacontenttype: None,
-                dataschema: None,
-                correlationid: None,
-                topic: None,
-                destination: None,
-                extensions: BTreeMap::new(),
-                data: None,
-            },
-            error: None,
-        }
-    }
 }
 
 impl EventBuilder {
     /// Sets `id` (required).
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.event.id = id.into();
+        self.parts.id = id.into();
         self
     }
 
     /// Sets `source` (required, a URI-reference).
     pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.event.source = source.into();
+        self.parts.source = source.into();
         self
     }
 
     /// Sets `type` (required).
     pub fn ty(mut self, ty: impl Into<String>) -> Self {
-        self.event.ty = ty.into();
+        self.parts.ty = ty.into();
         self
     }
 
     /// Sets `subject`, the stream the event belongs to.
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.event.subject = Some(subject.into());
+        self.parts.subject = Some(subject.into());
         self
     }
 
     /// Sets `time`; it is kept as a UTC instant with nanoseconds.
     pub fn time(mut self, time: OffsetDateTime) -> Self {
-        self.event.time = Some(time.to_offset(UtcOffset::UTC));
+        self.parts.time = Some(time.to_offset(UtcOffset::UTC));
         self
     }
 
     /// Sets `datacontenttype`.
     pub fn datacontenttype(mut self, content_type: impl Into<String>) -> Self {
-        self.event.datacontenttype = Some(content_type.into());
+        self.parts.datacontenttype = Some(content_type.into());
         self
     }
 
     /// Sets `dataschema` (an absolute URI).
     pub fn dataschema(mut self, schema: impl Into<String>) -> Self {
-        self.event.dataschema = Some(schema.into());
+        self.parts.dataschema = Some(schema.into());
         self
     }
 
     /// Sets the `correlationid` extension.
     pub fn correlationid(mut self, correlation_id: impl Into<String>) -> Self {
-        self.event.correlationid = Some(correlation_id.into());
+        self.parts.correlationid = Some(correlation_id.into());
         self
     }
 
     /// Sets the `topic` extension.
     pub fn topic(mut self, topic: impl Into<String>) -> Self {
-        self.event.topic = Some(topic.into());
+        self.parts.topic = Some(topic.into());
         self
     }
 
     /// Sets the `destination` extension.
     pub fn destination(mut self, destination: impl Into<String>) -> Self {
-        self.event.destination = Some(destination.into());
+        self.parts.destination = Some(destination.into());
         self
     }
 
@@ -341,11 +381,11 @@ impl EventBuilder {
         let name = name.into();
         let value = value.into();
         let slot = match name.as_str() {
-            "correlationid" => &mut self.event.correlationid,
-            "topic" => &mut self.event.topic,
-            "destination" => &mut self.event.destination,
+            "correlationid" => &mut self.parts.correlationid,
+            "topic" => &mut self.parts.topic,
+            "destination" => &mut self.parts.destination,
             _ => {
-                self.event.extensions.insert(name, value);
+                self.parts.extensions.insert(name, value);
                 return self;
             }
         };
@@ -364,11 +404,11 @@ impl EventBuilder {
     /// Removes an extension attribute (or clears `correlationid`, `topic`, `destination`).
     pub fn remove_extension(mut self, name: &str) -> Self {
         match name {
-            "correlationid" => self.event.correlationid = None,
-            "topic" => self.event.topic = None,
-            "destination" => self.event.destination = None,
+            "correlationid" => self.parts.correlationid = None,
+            "topic" => self.parts.topic = None,
+            "destination" => self.parts.destination = None,
             _ => {
-                self.event.extensions.remove(name);
+                self.parts.extensions.remove(name);
             }
         }
         self
@@ -376,7 +416,7 @@ impl EventBuilder {
 
     /// Sets the data.
     pub fn data(mut self, data: impl Into<Data>) -> Self {
-        self.event.data = Some(data.into());
+        self.parts.data = Some(data.into());
         self
     }
 
@@ -385,9 +425,9 @@ impl EventBuilder {
     pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
         match Json::from_serialize(value) {
             Ok(json) => {
-                self.event.data = Some(Data::Json(json));
-                if self.event.datacontenttype.is_none() {
-                    self.event.datacontenttype = Some("application/json".to_owned());
+                self.parts.data = Some(Data::Json(json));
+                if self.parts.datacontenttype.is_none() {
+                    self.parts.datacontenttype = Some("application/json".to_owned());
                 }
             }
             Err(e) => self.fail(invalid("data", Rule::NotJson(e.to_string()))),
@@ -397,13 +437,13 @@ impl EventBuilder {
 
     /// Sets text data.
     pub fn text(mut self, text: impl Into<String>) -> Self {
-        self.event.data = Some(Data::Text(text.into()));
+        self.parts.data = Some(Data::Text(text.into()));
         self
     }
 
     /// Sets binary data.
     pub fn binary(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.event.data = Some(Data::Binary(bytes.into()));
+        self.parts.data = Some(Data::Binary(bytes.into()));
         self
     }
 
@@ -415,11 +455,11 @@ impl EventBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
-        if matches!(&self.event.data, Some(Data::Json(json)) if json.as_str() == "null") {
-            self.event.data = None;
+        if matches!(&self.parts.data, Some(Data::Json(json)) if json.as_str() == "null") {
+            self.parts.data = None;
         }
-        self.event.validate()?;
-        Ok(self.event)
+        self.parts.validate()?;
+        Ok(self.parts.pack())
     }
 
     fn fail(&mut self, error: ValidationError) {

@@ -32,6 +32,7 @@ mod import;
 mod json_check;
 mod lease;
 mod limits;
+mod packed;
 mod query;
 mod retry;
 mod sender;

@@ -1,6 +1,8 @@
 //! A row of the event columns, whatever the driver: what each column means is decoded
 //! here once, for tokio-postgres and for other drivers (eventstore-sqlx) alike.
 
+use std::borrow::Cow;
+
 use eventstore_core::sql::EventRow;
 use eventstore_core::timestamp::parse_fixed;
 use eventstore_core::{Error, Result, StoredEvent};
@@ -38,13 +40,12 @@ pub fn decode_event(row: &impl EventColumns) -> Result<StoredEvent> {
         .map_err(Error::database)?
         .ok_or_else(|| Error::database("the sequence column is NULL"))?;
     let corrupt = |message: String| Error::Corrupt { sequence, message };
-    let text = |i: usize| -> Result<Option<String>> {
-        Ok(row.text(i).map_err(Error::database)?.map(str::to_owned))
-    };
-    let required = |i: usize, name: &str| -> Result<String> {
+    let text = |i: usize| row.text(i).map_err(Error::database);
+    let required = |i: usize, name: &str| -> Result<&str> {
         text(i)?.ok_or_else(|| corrupt(format!("{name} is missing")))
     };
     let json = |i: usize| row.jsonb(i).map_err(Error::database);
+    let extensions = json(13)?;
     EventRow {
         sequence,
         stream_version: row.int8(1).map_err(Error::database)?,
@@ -53,16 +54,16 @@ pub fn decode_event(row: &impl EventColumns) -> Result<StoredEvent> {
         source: required(4, "source")?,
         ty: required(5, "type")?,
         subject: text(6)?,
-        time: time_column(sequence, row.text(7).map_err(Error::database)?)?,
+        time: time_column(sequence, text(7)?)?,
         datacontenttype: text(8)?,
         dataschema: text(9)?,
         correlationid: text(10)?,
         topic: text(11)?,
         destination: text(12)?,
-        extensions: json(13)?,
+        extensions: extensions.as_deref(),
         data_kind: text(14)?,
-        data_text: json(15)?,
-        data_bytes: row.bytea(16).map_err(Error::database)?,
+        data_text: json(15)?.map(Cow::Owned),
+        data_bytes: row.bytea(16).map_err(Error::database)?.map(Cow::Owned),
     }
     .into_stored()
 }

@@ -9,6 +9,7 @@
 //! each column's bytes into one buffer per chunk, and the consumer, which also frees
 //! them, allocates the strings.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use eventstore_core::sql::EventRow;
@@ -123,7 +124,7 @@ impl RowChunk {
 
     /// Row `index` (below [`len`](Self::len)) decoded into an [`EventRow`]; a column
     /// that does not hold what the store writes there is [`Error::Corrupt`].
-    pub(crate) fn row(&self, index: usize) -> Result<EventRow> {
+    pub(crate) fn row(&self, index: usize) -> Result<EventRow<'_>> {
         let start = index * COLUMNS.len();
         Columns {
             bytes: &self.bytes,
@@ -142,11 +143,11 @@ struct Columns<'a> {
     sequence: i64,
 }
 
-impl Columns<'_> {
-    fn row(mut self) -> Result<EventRow> {
+impl<'a> Columns<'a> {
+    fn row(mut self) -> Result<EventRow<'a>> {
         self.sequence = self.integer(0)?.unwrap_or_default();
         let data_bytes = match &self.cells[15] {
-            Cell::Bytes(range, _) => Some(self.bytes[range.clone()].to_vec()),
+            Cell::Bytes(range, _) => Some(Cow::Borrowed(&self.bytes[range.clone()])),
             _ => self.expect_null(15).map(|()| None)?,
         };
         Ok(EventRow {
@@ -156,15 +157,15 @@ impl Columns<'_> {
             id: self.required(3)?,
             source: self.required(4)?,
             ty: self.required(5)?,
-            subject: self.text(6)?,
+            subject: self.str(6)?,
             time: self.time(7)?,
-            datacontenttype: self.text(8)?,
-            dataschema: self.text(9)?,
-            correlationid: self.text(10)?,
-            topic: self.text(11)?,
-            destination: self.text(12)?,
-            extensions: self.text(13)?,
-            data_kind: self.text(14)?,
+            datacontenttype: self.str(8)?,
+            dataschema: self.str(9)?,
+            correlationid: self.str(10)?,
+            topic: self.str(11)?,
+            destination: self.str(12)?,
+            extensions: self.str(13)?,
+            data_kind: self.str(14)?,
             data_text: None,
             data_bytes,
         })
@@ -195,7 +196,7 @@ impl Columns<'_> {
     }
 
     /// Text (a blob of UTF-8 is taken as text, as SQLite itself converts it).
-    fn str(&self, column: usize) -> Result<Option<&str>> {
+    fn str(&self, column: usize) -> Result<Option<&'a str>> {
         match &self.cells[column] {
             Cell::Bytes(range, _) => std::str::from_utf8(&self.bytes[range.clone()])
                 .map(Some)
@@ -204,12 +205,8 @@ impl Columns<'_> {
         }
     }
 
-    fn text(&self, column: usize) -> Result<Option<String>> {
-        self.str(column).map(|text| text.map(str::to_owned))
-    }
-
-    fn required(&self, column: usize) -> Result<String> {
-        self.text(column)?
+    fn required(&self, column: usize) -> Result<&'a str> {
+        self.str(column)?
             .ok_or_else(|| self.corrupt(column, "is NULL"))
     }
 

@@ -1,6 +1,7 @@
 //! The column encoding of an event, shared by the SQL backends: what goes into each
 //! column on append, and how a row becomes a [`StoredEvent`] again.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
@@ -9,6 +10,7 @@ use crate::data::{Data, Json};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::extension::{ExtensionType, ExtensionValue};
+use crate::packed::TextAttributes;
 use crate::stored::StoredEvent;
 
 /// An event's data as its columns hold it: a `data_kind` tag (`json`, `text` or
@@ -58,38 +60,38 @@ pub fn extensions_column(event: &Event) -> Option<String> {
     Some(serde_json::Value::Object(map).to_string())
 }
 
-/// An owned row of the event table, as a backend reads it; see
-/// [`into_stored`](Self::into_stored).
+/// A row of the event table as a backend reads it, borrowing the row's text where the
+/// driver lets it: [`into_stored`](Self::into_stored) copies what the event keeps, once.
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)] // One field per column; the columns are documented in docs/schema.md.
-pub struct EventRow {
+pub struct EventRow<'a> {
     pub sequence: i64,
     pub stream_version: Option<i64>,
     pub recorded_at: Option<OffsetDateTime>,
-    pub id: String,
-    pub source: String,
-    pub ty: String,
-    pub subject: Option<String>,
+    pub id: &'a str,
+    pub source: &'a str,
+    pub ty: &'a str,
+    pub subject: Option<&'a str>,
     pub time: Option<OffsetDateTime>,
-    pub datacontenttype: Option<String>,
-    pub dataschema: Option<String>,
-    pub correlationid: Option<String>,
-    pub topic: Option<String>,
-    pub destination: Option<String>,
-    pub extensions: Option<String>,
-    pub data_kind: Option<String>,
-    pub data_text: Option<String>,
-    pub data_bytes: Option<Vec<u8>>,
+    pub datacontenttype: Option<&'a str>,
+    pub dataschema: Option<&'a str>,
+    pub correlationid: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub destination: Option<&'a str>,
+    pub extensions: Option<&'a str>,
+    pub data_kind: Option<&'a str>,
+    pub data_text: Option<Cow<'a, str>>,
+    pub data_bytes: Option<Cow<'a, [u8]>>,
 }
 
-impl EventRow {
+impl EventRow<'_> {
     /// Rebuilds the stored event. The row was validated when it was appended, so only
     /// what the columns encode is checked here: a row edited outside the store into
     /// something undecodable is reported as [`Error::Corrupt`].
     pub fn into_stored(self) -> Result<StoredEvent> {
         let sequence = self.sequence;
         let corrupt = |message: String| Error::Corrupt { sequence, message };
-        let extensions = match &self.extensions {
+        let extensions = match self.extensions {
             None => BTreeMap::new(),
             Some(text) => decode_extensions(text).ok_or_else(|| {
                 corrupt(format!(
@@ -97,26 +99,32 @@ impl EventRow {
                 ))
             })?,
         };
-        let data = match (self.data_kind.as_deref(), self.data_text, self.data_bytes) {
-            (None, _, _) => None,
-            (Some("json"), Some(text), _) => Some(Data::Json(
-                Json::from_string(text).map_err(|e| corrupt(format!("data is not JSON: {e}")))?,
-            )),
-            (Some("json"), None, Some(bytes)) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| corrupt("JSON data is not UTF-8".to_owned()))?;
-                Some(Data::Json(
-                    Json::from_string(text)
-                        .map_err(|e| corrupt(format!("data is not JSON: {e}")))?,
-                ))
+        let json = |text: Cow<'_, str>| {
+            match text {
+                Cow::Borrowed(text) => Json::from_str_checked(text),
+                Cow::Owned(text) => Json::from_string(text),
             }
-            (Some("text"), Some(text), _) => Some(Data::Text(text)),
+            .map(Data::Json)
+            .map_err(|e| corrupt(format!("data is not JSON: {e}")))
+        };
+        let data = match (self.data_kind, self.data_text, self.data_bytes) {
+            (None, _, _) => None,
+            (Some("json"), Some(text), _) => Some(json(text)?),
+            (Some("json"), None, Some(bytes)) => {
+                Some(json(utf8(bytes).ok_or_else(|| {
+                    corrupt("JSON data is not UTF-8".to_owned())
+                })?)?)
+            }
+            (Some("text"), Some(text), _) => Some(Data::Text(text.into_owned())),
             (Some("text"), None, Some(bytes)) => Some(Data::Text(
-                String::from_utf8(bytes)
-                    .map_err(|_| corrupt("text data is not UTF-8".to_owned()))?,
+                utf8(bytes)
+                    .ok_or_else(|| corrupt("text data is not UTF-8".to_owned()))?
+                    .into_owned(),
             )),
-            (Some("binary"), _, Some(bytes)) => Some(Data::Binary(bytes)),
-            (Some("binary"), Some(text), None) => Some(Data::Binary(text.into_bytes())),
+            (Some("binary"), _, Some(bytes)) => Some(Data::Binary(bytes.into_owned())),
+            (Some("binary"), Some(text), None) => {
+                Some(Data::Binary(text.into_owned().into_bytes()))
+            }
             (Some(kind), _, _) => {
                 return Err(corrupt(format!("data_kind {kind:?} without matching data")));
             }
@@ -125,16 +133,18 @@ impl EventRow {
             .recorded_at
             .ok_or_else(|| corrupt("recorded_at is missing".to_owned()))?;
         let event = Event {
-            id: self.id,
-            source: self.source,
-            ty: self.ty,
-            subject: self.subject,
+            text: TextAttributes::pack([
+                Some(self.id),
+                Some(self.source),
+                Some(self.ty),
+                self.subject,
+                self.datacontenttype,
+                self.dataschema,
+                self.correlationid,
+                self.topic,
+                self.destination,
+            ]),
             time: self.time,
-            datacontenttype: self.datacontenttype,
-            dataschema: self.dataschema,
-            correlationid: self.correlationid,
-            topic: self.topic,
-            destination: self.destination,
             extensions,
             data,
         };
@@ -144,6 +154,14 @@ impl EventRow {
             self.stream_version,
             recorded_at,
         ))
+    }
+}
+
+/// Bytes as text, borrowed or owned as they came; `None` when they are not UTF-8.
+fn utf8(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
     }
 }
 

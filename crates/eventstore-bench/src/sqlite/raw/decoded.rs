@@ -3,6 +3,8 @@
 //! model costs (validating JSON data, typed extensions, parsed times) from what the
 //! store's machinery costs (the blocking pool, paging, the connection pool).
 
+use std::borrow::Cow;
+
 use eventstore_core::StoredEvent;
 use eventstore_core::sql::EventRow;
 use eventstore_core::timestamp::parse_fixed;
@@ -12,34 +14,30 @@ use rusqlite::types::ValueRef;
 /// Decodes a row as the SQLite backend does (its `event_row`, then
 /// [`EventRow::into_stored`]).
 pub(crate) fn event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let time = |i: usize| -> rusqlite::Result<_> {
-        Ok(row.get_ref(i)?.as_str_or_null()?.and_then(parse_fixed))
-    };
-    let (data_text, data_bytes) = match row.get_ref(15)? {
-        ValueRef::Text(t) => match String::from_utf8(t.to_vec()) {
-            Ok(text) => (Some(text), None),
-            Err(e) => (None, Some(e.into_bytes())),
-        },
-        ValueRef::Blob(b) => (None, Some(b.to_vec())),
-        _ => (None, None),
+    let text =
+        |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    let time = |i: usize| -> rusqlite::Result<_> { Ok(text(i)?.and_then(parse_fixed)) };
+    let data_bytes = match row.get_ref(15)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(Cow::Borrowed(b)),
+        _ => None,
     };
     let row = EventRow {
         sequence: row.get(0)?,
         stream_version: row.get(1)?,
         recorded_at: time(2)?,
-        id: row.get(3)?,
-        source: row.get(4)?,
-        ty: row.get(5)?,
-        subject: row.get(6)?,
+        id: text(3)?.unwrap_or_default(),
+        source: text(4)?.unwrap_or_default(),
+        ty: text(5)?.unwrap_or_default(),
+        subject: text(6)?,
         time: time(7)?,
-        datacontenttype: row.get(8)?,
-        dataschema: row.get(9)?,
-        correlationid: row.get(10)?,
-        topic: row.get(11)?,
-        destination: row.get(12)?,
-        extensions: row.get(13)?,
-        data_kind: row.get(14)?,
-        data_text,
+        datacontenttype: text(8)?,
+        dataschema: text(9)?,
+        correlationid: text(10)?,
+        topic: text(11)?,
+        destination: text(12)?,
+        extensions: text(13)?,
+        data_kind: text(14)?,
+        data_text: None,
         data_bytes,
     };
     Ok(row.into_stored().expect("stored rows decode"))
