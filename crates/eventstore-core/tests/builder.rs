@@ -146,3 +146,40 @@ fn into_builder_changes_an_event() {
     assert!(changed.extensions().is_empty());
     assert_ne!(changed, event);
 }
+
+#[test]
+fn every_text_attribute_reads_back_as_set_and_survives_a_round_trip_through_the_builder() {
+    let event = valid()
+        .subject("order-é")
+        .datacontenttype("text/plain")
+        .dataschema("https://example.com/schema")
+        .correlationid("c-1")
+        .topic("orders")
+        .destination("billing")
+        .build()
+        .unwrap();
+    assert_eq!(event.id(), "1");
+    assert_eq!(event.source(), "/s");
+    assert_eq!(event.ty(), "t");
+    assert_eq!(event.subject(), Some("order-é"));
+    assert_eq!(event.datacontenttype(), Some("text/plain"));
+    assert_eq!(event.dataschema(), Some("https://example.com/schema"));
+    assert_eq!(event.correlationid(), Some("c-1"));
+    assert_eq!(event.topic(), Some("orders"));
+    assert_eq!(event.destination(), Some("billing"));
+    assert_eq!(event.clone().into_builder().build().unwrap(), event);
+
+    // Values that concatenate to the same text are still different events.
+    let split = |subject: &str, topic: &str| valid().subject(subject).topic(topic).build();
+    assert_ne!(split("ab", "c").unwrap(), split("a", "bc").unwrap());
+    // An absent attribute is not an empty one, and the others stay where they were.
+    let without = event
+        .clone()
+        .into_builder()
+        .remove_extension("topic")
+        .build()
+        .unwrap();
+    assert_eq!(without.topic(), None);
+    assert_eq!(without.destination(), Some("billing"));
+    assert_eq!(without.correlationid(), Some("c-1"));
+}
