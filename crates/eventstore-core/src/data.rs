@@ -173,13 +173,13 @@ impl From<serde_json::Value> for Json {
     }
 }
 
-/// JSON's insignificant whitespace (RFC 8259), what serde_json skips around a value.
 /// `text` without its surrounding whitespace, if the fast grammar walk shows it valid.
 fn checked(text: &str) -> Option<&str> {
     let trimmed = text.trim_matches(is_json_whitespace);
     json_check::is_json(trimmed).then_some(trimmed)
 }
 
+/// JSON's insignificant whitespace (RFC 8259), what serde_json skips around a value.
 fn is_json_whitespace(c: char) -> bool {
     matches!(c, ' ' | '\n' | '\r' | '\t')
 }
