@@ -107,7 +107,8 @@ impl Json {
     pub(crate) fn from_str_checked(text: &str) -> Result<Self, serde_json::Error> {
         match checked(text) {
             Some(trimmed) => Ok(Self(trimmed.into())),
-            None => Self::from_string(text.to_owned()),
+            // As in `from_string`: serde_json decides, without walking the text again.
+            None => RawValue::from_string(text.to_owned()).map(|raw| Self(raw.into())),
         }
     }
 

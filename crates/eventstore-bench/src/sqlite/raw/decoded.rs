@@ -16,6 +16,7 @@ use rusqlite::types::ValueRef;
 pub(crate) fn event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let text =
         |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    let required = |i: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
     let time = |i: usize| -> rusqlite::Result<_> { Ok(text(i)?.and_then(parse_fixed)) };
     let data_bytes = match row.get_ref(15)? {
         ValueRef::Text(b) | ValueRef::Blob(b) => Some(Cow::Borrowed(b)),
@@ -25,9 +26,9 @@ pub(crate) fn event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         sequence: row.get(0)?,
         stream_version: row.get(1)?,
         recorded_at: time(2)?,
-        id: text(3)?.unwrap_or_default(),
-        source: text(4)?.unwrap_or_default(),
-        ty: text(5)?.unwrap_or_default(),
+        id: required(3)?,
+        source: required(4)?,
+        ty: required(5)?,
         subject: text(6)?,
         time: time(7)?,
         datacontenttype: text(8)?,
