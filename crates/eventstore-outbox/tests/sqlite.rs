@@ -273,12 +273,17 @@ async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_linger
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_killed_mid_batch_redelivers_only_that_batch() {
+    // Batches fill from the backlog even on a loaded machine: with the default 2 ms
+    // linger, a batch could go out short while the next rows were still being read, and
+    // the sender would then hang on a batch other than the third.
+    const FILL: Duration = Duration::from_secs(5);
     let f = fixture().await;
     let store = Arc::new(f.store.clone());
     append_numbered(&f.store, 0..100).await;
     let hanging = Arc::new(Recorder::hanging_on(3));
     let relay = OutboxRelay::new("r", store.clone(), hanging.clone())
         .batch_size(10)
+        .linger(FILL)
         .lease_ttl(Duration::from_millis(300));
     let (_stop, task) = spawn(relay);
     hanging.wait_for(30).await;
@@ -290,6 +295,7 @@ async fn a_relay_killed_mid_batch_redelivers_only_that_batch() {
     let sender = Arc::new(Recorder::default());
     let relay = OutboxRelay::new("r", store.clone(), sender.clone())
         .batch_size(10)
+        .linger(FILL)
         .lease_ttl(Duration::from_millis(300));
     let (stop, task) = spawn(relay);
     sender.wait_for(80).await;

@@ -175,12 +175,17 @@ async fn append_numbered(store: &PostgresEventStore, range: std::ops::Range<usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_relay_delivers_in_order_and_a_killed_one_redelivers_only_its_batch() {
+    // Batches fill from the backlog even on a loaded machine: with the default 2 ms
+    // linger, a batch could go out short while the next rows were still being read, and
+    // the sender would then hang on a batch other than the third.
+    const FILL: Duration = Duration::from_secs(5);
     let (_schema, store) = setup("obx_relay").await;
     let arc = Arc::new(store.clone());
     append_numbered(&store, 0..100).await;
     let hanging = Arc::new(Recorder::hanging_on(3));
     let relay = OutboxRelay::new("r", arc.clone(), hanging.clone())
         .batch_size(10)
+        .linger(FILL)
         .lease_ttl(Duration::from_millis(300));
     let (_stop, task) = spawn(relay);
     hanging.wait_for(30).await;
@@ -192,6 +197,7 @@ async fn the_relay_delivers_in_order_and_a_killed_one_redelivers_only_its_batch(
     let sender = Arc::new(Recorder::default());
     let relay = OutboxRelay::new("r", arc.clone(), sender.clone())
         .batch_size(10)
+        .linger(FILL)
         .lease_ttl(Duration::from_millis(300));
     let (stop, task) = spawn(relay);
     sender.wait_for(80).await;
