@@ -1,5 +1,10 @@
 //! What followers that must survive restarts keep in the store's database: checkpoints,
-//! leases and dead letters.
+//! leases, dead letters and snapshots.
+//!
+//! The names these are kept under (a checkpoint's, a lease's and its holder's, a relay's,
+//! a snapshot's name and subject) may hold any text but U+0000, which PostgreSQL's `text`
+//! cannot hold: every backend refuses such a name with [`Error::Config`](crate::Error)
+//! and writes nothing ([`crate::sql::text::check_name`]).
 
 use std::time::Duration;
 
@@ -56,7 +61,10 @@ pub struct DeadLetter {
 /// Events that could not be delivered.
 #[async_trait]
 pub trait DeadLetterStore: Send + Sync {
-    /// Records that `relay` gave up on `event` after `error`.
+    /// Records that `relay` gave up on `event` after `error`. The error is kept as given,
+    /// except that U+0000 becomes U+FFFD on every backend ([`crate::sql::text::storable`]),
+    /// so that a sender's error, whatever it holds, never keeps its event from being set
+    /// aside.
     async fn dead_letter(&self, relay: &str, event: &StoredEvent, error: &str) -> Result<()>;
 
     /// The dead letters of `relay`, oldest first.

@@ -72,7 +72,8 @@ pub trait TransactionalStore: EventStore {
     /// state lives in the store's database an exactly-once effect: its state change and
     /// its checkpoint commit together, and a change already made is never made again.
     /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
-    /// the work resets.
+    /// the work resets. A `name` holding U+0000 is refused with
+    /// [`Error::Config`](crate::Error) before anything runs, as by `CheckpointStore`.
     async fn transact_at_checkpoint<T: Send + 'static>(
         &self,
         work: Self::Work<T>,
@@ -80,6 +81,7 @@ pub trait TransactionalStore: EventStore {
         name: &str,
         checkpoint: CheckpointMove,
     ) -> Result<Option<Transacted<T>>> {
+        crate::sql::text::check_name("checkpoint name", name)?;
         self.transact_with(work, options, Some((name, checkpoint)))
             .await
     }

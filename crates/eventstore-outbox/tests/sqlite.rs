@@ -467,3 +467,28 @@ async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_b
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_name_no_backend_keeps_is_refused_before_the_work_runs() {
+    use eventstore_core::{CheckpointMove, TransactionalStore as _};
+    let f = fixture().await;
+    let work: SqliteWork<()> = Box::new(|tx| {
+        tx.execute("INSERT INTO orders VALUES ('nul', 1)", [])?;
+        Ok(((), vec![created("nul")]))
+    });
+    let refused = f
+        .store
+        .transact_at_checkpoint(
+            work,
+            AppendOptions::new(),
+            "projection/\0",
+            CheckpointMove::To(1),
+        )
+        .await;
+    match refused {
+        Err(e @ Error::Config(_)) => assert!(e.to_string().contains("checkpoint name"), "{e}"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(f.store.orders().await, 0);
+    assert!(f.store.get("/shop", "nul-created").await.unwrap().is_none());
+}

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eventstore_core::sql::text::{check_name, storable};
 use eventstore_core::{
     CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, Result, Snapshot,
     SnapshotStore, StoredEvent,
@@ -26,6 +27,7 @@ pub(crate) fn advance_checkpoint_sql(table: &eventstore_core::sql::TableName) ->
 #[async_trait]
 impl CheckpointStore for PostgresEventStore {
     async fn load_checkpoint(&self, name: &str) -> Result<Option<i64>> {
+        check_name("checkpoint name", name)?;
         let sql = format!(
             "SELECT position FROM {} WHERE name = $1",
             companion(self.table(), "checkpoints")
@@ -36,6 +38,7 @@ impl CheckpointStore for PostgresEventStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<()> {
+        check_name("checkpoint name", name)?;
         let client = self.client().await?;
         // Prepared once per connection: a relay saves one checkpoint per batch, and an
         // unprepared statement costs a second round trip each time.
@@ -51,6 +54,7 @@ impl CheckpointStore for PostgresEventStore {
     }
 
     async fn reset_checkpoint(&self, name: &str) -> Result<()> {
+        check_name("checkpoint name", name)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = $1",
             companion(self.table(), "checkpoints")
@@ -67,6 +71,8 @@ impl CheckpointStore for PostgresEventStore {
 #[async_trait]
 impl LeaseStore for PostgresEventStore {
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        check_name("lease name", name)?;
+        check_name("lease holder", holder)?;
         // The database's clock decides expiry, so holders on machines whose clocks
         // disagree still agree on who holds the lease.
         let sql = format!(
@@ -87,6 +93,8 @@ impl LeaseStore for PostgresEventStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        check_name("lease name", name)?;
+        check_name("lease holder", holder)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = $1 AND holder = $2",
             companion(self.table(), "leases")
@@ -103,6 +111,8 @@ impl LeaseStore for PostgresEventStore {
 #[async_trait]
 impl DeadLetterStore for PostgresEventStore {
     async fn dead_letter(&self, relay: &str, event: &StoredEvent, error: &str) -> Result<()> {
+        check_name("relay name", relay)?;
+        let error: &str = &storable(error);
         let sql = format!(
             "INSERT INTO {} (relay, sequence, source, event_id, error) VALUES ($1, $2, $3, $4, $5)",
             companion(self.table(), "dead_letters")
@@ -125,6 +135,7 @@ impl DeadLetterStore for PostgresEventStore {
     }
 
     async fn dead_letters(&self, relay: &str) -> Result<Vec<DeadLetter>> {
+        check_name("relay name", relay)?;
         let sql = format!(
             "SELECT relay, sequence, source, event_id, error, failed_at FROM {} \
              WHERE relay = $1 ORDER BY id",
@@ -155,6 +166,8 @@ impl SnapshotStore for PostgresEventStore {
         stream_version: i64,
         state: Json,
     ) -> Result<()> {
+        check_name("snapshot name", name)?;
+        check_name("snapshot subject", subject)?;
         let sql = format!(
             "INSERT INTO {} AS s (name, subject, stream_version, state) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name, subject) DO UPDATE SET stream_version = excluded.stream_version, \
@@ -171,6 +184,8 @@ impl SnapshotStore for PostgresEventStore {
     }
 
     async fn load_snapshot(&self, name: &str, subject: &str) -> Result<Option<Snapshot>> {
+        check_name("snapshot name", name)?;
+        check_name("snapshot subject", subject)?;
         let sql = format!(
             "SELECT stream_version, state, taken_at FROM {} WHERE name = $1 AND subject = $2",
             companion(self.table(), "snapshots")

@@ -1,8 +1,9 @@
-//! Checkpoints, leases and dead letters in the store's own file.
+//! Checkpoints, leases, dead letters and snapshots in the store's own file.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eventstore_core::sql::text::{check_name, storable};
 use eventstore_core::timestamp::{format_fixed, parse_fixed};
 use eventstore_core::{
     CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, Result, Snapshot,
@@ -36,6 +37,7 @@ fn now_ms() -> i64 {
 #[async_trait]
 impl CheckpointStore for SqliteEventStore {
     async fn load_checkpoint(&self, name: &str) -> Result<Option<i64>> {
+        check_name("checkpoint name", name)?;
         let sql = format!(
             "SELECT position FROM {} WHERE name = ?1",
             self.table().derived("checkpoints")
@@ -50,6 +52,7 @@ impl CheckpointStore for SqliteEventStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<()> {
+        check_name("checkpoint name", name)?;
         let sql = advance_checkpoint_sql(self.table());
         let name = name.to_owned();
         // Prepared once per connection: a relay saves one checkpoint per batch.
@@ -63,6 +66,7 @@ impl CheckpointStore for SqliteEventStore {
     }
 
     async fn reset_checkpoint(&self, name: &str) -> Result<()> {
+        check_name("checkpoint name", name)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = ?1",
             self.table().derived("checkpoints")
@@ -76,6 +80,8 @@ impl CheckpointStore for SqliteEventStore {
 #[async_trait]
 impl LeaseStore for SqliteEventStore {
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        check_name("lease name", name)?;
+        check_name("lease holder", holder)?;
         let sql = format!(
             "INSERT INTO {} (name, holder, expires_at_ms) VALUES (?1, ?2, ?3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -96,6 +102,8 @@ impl LeaseStore for SqliteEventStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        check_name("lease name", name)?;
+        check_name("lease holder", holder)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = ?1 AND holder = ?2",
             self.table().derived("leases")
@@ -109,6 +117,7 @@ impl LeaseStore for SqliteEventStore {
 #[async_trait]
 impl DeadLetterStore for SqliteEventStore {
     async fn dead_letter(&self, relay: &str, event: &StoredEvent, error: &str) -> Result<()> {
+        check_name("relay name", relay)?;
         let sql = format!(
             "INSERT INTO {} (relay, sequence, source, event_id, error, failed_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -119,7 +128,7 @@ impl DeadLetterStore for SqliteEventStore {
             event.sequence(),
             event.source().to_owned(),
             event.id().to_owned(),
-            error.to_owned(),
+            storable(error).into_owned(),
         );
         self.write(move |conn| {
             let (relay, sequence, source, id, error) = values;
@@ -134,6 +143,7 @@ impl DeadLetterStore for SqliteEventStore {
     }
 
     async fn dead_letters(&self, relay: &str) -> Result<Vec<DeadLetter>> {
+        check_name("relay name", relay)?;
         let sql = format!(
             "SELECT relay, sequence, source, event_id, error, failed_at FROM {} \
              WHERE relay = ?1 ORDER BY id",
@@ -170,6 +180,8 @@ impl SnapshotStore for SqliteEventStore {
         stream_version: i64,
         state: Json,
     ) -> Result<()> {
+        check_name("snapshot name", name)?;
+        check_name("snapshot subject", subject)?;
         let sql = format!(
             "INSERT INTO {} (name, subject, stream_version, state, taken_at) \
              VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -191,6 +203,8 @@ impl SnapshotStore for SqliteEventStore {
     }
 
     async fn load_snapshot(&self, name: &str, subject: &str) -> Result<Option<Snapshot>> {
+        check_name("snapshot name", name)?;
+        check_name("snapshot subject", subject)?;
         let sql = format!(
             "SELECT stream_version, state, taken_at FROM {} WHERE name = ?1 AND subject = ?2",
             self.table().derived("snapshots")

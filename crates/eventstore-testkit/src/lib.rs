@@ -19,7 +19,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use eventstore_core::EventStore;
+use eventstore_core::{CheckpointStore, DeadLetterStore, EventStore, LeaseStore, SnapshotStore};
 
 pub mod arb;
 pub mod bad_input;
@@ -32,19 +32,36 @@ pub mod stress;
 pub mod suite;
 pub mod vectors;
 
+/// What a backend offers beside events: the checkpoints, leases, dead letters and
+/// snapshots that relays, projections and replays keep in the store's database. Every
+/// backend provides all of them, and the suite checks that they behave alike.
+pub trait Coordination:
+    EventStore + CheckpointStore + LeaseStore + DeadLetterStore + SnapshotStore
+{
+}
+
+impl<S> Coordination for S where
+    S: EventStore + CheckpointStore + LeaseStore + DeadLetterStore + SnapshotStore
+{
+}
+
 /// A fresh store for one test, and whatever must live as long as it (a temporary
 /// directory, a schema to drop).
 pub struct Fixture {
     /// The store under test.
     pub store: Arc<dyn EventStore>,
+    /// The same store, as its checkpoints, leases, dead letters and snapshots.
+    pub coordination: Arc<dyn Coordination>,
     keep: Vec<Box<dyn Any + Send + Sync>>,
 }
 
 impl Fixture {
     /// Wraps a store.
-    pub fn new(store: impl EventStore + 'static) -> Self {
+    pub fn new(store: impl Coordination + 'static) -> Self {
+        let store = Arc::new(store);
         Self {
-            store: Arc::new(store),
+            store: Arc::clone(&store) as Arc<dyn EventStore>,
+            coordination: store,
             keep: Vec::new(),
         }
     }
@@ -91,6 +108,37 @@ macro_rules! conformance_suite {
             followers_apply_filters,
             followers_see_concurrent_appends_once_in_order
         );
+        $crate::conformance_suite!(@coordination $fresh;
+            checkpoints_move_only_forward,
+            leases_are_exclusive_until_released,
+            leases_expire_after_their_time_to_live,
+            dead_letters_are_kept_per_relay_in_order,
+            dead_letter_errors_keep_any_text,
+            snapshots_keep_the_latest_version,
+            names_with_nul_are_refused
+        );
+        $crate::conformance_suite!(@coordination_shared $fresh;
+            concurrent_checkpoint_saves_keep_the_highest,
+            concurrent_lease_requests_have_one_winner
+        );
+    };
+    (@coordination $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = $fresh().await;
+                $crate::suite::$name(&*fixture.coordination).await;
+            }
+        )*
+    };
+    (@coordination_shared $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = $fresh().await;
+                $crate::suite::$name(::std::sync::Arc::clone(&fixture.coordination)).await;
+            }
+        )*
     };
     (@shared $fresh:path; $($name:ident),* $(,)?) => {
         $(

@@ -1,5 +1,6 @@
 //! The SQL every backend shares: validated table names, the query builder over a small
-//! [`Dialect`], keyset paging, and the column encoding of an event.
+//! [`Dialect`], keyset paging, the column encoding of an event, and the [`text`] every
+//! backend's columns can hold.
 //!
 //! Nothing a caller passes is pasted into SQL text: values become [`SqlValue`]
 //! parameters, and the only identifier, the table name, is validated by [`TableName`]
@@ -9,6 +10,7 @@ mod builder;
 pub mod migration;
 mod pager;
 mod row;
+pub mod text;
 
 pub use builder::{Binder, Sql, SqlValue, select_by_id, select_events, select_stream};
 pub use pager::Pager;

@@ -2,12 +2,14 @@
 
 mod append;
 mod bad_input;
+mod coordination;
 mod follow;
 mod query;
 mod roundtrip;
 
 pub use append::*;
 pub use bad_input::*;
+pub use coordination::*;
 pub use follow::*;
 pub use query::*;
 pub use roundtrip::*;

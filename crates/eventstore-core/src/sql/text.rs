@@ -1,0 +1,56 @@
+//! Text that every backend's columns can hold: any Unicode but U+0000, which
+//! PostgreSQL's `text` refuses. Events never hold one (CloudEvents strings exclude
+//! control characters); the names and texts of checkpoints, leases, dead letters and
+//! snapshots are checked here, so that both backends accept and refuse the same.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+
+/// Refuses a name kept in the coordination tables (`what` says which: a checkpoint's, a
+/// lease's or its holder's, a relay's, a snapshot's name or subject) that holds U+0000,
+/// with [`Error::Config`] naming it. Nothing is written.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.contains('\0') {
+        return Err(Error::Config(format!(
+            "{what} {name:?} contains U+0000, which no backend keeps in a name"
+        )));
+    }
+    Ok(())
+}
+
+/// `text` with every U+0000 replaced by U+FFFD, for free text that must be kept whatever
+/// it holds (a dead letter's error, from a sender).
+pub fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_nul_are_refused_naming_them() {
+        check_name("checkpoint name", "relay/a ✓").unwrap();
+        let refused = check_name("checkpoint name", "relay/\0a").unwrap_err();
+        assert!(matches!(refused, Error::Config(_)));
+        assert_eq!(
+            refused.to_string(),
+            "invalid configuration: checkpoint name \"relay/\\0a\" contains U+0000, which no \
+             backend keeps in a name"
+        );
+    }
+
+    #[test]
+    fn free_text_keeps_all_but_nul() {
+        assert!(matches!(
+            storable("fine \u{1} ✓"),
+            Cow::Borrowed("fine \u{1} ✓")
+        ));
+        assert_eq!(storable("a\0b\0"), "a\u{fffd}b\u{fffd}");
+    }
+}
