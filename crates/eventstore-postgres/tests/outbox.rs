@@ -253,6 +253,13 @@ async fn one_relay_per_name_and_poison_events_are_dead_lettered() {
     let letters = store.dead_letters("picky").await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].id, "o4-created");
+    assert!(
+        letters[0]
+            .error
+            .ends_with("malformed for the broker (reply: \"\u{fffd}\u{1}\")"),
+        "{:?}",
+        letters[0].error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -29,7 +29,8 @@ impl Recorder {
         }
     }
 
-    /// Refuses, forever, any batch holding the event with this id.
+    /// Refuses, forever, any batch holding the event with this id, with an error quoting
+    /// a broker's raw reply that holds U+0000 (which the dead letter must still keep).
     pub fn refusing(id: impl Into<String>) -> Self {
         Self {
             refuse_id: Some(id.into()),
@@ -98,7 +99,7 @@ impl Sender for Recorder {
             .as_ref()
             .filter(|id| events.iter().any(|e| e.id() == *id))
         {
-            return Err(format!("{id} is malformed for the broker").into());
+            return Err(format!("{id} is malformed for the broker (reply: \"\0\u{1}\")").into());
         }
         self.received
             .lock()
