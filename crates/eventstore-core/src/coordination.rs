@@ -29,12 +29,17 @@ pub trait CheckpointStore: Send + Sync {
     async fn reset_checkpoint(&self, name: &str) -> Result<()>;
 }
 
+/// The longest a lease is held for: [`LeaseStore::try_lease`] holds one asked for
+/// longer (up to [`Duration::MAX`]) this long, on every backend, since PostgreSQL's
+/// intervals end well before `Duration`'s.
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// Time-limited exclusive leases, one per name, so that one process at a time does a
 /// job across many; a holder that dies loses its lease when it expires.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// Takes the lease `name` for `holder` for `ttl`, or extends it if `holder` has it.
-    /// Returns whether `holder` holds it now.
+    /// Takes the lease `name` for `holder` for `ttl` (at most [`MAX_LEASE_TTL`]), or
+    /// extends it if `holder` has it. Returns whether `holder` holds it now.
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool>;
 
     /// Gives the lease up, if `holder` has it.

@@ -47,7 +47,8 @@ pub use append::{
     AppendOptions, AppendResult, AppendedEvent, ExpectedVersion, OnDuplicate, SkippedEvent,
 };
 pub use coordination::{
-    CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, Snapshot, SnapshotStore,
+    CheckpointStore, DeadLetter, DeadLetterStore, LeaseStore, MAX_LEASE_TTL, Snapshot,
+    SnapshotStore,
 };
 pub use data::{Data, Json, MAX_JSON_DEPTH};
 pub use error::{Error, Result, Rule, ValidationError};

@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventstore_core::sql::text::{check_name, storable};
 use eventstore_core::{
-    CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, Result, Snapshot,
-    SnapshotStore, StoredEvent,
+    CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, MAX_LEASE_TTL, Result,
+    Snapshot, SnapshotStore, StoredEvent,
 };
 
 use crate::error::db;
@@ -83,7 +83,7 @@ impl LeaseStore for PostgresEventStore {
              WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp()",
             companion(self.table(), "leases")
         );
-        let seconds = ttl.as_secs_f64();
+        let seconds = ttl.min(MAX_LEASE_TTL).as_secs_f64();
         let client = self.client().await?;
         let changed = client
             .execute(&sql, &[&name, &holder, &seconds])

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use eventstore_core::sql::text::{check_name, storable};
 use eventstore_core::timestamp::{format_fixed, parse_fixed};
 use eventstore_core::{
-    CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, Result, Snapshot,
-    SnapshotStore, StoredEvent,
+    CheckpointStore, DeadLetter, DeadLetterStore, Json, LeaseStore, MAX_LEASE_TTL, Result,
+    Snapshot, SnapshotStore, StoredEvent,
 };
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -90,7 +90,7 @@ impl LeaseStore for SqliteEventStore {
             self.table().derived("leases")
         );
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = i64::try_from(ttl.min(MAX_LEASE_TTL).as_millis()).unwrap_or(i64::MAX);
         self.write(move |conn| {
             let now = now_ms();
             let changed = conn

@@ -111,6 +111,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@coordination $fresh;
             checkpoints_move_only_forward,
             leases_are_exclusive_until_released,
+            leases_may_be_asked_for_any_time_to_live,
             leases_expire_after_their_time_to_live,
             dead_letters_are_kept_per_relay_in_order,
             dead_letter_errors_keep_any_text,

@@ -88,6 +88,42 @@ pub async fn leases_are_exclusive_until_released(store: &dyn Coordination) {
     store.release_lease("never taken", "a").await.unwrap();
 }
 
+/// A lease may be asked for as long as a `Duration` goes: it is held (for
+/// [`eventstore_core::MAX_LEASE_TTL`], a century) like any other.
+pub async fn leases_may_be_asked_for_any_time_to_live(store: &dyn Coordination) {
+    assert!(
+        store
+            .try_lease("forever", "a", Duration::MAX)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("forever", "b", Duration::MAX)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("forever", "a", Duration::MAX)
+            .await
+            .unwrap()
+    );
+    store.release_lease("forever", "a").await.unwrap();
+    assert!(
+        store
+            .try_lease("forever", "b", Duration::MAX)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("forever", "a", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+}
+
 /// A lease whose holder stops renewing it expires after its time to live, and then
 /// another holder takes it.
 pub async fn leases_expire_after_their_time_to_live(store: &dyn Coordination) {
