@@ -111,6 +111,24 @@ impl AppendOptions {
     pub fn duplicate_policy(&self) -> OnDuplicate {
         self.on_duplicate
     }
+
+    /// Decides the expectations on subjects no stream can have, those holding U+0000
+    /// (no event holds one: see [`crate::sql::text`]), as the absence of their stream
+    /// does: [`Error::Conflict`](crate::Error::Conflict) for the first that needs a
+    /// stream, `Ok` otherwise. A backend that cannot send such a subject to its database
+    /// (PostgreSQL) checks these first and leaves them out of the statement.
+    pub fn check_unheld_subjects(&self) -> crate::Result<()> {
+        for (subject, expected) in self.expectations() {
+            if !crate::sql::text::is_storable(subject) && !expected.is_met_by(None) {
+                return Err(crate::Error::Conflict {
+                    subject: subject.to_owned(),
+                    expected,
+                    actual: None,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One appended event: where it landed.

@@ -123,7 +123,8 @@ impl<'a> Batch<'a> {
     }
 
     /// The append statement's parameters, recorded at `recorded_at` (see
-    /// [`recorded_now`]).
+    /// [`recorded_now`]). Expectations on subjects holding U+0000 are left out: decide
+    /// them first with [`AppendOptions::check_unheld_subjects`].
     pub fn params(&self, keys: LockKeys, recorded_at: OffsetDateTime) -> AppendParams<'a> {
         let events: Vec<&'a Event> = self.sent.iter().map(|(_, e)| *e).collect();
         let text = |f: fn(&'a Event) -> Option<&'a str>| -> Vec<Option<&'a str>> {
@@ -133,6 +134,10 @@ impl<'a> Batch<'a> {
         let (mut exp_subjects, mut exp_kinds, mut exp_versions) =
             (Vec::new(), Vec::new(), Vec::new());
         for (subject, expected) in self.options.expectations() {
+            if !eventstore_core::sql::text::is_storable(subject) {
+                // Decided before the statement (`AppendOptions::check_unheld_subjects`).
+                continue;
+            }
             let (kind, version) = match expected {
                 ExpectedVersion::NoStream => ("no_stream", None),
                 ExpectedVersion::Exists => ("exists", None),

@@ -181,6 +181,7 @@ impl PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
+            options.check_unheld_subjects()?;
             let batch = Batch::new(&events, &options);
             // The subject locks go in a statement of their own, before the append's, so
             // that the append statement's snapshot sees every version committed before
@@ -224,6 +225,7 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
+            options.check_unheld_subjects()?;
             let client = self.client().await?;
             let batch = Batch::new(&events, &options);
             // The common case takes the cheaper statement; a stored event or an
@@ -343,6 +345,10 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn stream_version(&self, subject: &str) -> Result<Option<i64>> {
+        if !eventstore_core::sql::text::is_storable(subject) {
+            // No event holds U+0000, and PostgreSQL's `text` cannot take it.
+            return Ok(None);
+        }
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.shared.current_version_sql)

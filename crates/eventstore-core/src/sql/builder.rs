@@ -1,9 +1,12 @@
 //! The query builder: an [`EventQuery`] becomes SQL text plus bound parameters.
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 
-use super::{Dialect, TableName};
+use super::{Dialect, TableName, text};
 use crate::error::{Error, Result};
+use crate::extension::ExtensionValue;
 use crate::query::{EventQuery, Order};
 use crate::validate::is_extension_name;
 
@@ -79,14 +82,17 @@ pub fn select_events(
         ("destination", &query.destinations),
     ];
     for (column, values) in lists {
-        match values.as_deref() {
-            None => {}
-            Some([]) => conditions.push("1 = 0".to_owned()),
-            Some([one]) => conditions.push(format!(
+        let Some(values) = values.as_deref() else {
+            continue;
+        };
+        let held = held_by_events(values);
+        match held.as_ref() {
+            [] => conditions.push("1 = 0".to_owned()),
+            [one] => conditions.push(format!(
                 "{column} = {}",
                 b.bind(SqlValue::Text(one.clone()))
             )),
-            Some(many) => conditions.push(dialect.any_of(column, many, &mut b)),
+            many => conditions.push(dialect.any_of(column, many, &mut b)),
         }
     }
     for (name, value) in &query.extensions {
@@ -95,7 +101,17 @@ pub fn select_events(
                 "extension name {name:?} is not valid: use only a-z and 0-9"
             )));
         }
-        conditions.push(dialect.extension_equals(name, value, &mut b));
+        let nul = match value {
+            ExtensionValue::String(s) | ExtensionValue::Uri(s) | ExtensionValue::UriRef(s) => {
+                !text::is_storable(s)
+            }
+            _ => false,
+        };
+        if nul {
+            conditions.push("1 = 0".to_owned());
+        } else {
+            conditions.push(dialect.extension_equals(name, value, &mut b));
+        }
     }
     if let Some(from) = query.time_from {
         conditions.push(format!("time >= {}", b.bind(SqlValue::Time(from))));
@@ -136,6 +152,38 @@ pub fn select_events(
     Ok(b.finish(text))
 }
 
+/// The values of a filter list that an event can hold: all of them but those holding
+/// U+0000, which no event holds (CloudEvents strings exclude control characters) and
+/// PostgreSQL's `text` cannot even take as a parameter; such a value matches nothing.
+fn held_by_events(values: &[String]) -> Cow<'_, [String]> {
+    if values.iter().all(|v| text::is_storable(v)) {
+        Cow::Borrowed(values)
+    } else {
+        Cow::Owned(
+            values
+                .iter()
+                .filter(|v| text::is_storable(v))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// `WHERE` for a lookup by text `values` (`column = value` each, joined by `AND`), or
+/// one that matches nothing when a value holds U+0000, which no event holds.
+fn where_equal(b: &mut Binder<'_>, text: &mut String, values: &[(&str, &str)]) {
+    if values.iter().any(|(_, v)| !text::is_storable(v)) {
+        text.push_str(" WHERE 1 = 0");
+        return;
+    }
+    for (i, (column, value)) in values.iter().enumerate() {
+        text.push_str(if i == 0 { " WHERE " } else { " AND " });
+        text.push_str(column);
+        text.push_str(" = ");
+        text.push_str(&b.bind(SqlValue::Text((*value).to_owned())));
+    }
+}
+
 /// The `SELECT` of a subject's stream from `from_version` on, in stream-version order,
 /// at most `page` rows.
 pub fn select_stream(
@@ -146,12 +194,10 @@ pub fn select_stream(
     page: Option<u64>,
 ) -> Sql {
     let mut b = Binder::new(dialect);
-    let subject = b.bind(SqlValue::Text(subject.to_owned()));
-    let from = b.bind(SqlValue::Int(from_version));
     let mut text = select_from(dialect, table, 96);
+    where_equal(&mut b, &mut text, &[("subject", subject)]);
+    let from = b.bind(SqlValue::Int(from_version));
     for part in [
-        " WHERE subject = ",
-        &subject,
         " AND stream_version >= ",
         &from,
         " ORDER BY stream_version ASC",
@@ -165,12 +211,8 @@ pub fn select_stream(
 /// The `SELECT` of one event by `(source, id)`.
 pub fn select_by_id(dialect: &dyn Dialect, table: &TableName, source: &str, id: &str) -> Sql {
     let mut b = Binder::new(dialect);
-    let source = b.bind(SqlValue::Text(source.to_owned()));
-    let id = b.bind(SqlValue::Text(id.to_owned()));
     let mut text = select_from(dialect, table, 32);
-    for part in [" WHERE source = ", &source, " AND id = ", &id] {
-        text.push_str(part);
-    }
+    where_equal(&mut b, &mut text, &[("source", source), ("id", id)]);
     b.finish(text)
 }
 

@@ -1,17 +1,23 @@
 //! Text that every backend's columns can hold: any Unicode but U+0000, which
 //! PostgreSQL's `text` refuses. Events never hold one (CloudEvents strings exclude
-//! control characters); the names and texts of checkpoints, leases, dead letters and
-//! snapshots are checked here, so that both backends accept and refuse the same.
+//! control characters), so a read naming one matches nothing (the query builder sees to
+//! it); the names and texts of checkpoints, leases, dead letters and snapshots are
+//! checked here, so that both backends accept and refuse the same.
 
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 
+/// Whether every backend can hold `text` (it has no U+0000).
+pub fn is_storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// Refuses a name kept in the coordination tables (`what` says which: a checkpoint's, a
 /// lease's or its holder's, a relay's, a snapshot's name or subject) that holds U+0000,
 /// with [`Error::Config`] naming it. Nothing is written.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.contains('\0') {
+    if !is_storable(name) {
         return Err(Error::Config(format!(
             "{what} {name:?} contains U+0000, which no backend keeps in a name"
         )));
@@ -22,7 +28,7 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 /// `text` with every U+0000 replaced by U+FFFD, for free text that must be kept whatever
 /// it holds (a dead letter's error, from a sender).
 pub fn storable(text: &str) -> Cow<'_, str> {
-    if text.contains('\0') {
+    if !is_storable(text) {
         Cow::Owned(text.replace('\0', "\u{fffd}"))
     } else {
         Cow::Borrowed(text)

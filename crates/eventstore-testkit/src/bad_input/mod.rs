@@ -22,6 +22,10 @@ pub enum Attempt {
     Query(EventQuery),
     /// A stream read: subject and first version.
     Stream(String, i64),
+    /// A read of one event: source and id (returns 1 if found, 0 if not).
+    Get(String, String),
+    /// A subject's current stream version (returned as the count; 0 without a stream).
+    StreamVersion(String),
     /// A table name.
     Table(String),
     /// A schema name.

@@ -291,10 +291,111 @@ fn injection_cases() -> Vec<Case> {
     cases
 }
 
+/// Reads naming a value no event holds, U+0000 (CloudEvents strings exclude control
+/// characters, and the store refuses them): they match nothing, on every backend, though
+/// PostgreSQL's `text` and `jsonb` cannot even take the value as a parameter.
+fn nul_cases() -> Vec<Case> {
+    let append_expecting = |subject: &str, version| {
+        Attempt::Append(
+            vec![event("fresh-nul", None)],
+            AppendOptions::new().expect(subject, version),
+        )
+    };
+    let typed = baseline().iter().filter(|e| e.ty() == "bad.input").count();
+    let read = |name: &str, attempt: Attempt, n: usize| {
+        case(format!("U+0000 in {name}"), attempt, Expect::Returns(n))
+    };
+    vec![
+        read(
+            "a subject filter",
+            Attempt::Query(EventQuery::new().subject("order-1\0")),
+            0,
+        ),
+        read(
+            "one of two subjects",
+            Attempt::Query(EventQuery::new().subjects(["order-1\0", "order-1"])),
+            3,
+        ),
+        read(
+            "the only type of a list",
+            Attempt::Query(EventQuery::new().types(["bad.input\0"])),
+            0,
+        ),
+        read(
+            "one of two types",
+            Attempt::Query(EventQuery::new().types(["\0", "bad.input"])),
+            typed,
+        ),
+        read(
+            "a source filter",
+            Attempt::Query(EventQuery::new().source(format!("{SOURCE}\0"))),
+            0,
+        ),
+        read(
+            "a correlation id, topic and destination",
+            Attempt::Query(
+                EventQuery::new()
+                    .correlation_id("\0")
+                    .topic("\0")
+                    .destination("\0"),
+            ),
+            0,
+        ),
+        read(
+            "an extension value",
+            Attempt::Query(
+                EventQuery::new().extension("note", ExtensionValue::String("a\0".into())),
+            ),
+            0,
+        ),
+        read(
+            "a stream's subject",
+            Attempt::Stream("order-1\0".into(), 1),
+            0,
+        ),
+        read(
+            "a get's id",
+            Attempt::Get(SOURCE.into(), "stored-1\0".into()),
+            0,
+        ),
+        read(
+            "a get's source",
+            Attempt::Get(format!("{SOURCE}\0"), "stored-1".into()),
+            0,
+        ),
+        read(
+            "neither (a get that finds)",
+            Attempt::Get(SOURCE.into(), "stored-1".into()),
+            1,
+        ),
+        read(
+            "a stream version's subject",
+            Attempt::StreamVersion("order-1\0".into()),
+            0,
+        ),
+        read(
+            "neither (a stream version)",
+            Attempt::StreamVersion("order-1".into()),
+            3,
+        ),
+        case(
+            "U+0000 in an expectation's subject: no such stream",
+            append_expecting("nul\0stream", ExpectedVersion::Exact(1)),
+            Expect::Conflict("nul"),
+        ),
+        case(
+            "U+0000 in an expectation's subject: it does not exist",
+            append_expecting("nul\0stream", ExpectedVersion::Exists),
+            Expect::Conflict("nul"),
+        ),
+    ]
+}
+
 pub(super) fn cases() -> Vec<Case> {
     let mut cases = over_limit_cases();
     cases.extend(duplicate_and_conflict_cases());
     cases.extend(query_cases());
     cases.extend(injection_cases());
+    cases.extend(nul_cases());
     cases
 }

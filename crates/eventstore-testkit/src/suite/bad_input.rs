@@ -83,6 +83,14 @@ async fn attempt(store: &dyn EventStore, attempt: &Attempt) -> Result<usize, Err
             .map(|r| r.appended.len()),
         Attempt::Query(query) => collect(store.query(query.clone())).await,
         Attempt::Stream(subject, from) => collect(store.stream(subject, *from)).await,
+        Attempt::StreamVersion(subject) => store
+            .stream_version(subject)
+            .await
+            .map(|v| v.map_or(0, |v| usize::try_from(v).expect("a version is positive"))),
+        Attempt::Get(source, id) => store
+            .get(source, id)
+            .await
+            .map(|e| usize::from(e.is_some())),
         Attempt::Table(name) => TableName::new(name.clone()).map(|_| 0),
         Attempt::Schema(name) => TableName::default().in_schema(name.clone()).map(|_| 0),
     }
