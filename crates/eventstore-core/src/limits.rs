@@ -8,6 +8,11 @@ use crate::event::Event;
 /// [`Error::Invalid`] naming the limit ([`Rule::TooLarge`] or
 /// [`Rule::TooManyEvents`]) and writes nothing.
 ///
+/// The attributes the store indexes (`id`, `source`, `type`, `subject`, `correlationid`,
+/// `topic`, `destination`) are at most [`Limits::MAX_INDEXED_ATTRIBUTE_BYTES`] each, on
+/// every backend: PostgreSQL's B-tree indexes cannot hold longer entries, and SQLite
+/// refuses the same so that an event stored on one is stored on the other.
+///
 /// The defaults leave room for any reasonable event (4 MiB, so 1 MiB documents with
 /// their attributes fit easily) while bounding what one append holds in memory and how
 /// long it holds the database's write lock (100,000 events or 64 MiB per batch). Sizes
@@ -47,6 +52,12 @@ impl Limits {
     pub const DEFAULT_MAX_BATCH_EVENTS: usize = 100_000;
     /// The default largest batch, in bytes: 64 MiB.
     pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+    /// The longest value, in bytes, of each attribute the store indexes: `id`, `source`,
+    /// `type`, `subject`, `correlationid`, `topic` and `destination`. PostgreSQL's B-tree
+    /// index entries hold at most 2,704 bytes and `(source, id)` is one entry, so 1 KiB
+    /// each keeps every entry within it; not configurable, so that both backends store
+    /// the same events.
+    pub const MAX_INDEXED_ATTRIBUTE_BYTES: usize = 1024;
 
     /// Sets the largest event, in bytes of [`Event::size`].
     pub fn max_event_bytes(mut self, bytes: usize) -> Self {
@@ -107,8 +118,8 @@ impl Limits {
         Ok(())
     }
 
-    /// Checks one event against the event limit; `index` is its place in the batch (or
-    /// the import), named in the error.
+    /// Checks one event against the event limit and the indexed attributes' limit;
+    /// `index` is its place in the batch (or the import), named in the error.
     pub fn check_event(&self, index: usize, event: &Event) -> Result<()> {
         self.event_size(index, event).map(drop)
     }
@@ -123,6 +134,27 @@ impl Limits {
             return Err(Error::Invalid(
                 ValidationError::new("event", rule).at(index),
             ));
+        }
+        let indexed = [
+            ("id", Some(event.id())),
+            ("source", Some(event.source())),
+            ("type", Some(event.ty())),
+            ("subject", event.subject()),
+            ("correlationid", event.correlationid()),
+            ("topic", event.topic()),
+            ("destination", event.destination()),
+        ];
+        for (attribute, value) in indexed {
+            let len = value.map_or(0, str::len);
+            if len > Self::MAX_INDEXED_ATTRIBUTE_BYTES {
+                let rule = Rule::TooLarge {
+                    limit: Self::MAX_INDEXED_ATTRIBUTE_BYTES,
+                    size: len,
+                };
+                return Err(Error::Invalid(
+                    ValidationError::new(attribute, rule).at(index),
+                ));
+            }
         }
         Ok(size)
     }

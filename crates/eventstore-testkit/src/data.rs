@@ -57,3 +57,11 @@ impl Rng {
         self.0 % n
     }
 }
+
+/// `len` bytes of ASCII letters and digits that do not repeat in any short pattern, so
+/// that no compression shortens them (PostgreSQL compresses long index entries).
+pub fn unrepeated_text(len: usize) -> impl Iterator<Item = char> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ len as u64);
+    (0..len).map(move |_| char::from(ALPHABET[rng.below(ALPHABET.len() as u64) as usize]))
+}

@@ -98,6 +98,7 @@ macro_rules! conformance_suite {
             valid_vectors_round_trip,
             invalid_vectors_are_refused,
             large_payloads_round_trip,
+            indexed_attributes_of_the_longest_length_round_trip,
             unicode_round_trips,
             binary_data_round_trips,
             bad_input_is_refused,

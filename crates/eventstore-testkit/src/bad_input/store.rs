@@ -86,6 +86,51 @@ fn over_limit_cases() -> Vec<Case> {
             Expect::Duplicate,
         ),
     ]
+    .into_iter()
+    .chain(long_attribute_cases())
+    .collect()
+}
+
+/// Each indexed attribute one byte over [`Limits::MAX_INDEXED_ATTRIBUTE_BYTES`], the
+/// event second in its batch: refused naming the attribute, the batch written nowhere.
+fn long_attribute_cases() -> Vec<Case> {
+    let long = |first: char| -> String {
+        std::iter::once(first)
+            .chain(crate::data::unrepeated_text(
+                Limits::MAX_INDEXED_ATTRIBUTE_BYTES,
+            ))
+            .collect()
+    };
+    let base = || Event::builder().id("long").source(SOURCE).ty("t");
+    let attributes: [(&'static str, eventstore_core::EventBuilder); 7] = [
+        ("id", Event::builder().id(long('i')).source(SOURCE).ty("t")),
+        (
+            "source",
+            Event::builder().id("long").source(long('/')).ty("t"),
+        ),
+        (
+            "type",
+            Event::builder().id("long").source(SOURCE).ty(long('t')),
+        ),
+        ("subject", base().subject(long('s'))),
+        ("correlationid", base().correlationid(long('c'))),
+        ("topic", base().topic(long('t'))),
+        ("destination", base().destination(long('d'))),
+    ];
+    attributes
+        .into_iter()
+        .map(|(attribute, builder)| {
+            let long = builder.build().expect("valid, only too long to index");
+            case(
+                format!(
+                    "{attribute} of {} bytes",
+                    Limits::MAX_INDEXED_ATTRIBUTE_BYTES + 1
+                ),
+                append(vec![event("fresh-long", None), long]),
+                Expect::Invalid(attribute),
+            )
+        })
+        .collect()
 }
 
 fn duplicate_and_conflict_cases() -> Vec<Case> {

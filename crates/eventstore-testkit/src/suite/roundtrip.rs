@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use eventstore_core::{
-    AppendOptions, Data, Error, Event, EventQuery, EventStore, ExtensionValue, OnDuplicate,
+    AppendOptions, Data, Error, Event, EventQuery, EventStore, ExtensionValue, Limits, OnDuplicate,
+    StoredEvent,
 };
 use futures::TryStreamExt as _;
 
@@ -221,4 +222,57 @@ pub async fn binary_data_round_trips(store: &dyn EventStore) {
         let stored = store.get("/bin", event.id()).await.unwrap().unwrap();
         assert_eq!(stored.event(), event, "{}", event.id());
     }
+}
+
+/// Events whose indexed attributes are each as long as the store takes
+/// ([`Limits::MAX_INDEXED_ATTRIBUTE_BYTES`], in text no compression shortens) are
+/// stored, found by every filter on them, and read back exactly, on every backend.
+pub async fn indexed_attributes_of_the_longest_length_round_trip(store: &dyn EventStore) {
+    let long = |first: char| -> String {
+        std::iter::once(first)
+            .chain(crate::data::unrepeated_text(
+                Limits::MAX_INDEXED_ATTRIBUTE_BYTES - 1,
+            ))
+            .collect()
+    };
+    let (source, subject) = (long('/'), long('s'));
+    let events: Vec<Event> = ['a', 'b']
+        .into_iter()
+        .map(|n| {
+            Event::builder()
+                .id(long(n))
+                .source(source.clone())
+                .ty(long('t'))
+                .subject(subject.clone())
+                .correlationid(long('c'))
+                .topic(long('o'))
+                .destination(long('d'))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    store.append(events.clone()).await.unwrap();
+    let first = &events[0];
+    let stored = store
+        .get(&source, first.id())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.event(), first);
+    let filters = [
+        EventQuery::new().source(source.clone()),
+        EventQuery::new().types([first.ty()]),
+        EventQuery::new().subject(subject.clone()),
+        EventQuery::new().correlation_id(long('c')),
+        EventQuery::new().topic(long('o')),
+        EventQuery::new().destination(long('d')),
+    ];
+    for query in filters {
+        let found: Vec<StoredEvent> = store.query(query.clone()).try_collect().await.unwrap();
+        let found: Vec<Event> = found.into_iter().map(StoredEvent::into_event).collect();
+        assert_eq!(found, events, "{query:?}");
+    }
+    let streamed: Vec<StoredEvent> = store.stream(&subject, 1).try_collect().await.unwrap();
+    assert_eq!(streamed.len(), 2);
+    assert_eq!(store.stream_version(&subject).await.unwrap(), Some(2));
 }
