@@ -3,8 +3,9 @@
 //!
 //! The names these are kept under (a checkpoint's, a lease's and its holder's, a relay's,
 //! a snapshot's name and subject) may hold any text but U+0000, which PostgreSQL's `text`
-//! cannot hold: every backend refuses such a name with [`Error::Config`](crate::Error)
-//! and writes nothing ([`crate::sql::text::check_name`]).
+//! cannot hold, up to [`MAX_NAME_BYTES`](crate::sql::text::MAX_NAME_BYTES) (1 KiB): every
+//! backend refuses another name with [`Error::Config`](crate::Error) and writes nothing
+//! ([`crate::sql::text::check_name`]).
 
 use std::time::Duration;
 

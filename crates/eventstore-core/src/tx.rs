@@ -72,8 +72,9 @@ pub trait TransactionalStore: EventStore {
     /// state lives in the store's database an exactly-once effect: its state change and
     /// its checkpoint commit together, and a change already made is never made again.
     /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
-    /// the work resets. A `name` holding U+0000 is refused with
-    /// [`Error::Config`](crate::Error) before anything runs, as by `CheckpointStore`.
+    /// the work resets. A `name` no backend keeps (holding U+0000, or over 1 KiB) is
+    /// refused with [`Error::Config`](crate::Error) before anything runs, as by
+    /// `CheckpointStore`.
     async fn transact_at_checkpoint<T: Send + 'static>(
         &self,
         work: Self::Work<T>,

@@ -117,7 +117,7 @@ macro_rules! conformance_suite {
             dead_letters_are_kept_per_relay_in_order,
             dead_letter_errors_keep_any_text,
             snapshots_keep_the_latest_version,
-            names_with_nul_are_refused
+            unkeepable_names_are_refused
         );
         $crate::conformance_suite!(@coordination_shared $fresh;
             concurrent_checkpoint_saves_keep_the_highest,

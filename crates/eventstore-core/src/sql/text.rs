@@ -13,13 +13,26 @@ pub fn is_storable(text: &str) -> bool {
     !text.contains('\0')
 }
 
+/// The longest name kept in the coordination tables, in bytes: they are primary keys,
+/// and PostgreSQL's B-tree entries hold at most 2,704 bytes (a snapshot's key is its name
+/// and subject), so both backends refuse longer names alike.
+pub const MAX_NAME_BYTES: usize = 1024;
+
 /// Refuses a name kept in the coordination tables (`what` says which: a checkpoint's, a
-/// lease's or its holder's, a relay's, a snapshot's name or subject) that holds U+0000,
-/// with [`Error::Config`] naming it. Nothing is written.
+/// lease's or its holder's, a relay's, a snapshot's name or subject) that holds U+0000
+/// or is longer than [`MAX_NAME_BYTES`], with [`Error::Config`] naming it. Nothing is
+/// written.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     if !is_storable(name) {
         return Err(Error::Config(format!(
             "{what} {name:?} contains U+0000, which no backend keeps in a name"
+        )));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        let start: String = name.chars().take(32).collect();
+        return Err(Error::Config(format!(
+            "{what} {start:?}… is {} bytes, over the {MAX_NAME_BYTES} a name may hold",
+            name.len()
         )));
     }
     Ok(())
@@ -48,6 +61,19 @@ mod tests {
             refused.to_string(),
             "invalid configuration: checkpoint name \"relay/\\0a\" contains U+0000, which no \
              backend keeps in a name"
+        );
+    }
+
+    #[test]
+    fn names_up_to_the_limit_are_kept_and_longer_ones_refused() {
+        check_name("lease name", &"é".repeat(MAX_NAME_BYTES / 2)).unwrap();
+        let refused = check_name("lease name", &"x".repeat(MAX_NAME_BYTES + 1)).unwrap_err();
+        assert!(matches!(refused, Error::Config(_)));
+        assert!(
+            refused
+                .to_string()
+                .ends_with("is 1025 bytes, over the 1024 a name may hold"),
+            "{refused}"
         );
     }
 

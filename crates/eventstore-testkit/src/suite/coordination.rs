@@ -332,44 +332,72 @@ pub async fn snapshots_keep_the_latest_version(store: &dyn Coordination) {
     );
 }
 
-/// A name no backend can keep (one holding U+0000) is refused the same way on every
-/// backend, as a configuration error naming it, and nothing is written.
-pub async fn names_with_nul_are_refused(store: &dyn Coordination) {
+/// Names no backend can keep (one holding U+0000, one over
+/// [`MAX_NAME_BYTES`](eventstore_core::sql::text::MAX_NAME_BYTES)) are refused the same
+/// way on every backend, as a configuration error naming them, and nothing is written;
+/// a name of the longest length, in text no compression shortens, is kept.
+pub async fn unkeepable_names_are_refused(store: &dyn Coordination) {
     fn refused<T: std::fmt::Debug>(result: eventstore_core::Result<T>, what: &str) {
         match result {
             Err(e @ eventstore_core::Error::Config(_)) => {
                 assert!(e.to_string().contains(what), "{e} does not name the {what}");
             }
-            other => panic!("a {what} with U+0000 was not refused: {other:?}"),
+            other => panic!("a {what} no backend keeps was not refused: {other:?}"),
         }
     }
     let events = stored(store, &["n1"]).await;
-    let long = Duration::from_secs(60);
+    let ttl = Duration::from_secs(60);
     let state = Json::from(serde_json::json!({}));
-    refused(store.load_checkpoint("a\0").await, "checkpoint name");
-    refused(store.save_checkpoint("a\0", 1).await, "checkpoint name");
-    refused(store.reset_checkpoint("a\0").await, "checkpoint name");
-    refused(store.try_lease("job\0", "a", long).await, "lease name");
-    refused(store.try_lease("job", "a\0", long).await, "lease holder");
-    refused(store.release_lease("job", "a\0").await, "lease holder");
-    refused(
-        store.dead_letter("relay\0", &events[0], "boom").await,
-        "relay name",
-    );
-    refused(store.dead_letters("relay\0").await, "relay name");
-    refused(
-        store.save_snapshot("n\0", "s", 1, state.clone()).await,
-        "snapshot name",
-    );
-    refused(
-        store.save_snapshot("n", "s\0", 1, state).await,
-        "snapshot subject",
-    );
-    refused(store.load_snapshot("n", "s\0").await, "snapshot subject");
+    let longest: String =
+        crate::data::unrepeated_text(eventstore_core::sql::text::MAX_NAME_BYTES).collect();
+    let too_long = format!("{longest}x");
+    for bad in ["a\0", too_long.as_str()] {
+        refused(store.load_checkpoint(bad).await, "checkpoint name");
+        refused(store.save_checkpoint(bad, 1).await, "checkpoint name");
+        refused(store.reset_checkpoint(bad).await, "checkpoint name");
+        refused(store.try_lease(bad, "a", ttl).await, "lease name");
+        refused(store.try_lease("job", bad, ttl).await, "lease holder");
+        refused(store.release_lease("job", bad).await, "lease holder");
+        refused(
+            store.dead_letter(bad, &events[0], "boom").await,
+            "relay name",
+        );
+        refused(store.dead_letters(bad).await, "relay name");
+        refused(
+            store.save_snapshot(bad, "s", 1, state.clone()).await,
+            "snapshot name",
+        );
+        refused(
+            store.save_snapshot("n", bad, 1, state.clone()).await,
+            "snapshot subject",
+        );
+        refused(store.load_snapshot("n", bad).await, "snapshot subject");
+    }
 
-    // Nothing was written: the names without the U+0000 are untouched.
+    // Nothing was written: the other names are untouched.
     assert_eq!(store.load_checkpoint("a").await.unwrap(), None);
-    assert!(store.try_lease("job", "b", long).await.unwrap());
+    assert!(store.try_lease("job", "b", ttl).await.unwrap());
     assert!(store.dead_letters("relay").await.unwrap().is_empty());
     assert!(store.load_snapshot("n", "s").await.unwrap().is_none());
+
+    // The longest names are kept, as every key of every table.
+    store.save_checkpoint(&longest, 7).await.unwrap();
+    assert_eq!(store.load_checkpoint(&longest).await.unwrap(), Some(7));
+    assert!(store.try_lease(&longest, &longest, ttl).await.unwrap());
+    store
+        .dead_letter(&longest, &events[0], "boom")
+        .await
+        .unwrap();
+    assert_eq!(store.dead_letters(&longest).await.unwrap().len(), 1);
+    store
+        .save_snapshot(&longest, &longest, 1, state.clone())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .load_snapshot(&longest, &longest)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
