@@ -171,16 +171,16 @@ fn held_by_events(values: &[String]) -> Cow<'_, [String]> {
 
 /// `WHERE` for a lookup by text `values` (`column = value` each, joined by `AND`), or
 /// one that matches nothing when a value holds U+0000, which no event holds.
-fn where_equal(b: &mut Binder<'_>, text: &mut String, values: &[(&str, &str)]) {
+fn where_equal(b: &mut Binder<'_>, sql: &mut String, values: &[(&str, &str)]) {
     if values.iter().any(|(_, v)| !text::is_storable(v)) {
-        text.push_str(" WHERE 1 = 0");
+        sql.push_str(" WHERE 1 = 0");
         return;
     }
     for (i, (column, value)) in values.iter().enumerate() {
-        text.push_str(if i == 0 { " WHERE " } else { " AND " });
-        text.push_str(column);
-        text.push_str(" = ");
-        text.push_str(&b.bind(SqlValue::Text((*value).to_owned())));
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        sql.push_str(column);
+        sql.push_str(" = ");
+        sql.push_str(&b.bind(SqlValue::Text((*value).to_owned())));
     }
 }
 
