@@ -54,8 +54,12 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Takes the in-batch duplicates out of `events` as `options` says.
-    pub fn new(events: &'a [Event], options: &'a AppendOptions) -> Self {
+    /// Takes the in-batch duplicates out of `events` as `options` says. Expectations on
+    /// subjects holding U+0000, which PostgreSQL's `text` cannot take, are decided here
+    /// ([`AppendOptions::check_unheld_subjects`]): an [`Error::Conflict`] for one that
+    /// needs a stream, and the statement leaves them out.
+    pub fn new(events: &'a [Event], options: &'a AppendOptions) -> Result<Self> {
+        options.check_unheld_subjects()?;
         let mut seen = HashSet::with_capacity(events.len());
         let mut batch = Batch {
             sent: Vec::with_capacity(events.len()),
@@ -78,7 +82,7 @@ impl<'a> Batch<'a> {
             // events, only the expectations, and report the duplicate if they hold.
             batch.sent.clear();
         }
-        batch
+        Ok(batch)
     }
 
     /// Whether the plain append statement can take this batch: events to send, none
@@ -123,8 +127,8 @@ impl<'a> Batch<'a> {
     }
 
     /// The append statement's parameters, recorded at `recorded_at` (see
-    /// [`recorded_now`]). Expectations on subjects holding U+0000 are left out: decide
-    /// them first with [`AppendOptions::check_unheld_subjects`].
+    /// [`recorded_now`]). Expectations on subjects holding U+0000 are left out
+    /// ([`Batch::new`] decided them).
     pub fn params(&self, keys: LockKeys, recorded_at: OffsetDateTime) -> AppendParams<'a> {
         let events: Vec<&'a Event> = self.sent.iter().map(|(_, e)| *e).collect();
         let text = |f: fn(&'a Event) -> Option<&'a str>| -> Vec<Option<&'a str>> {
@@ -135,7 +139,7 @@ impl<'a> Batch<'a> {
             (Vec::new(), Vec::new(), Vec::new());
         for (subject, expected) in self.options.expectations() {
             if !eventstore_core::sql::text::is_storable(subject) {
-                // Decided before the statement (`AppendOptions::check_unheld_subjects`).
+                // Decided by `Batch::new`.
                 continue;
             }
             let (kind, version) = match expected {

@@ -7,9 +7,8 @@
 //!
 //! An append inside a caller's transaction is, in order:
 //!
-//! 1. [`AppendOptions::check_unheld_subjects`](eventstore_core::AppendOptions::check_unheld_subjects)
-//!    (PostgreSQL's `text` cannot take an expectation's subject holding U+0000, so those
-//!    are decided before the statement), then [`Batch::new`] over the events and options;
+//! 1. [`Batch::new`] over the events and options (it decides the expectations on
+//!    subjects holding U+0000, which PostgreSQL's `text` cannot take);
 //! 2. unless [`Batch::subjects`] is empty, [`lock_subjects_sql`] with
 //!    `$1` = [`LockKeys::subject`] (`int4`) and `$2` = the subjects (`text[]`);
 //! 3. [`append_sql`] with the 21 parameters of [`Batch::params`] (see

@@ -181,8 +181,7 @@ impl PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
-            options.check_unheld_subjects()?;
-            let batch = Batch::new(&events, &options);
+            let batch = Batch::new(&events, &options)?;
             // The subject locks go in a statement of their own, before the append's, so
             // that the append statement's snapshot sees every version committed before
             // the locks: a caller's transaction cannot retry a stale version as the
@@ -225,9 +224,8 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
-            options.check_unheld_subjects()?;
             let client = self.client().await?;
-            let batch = Batch::new(&events, &options);
+            let batch = Batch::new(&events, &options)?;
             // The common case takes the cheaper statement; a stored event or an
             // expectation needs the full one.
             let mut plain = batch.is_plain();

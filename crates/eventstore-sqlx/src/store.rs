@@ -85,8 +85,7 @@ impl SqlxEventStore {
         let span = tracing::debug_span!("append", table = %self.table, events = events.len());
         async {
             self.limits.check(&events)?;
-            options.check_unheld_subjects()?;
-            let batch = Batch::new(&events, &options);
+            let batch = Batch::new(&events, &options)?;
             // Lock the batch's subjects in a statement of their own, so that the append
             // statement's snapshot, taken after it, sees every version committed before
             // the locks.
