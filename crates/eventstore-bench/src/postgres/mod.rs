@@ -103,7 +103,7 @@ pub(crate) fn run(
             out.push(figures::latency(
                 "type_time_range_p50",
                 format!("type + time range LIMIT {}, p50", reads::QUERY_LIMIT),
-                &set.type_time_range(sizes.query_calls),
+                &set.type_time_range(sizes.query_calls, set.twentieth()),
                 vec![Target::RatioAtLeast(RATIO_TARGET)],
             ));
         }

@@ -321,16 +321,22 @@ impl ReadSet<'_> {
         )
     }
 
-    /// One type in a random time window holding about 5% of the events, at most
-    /// [`QUERY_LIMIT`] rows, oldest first.
-    pub(crate) fn type_time_range(&self, calls: usize) -> Repeated {
+    /// A twentieth of the events in the table: the type + time workload's window.
+    pub(crate) fn twentieth(&self) -> u64 {
+        self.events / 20
+    }
+
+    /// One type in a random time window as long as `window` events take (about 5% of
+    /// the events when it is [`ReadSet::twentieth`]), at most [`QUERY_LIMIT`] rows,
+    /// oldest first.
+    pub(crate) fn type_time_range(&self, calls: usize, window: u64) -> Repeated {
         let statement = self.prepare(&format!(
             "SELECT {} FROM {} WHERE type = $1 AND time >= $2 AND time < $3 ORDER BY sequence LIMIT $4",
             raw::SELECT,
             self.table
         ));
         let types: Vec<&str> = Dataset::types().collect();
-        let window = (self.events / 20).max(1);
+        let window = window.max(1);
         repeat(
             calls,
             |rng| {

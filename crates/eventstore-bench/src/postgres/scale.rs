@@ -7,6 +7,7 @@ use eventstore_core::EventStore as _;
 use serde_json::json;
 
 use super::reads::ReadSet;
+use crate::dataset::Dataset;
 use crate::measure::{Repeated, Throughput};
 use crate::report::{Figure, Target, Unit};
 use crate::sizes::Sizes;
@@ -28,8 +29,12 @@ struct Point {
     append: Throughput,
     /// WAL the server wrote while they ran, per event appended.
     wal_per_event: f64,
-    /// Type + time range queries.
+    /// Type + time range queries over windows as long as the small point's: the same
+    /// query on a longer history.
     type_time: Repeated,
+    /// Type + time range queries over windows of a twentieth of this point's events
+    /// (at the small point, the same windows as `type_time`, not measured twice).
+    type_time_wide: Option<Repeated>,
     /// Gets by `(source, id)`.
     get: Repeated,
     /// Keyset pages.
@@ -39,7 +44,8 @@ struct Point {
 /// Measures at the read set's size, imports up to `sizes.scale_events`, measures again.
 pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
     progress!("postgres: scale point at {} events…", set.events);
-    let small = point(set, sizes, 0);
+    let window = set.twentieth();
+    let small = point(set, sizes, 0, window);
     let more = sizes.scale_events - set.events;
     progress!("postgres: importing {more} more events for the scale point…");
     let start = Instant::now();
@@ -61,7 +67,7 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         .expect("the table is analyzed");
     set.events = sizes.scale_events;
     progress!("postgres: scale point at {} events…", sizes.scale_events);
-    let large = point(set, sizes, 1);
+    let large = point(set, sizes, 1, window);
     let label = |what: &str| {
         format!(
             "{what}: {} vs {} events",
@@ -73,6 +79,10 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         "small_events": small.events,
         "large_events": large.events,
         "import_events_per_sec": import.per_sec(),
+        "type_time_window": {
+            "events": window,
+            "seconds": (Dataset::base_time(window) - Dataset::base_time(0)).as_seconds_f64(),
+        },
         "wal_bytes_per_appended_event": {
             "small": small.wal_per_event,
             "large": large.wal_per_event,
@@ -88,7 +98,16 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         targets: vec![Target::RatioAtLeast(LATENCY_TARGET)],
         details: details.clone(),
     };
-    vec![
+    let wide = large.type_time_wide.as_ref().map(|wide| Figure {
+        targets: Vec::new(),
+        ..latency(
+            "scale_type_time_wide_p50",
+            "type + time LIMIT 100, window a twentieth of the table, p50",
+            &small.type_time,
+            wide,
+        )
+    });
+    let mut figures = vec![
         Figure {
             key: "scale_append_100x1",
             label: label("append 100 × 1"),
@@ -100,7 +119,7 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
         },
         latency(
             "scale_type_time_p50",
-            "type + time LIMIT 100, p50",
+            "type + time LIMIT 100, same-length window, p50",
             &small.type_time,
             &large.type_time,
         ),
@@ -116,14 +135,17 @@ pub(crate) fn run(set: &mut ReadSet<'_>, sizes: &Sizes) -> Vec<Figure> {
             &small.page,
             &large.page,
         ),
-    ]
+    ];
+    figures.extend(wide);
+    figures
 }
 
-/// One scale point; `n` keeps the appended events of the points apart. Its appends
+/// One scale point; `n` keeps the appended events of the points apart, `window` is
+/// the type + time queries' window in events (see [`Point::type_time`]). Its appends
 /// start right after a `CHECKPOINT`, so that both points pay the same full-page writes
 /// (the first change of each page after a checkpoint writes the whole page to the WAL)
 /// rather than whatever the load before them left.
-fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
+fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64, window: u64) -> Point {
     let events = sizes.batched().total();
     let base = APPEND_BASE + n * 100_000_000;
     let wal_position = || async {
@@ -160,7 +182,9 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64) -> Point {
         events: set.events,
         append,
         wal_per_event: wal as f64 / events as f64,
-        type_time: set.type_time_range(sizes.query_calls),
+        type_time: set.type_time_range(sizes.query_calls, window),
+        type_time_wide: (set.twentieth() != window)
+            .then(|| set.type_time_range(sizes.query_calls, set.twentieth())),
         get: set.gets(sizes.get_calls / 4),
         page: set.pages(sizes.query_calls),
     }
