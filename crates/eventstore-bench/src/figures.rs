@@ -177,6 +177,21 @@ pub(crate) fn gin_cost(dataset: Dataset, shape: AppendShape, result: AppendResul
     figure
 }
 
+/// The cost of SQLite's optional `(type, time)` index: the store with it (`store`)
+/// against the store without it (`raw`), no target.
+pub(crate) fn type_time_index_cost(shape: AppendShape, result: AppendResult) -> Figure {
+    append(
+        "append_100x1_type_time_index",
+        &format!(
+            "append {} × {} with the (type, time) index, raw: the store without it",
+            shape.batch, shape.writers
+        ),
+        shape,
+        result,
+        vec![],
+    )
+}
+
 /// The figure of an append workload.
 pub(crate) fn append(
     key: &'static str,

@@ -161,7 +161,7 @@ pub(crate) async fn walk_pages<S: EventStore>(store: &S, page: u64) -> u64 {
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 15] = [
+pub(crate) const WORKLOADS: [&str; 16] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -174,6 +174,7 @@ pub(crate) const WORKLOADS: [&str; 15] = [
     "keyset",
     "stream",
     "type_time",
+    "type_time_index",
     "get",
     "follow",
     "scale",
@@ -206,6 +207,7 @@ impl Wants {
             "keyset",
             "stream",
             "type_time",
+            "type_time_index",
             "get",
             "follow",
             "scale",

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 3;
 
+/// The optional index for type filters within a time range
+/// ([`SqliteOptions::type_time_index`](crate::SqliteOptions::type_time_index)).
+const TYPE_TIME_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS {table_type_time} ON {table} (type, time) WHERE time IS NOT NULL";
+
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
     table_name TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -64,10 +69,15 @@ fn recorded_version(conn: &Connection, table: &TableName) -> Result<i64> {
     .map_err(db)
 }
 
-/// Applies every migration `table` lacks, in one write transaction, and returns the
+/// Applies every migration `table` lacks, and creates the optional `(type, time)` index
+/// when `type_time_index` and it is missing, in one write transaction; returns the
 /// versions applied. Fails with [`Error::SchemaTooNew`] when the file is ahead of this
 /// build.
-pub(crate) fn migrate(conn: &mut Connection, table: &TableName) -> Result<Vec<i64>> {
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    table: &TableName,
+    type_time_index: bool,
+) -> Result<Vec<i64>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
@@ -85,6 +95,10 @@ pub(crate) fn migrate(conn: &mut Connection, table: &TableName) -> Result<Vec<i6
         )
         .map_err(db)?;
         applied.push(migration.version);
+    }
+    if type_time_index {
+        tx.execute_batch(&render(TYPE_TIME_INDEX, table))
+            .map_err(db)?;
     }
     tx.commit().map_err(db)?;
     if !applied.is_empty() {

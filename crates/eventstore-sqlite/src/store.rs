@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     writer: Arc<Mutex<Connection>>,
     pub(crate) write_sql: WriteSql,
     page_size: u64,
+    /// Whether migrating creates the optional `(type, time)` index.
+    type_time_index: bool,
     /// Wakes followers after commits; knows whether the store is closed.
     pub(crate) signal: Arc<CommitSignal>,
     /// Appends waiting for the writer; whoever holds it next commits them all.
@@ -227,7 +229,7 @@ impl SqliteEventStore {
             }
         }
         if options.auto_migrate {
-            schema::migrate(&mut writer, &options.table)?;
+            schema::migrate(&mut writer, &options.table, options.type_time_index)?;
         } else {
             schema::check(&writer, &options.table)?;
         }
@@ -261,6 +263,7 @@ impl SqliteEventStore {
             readers,
             writer: Arc::new(Mutex::new(writer)),
             page_size: options.page_size,
+            type_time_index: options.type_time_index,
             signal: Arc::new(CommitSignal::new(options.poll_interval)),
             pending: std::sync::Mutex::new(Vec::new()),
             checkpointer,
@@ -268,11 +271,12 @@ impl SqliteEventStore {
     }
 
     /// Applies any migrations the table lacks (for stores opened with
-    /// [`auto_migrate(false)`](SqliteOptions::auto_migrate)); returns the versions
-    /// applied.
+    /// [`auto_migrate(false)`](SqliteOptions::auto_migrate)), and creates the
+    /// [`type_time_index`](SqliteOptions::type_time_index) if asked for and missing;
+    /// returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        let table = self.shared.table.clone();
-        self.with_writer_pooled(move |conn, _| schema::migrate(conn, &table))
+        let (table, index) = (self.shared.table.clone(), self.shared.type_time_index);
+        self.with_writer_pooled(move |conn, _| schema::migrate(conn, &table, index))
             .await
     }
 

@@ -287,3 +287,49 @@ async fn a_lock_held_past_the_busy_timeout_is_a_typed_timeout() {
     store.append(vec![event("3")]).await.unwrap();
     assert_eq!(count(&store).await, 2, "the timed-out append wrote nothing");
 }
+
+fn type_time_index_exists(path: &std::path::Path) -> bool {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_type_time'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+#[tokio::test]
+async fn the_type_time_index_is_made_only_when_asked_for_and_never_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("indexed.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    store.close().await.unwrap();
+    assert!(!type_time_index_exists(&path), "not made by default");
+
+    // Not made by a store that only checks the schema, until it migrates.
+    let store = SqliteOptions::file(&path)
+        .auto_migrate(false)
+        .type_time_index(true)
+        .open()
+        .await
+        .unwrap();
+    assert!(!type_time_index_exists(&path));
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    assert!(type_time_index_exists(&path), "made on an existing table");
+    store.close().await.unwrap();
+
+    // Asking again changes nothing; a store opened without it keeps it.
+    for create in [true, false] {
+        let store = SqliteOptions::file(&path)
+            .type_time_index(create)
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(count(&store).await, 1);
+        store.close().await.unwrap();
+        assert!(type_time_index_exists(&path));
+    }
+}

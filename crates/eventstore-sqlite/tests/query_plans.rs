@@ -7,7 +7,7 @@
 use eventstore_core::sql::{Sql, SqlValue, TableName, select_by_id, select_events, select_stream};
 use eventstore_core::time::OffsetDateTime;
 use eventstore_core::{Event, EventQuery, EventStore, Order};
-use eventstore_sqlite::{SqliteDialect, SqliteEventStore};
+use eventstore_sqlite::{SqliteDialect, SqliteOptions};
 use rusqlite::types::Value;
 
 fn shapes() -> Vec<(&'static str, Sql, bool)> {
@@ -84,11 +84,15 @@ fn value(v: &SqlValue) -> Value {
     }
 }
 
-#[tokio::test]
-async fn every_query_shape_is_index_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plans.db");
-    let store = SqliteEventStore::open(&path).await.unwrap();
+/// A file of 5,000 events, spread like real traffic so that `ANALYZE`'s statistics mean
+/// something, with the optional `(type, time)` index when `type_time_index`.
+async fn analyzed_file(dir: &std::path::Path, type_time_index: bool) -> rusqlite::Connection {
+    let path = dir.join("plans.db");
+    let store = SqliteOptions::file(&path)
+        .type_time_index(type_time_index)
+        .open()
+        .await
+        .unwrap();
     // Enough rows, spread like real traffic, for ANALYZE's statistics to mean something.
     for batch in 0..5 {
         let events = (0..1000).map(|i| {
@@ -110,16 +114,27 @@ async fn every_query_shape_is_index_served() {
     store.close().await.unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("ANALYZE").unwrap();
+    conn
+}
+
+/// SQLite's plan for `sql`, one step a string.
+fn plan(conn: &rusqlite::Connection, sql: &Sql) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+        .unwrap();
+    let params = rusqlite::params_from_iter(sql.params.iter().map(value));
+    stmt.query_map(params, |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_query_shape_is_index_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = analyzed_file(dir.path(), false).await;
     for (name, sql, indexed) in shapes() {
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-            .unwrap();
-        let params = rusqlite::params_from_iter(sql.params.iter().map(value));
-        let plan: Vec<String> = stmt
-            .query_map(params, |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = plan(&conn, &sql);
         println!("{name}\n    {}\n    -> {}", sql.text, plan.join("; "));
         if indexed {
             // A full scan is only acceptable as the primary key's own order.
@@ -130,4 +145,38 @@ async fn every_query_shape_is_index_served() {
             assert!(!full_scan || unfiltered, "{name} scans the table: {plan:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_type_time_index_serves_type_and_time_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = analyzed_file(dir.path(), true).await;
+    let t = TableName::default();
+    let q = |query: EventQuery| select_events(&SqliteDialect, &t, &query, Some(100)).unwrap();
+    let from = OffsetDateTime::UNIX_EPOCH + eventstore_core::time::Duration::seconds(1000);
+    let to = from + eventstore_core::time::Duration::seconds(500);
+    let uses = |sql: &Sql, index: &str| {
+        let plan = plan(&conn, sql);
+        println!("{}\n    -> {}", sql.text, plan.join("; "));
+        plan.iter()
+            .any(|step| step.contains(&format!("INDEX {index} ")))
+    };
+    for query in [
+        EventQuery::new().ty("type.3").time_from(from).time_to(to),
+        EventQuery::new()
+            .types(["type.3", "type.4"])
+            .time_from(from)
+            .time_to(to),
+    ] {
+        assert!(uses(&q(query), "events_type_time"));
+    }
+    // Type alone, and its keyset pages, still walk (type, sequence): no sort.
+    assert!(uses(
+        &q(EventQuery::new().ty("type.3")),
+        "events_type_sequence"
+    ));
+    assert!(uses(
+        &q(EventQuery::new().ty("type.3").after(700)),
+        "events_type_sequence"
+    ));
 }

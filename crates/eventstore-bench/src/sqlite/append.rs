@@ -5,7 +5,7 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use eventstore_core::{Event, EventStore as _};
-use eventstore_sqlite::SqliteEventStore;
+use eventstore_sqlite::SqliteOptions;
 use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
@@ -24,7 +24,7 @@ pub(crate) fn run(
 ) -> AppendResult {
     best_of(
         rounds,
-        || store_round(rt, scratch, dataset, shape),
+        || store_round(rt, scratch, dataset, shape, false),
         || raw_round(rt, scratch, dataset, shape, false),
     )
 }
@@ -40,8 +40,25 @@ pub(crate) fn run_against_seed(
 ) -> AppendResult {
     best_of(
         rounds,
-        || store_round(rt, scratch, dataset, shape),
+        || store_round(rt, scratch, dataset, shape, false),
         || raw_round(rt, scratch, dataset, shape, true),
+    )
+}
+
+/// Runs `rounds` rounds of the store with the optional `(type, time)` index (reported
+/// as the store) and without it (reported as the baseline), alternating, and keeps the
+/// best of each: what the index costs appends.
+pub(crate) fn type_time_index_cost(
+    rt: &Runtime,
+    scratch: &Scratch,
+    dataset: Dataset,
+    shape: AppendShape,
+    rounds: u32,
+) -> AppendResult {
+    best_of(
+        rounds,
+        || store_round(rt, scratch, dataset, shape, true),
+        || store_round(rt, scratch, dataset, shape, false),
     )
 }
 
@@ -65,18 +82,22 @@ pub(super) fn seed_schema(path: &std::path::Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// One round through the store: every writer a task appending its batches in turn.
+/// One round through the store: every writer a task appending its batches in turn; with
+/// the optional `(type, time)` index when `type_time_index`.
 fn store_round(
     rt: &Runtime,
     scratch: &Scratch,
     dataset: Dataset,
     shape: AppendShape,
+    type_time_index: bool,
 ) -> Throughput {
     let path = scratch.file("store-append");
     let events = shape.total();
     let plan: Vec<Vec<Vec<Event>>> = split(dataset.events(0..events), shape);
     let elapsed = rt.block_on(async {
-        let store = SqliteEventStore::open(&path)
+        let store = SqliteOptions::file(&path)
+            .type_time_index(type_time_index)
+            .open()
             .await
             .expect("the store opens");
         let elapsed = append_concurrently(&store, plan).await;

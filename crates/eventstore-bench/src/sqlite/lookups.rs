@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{EventQuery, EventStore as _, StoredEvent};
-use eventstore_sqlite::SqliteEventStore;
+use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
 use futures::TryStreamExt as _;
 use tokio::runtime::Runtime;
 
@@ -31,10 +31,15 @@ pub(crate) struct Readers<'a> {
 }
 
 impl<'a> Readers<'a> {
-    /// Opens both on `set`.
-    pub(crate) fn open(rt: &'a Runtime, set: &'a ReadSet) -> Self {
+    /// Opens both on `set`, the store creating the optional `(type, time)` index when
+    /// `type_time_index` (the baseline then reads through it too).
+    pub(crate) fn open(rt: &'a Runtime, set: &'a ReadSet, type_time_index: bool) -> Self {
         let store = rt
-            .block_on(SqliteEventStore::open(&set.path))
+            .block_on(
+                SqliteOptions::file(&set.path)
+                    .type_time_index(type_time_index)
+                    .open(),
+            )
             .expect("the store opens");
         let raw = Reader::new(raw::open(&set.path).expect("the baseline opens"));
         let raw = Arc::new(Mutex::new(raw));

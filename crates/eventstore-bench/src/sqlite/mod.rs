@@ -92,7 +92,7 @@ pub(crate) fn run(
             ));
             rt.block_on(store.close()).expect("the store closes");
         }
-        let readers = Readers::open(rt, &set);
+        let readers = Readers::open(rt, &set, false);
         if wants.has("stream") {
             progress!("sqlite: subject streams…");
             figures.extend(figures::stream(&readers.streams(sizes.stream_calls)));
@@ -105,6 +105,21 @@ pub(crate) fn run(
                 &readers.type_time_range(sizes.query_calls),
                 vec![Target::RatioAtLeast(RATIO_TARGET)],
             ));
+        }
+        if wants.has("type_time_index") {
+            progress!("sqlite: type + time range queries with the (type, time) index…");
+            let indexed = Readers::open(rt, &set, true);
+            figures.push(figures::latency(
+                "type_time_range_indexed_p50",
+                format!("type + time range LIMIT {QUERY_LIMIT}, p50, (type, time) index"),
+                &indexed.type_time_range(sizes.query_calls),
+                Vec::new(),
+            ));
+            drop(indexed);
+            // The read set's other workloads measure the default schema.
+            raw::open(&set.path)
+                .and_then(|conn| conn.execute_batch("DROP INDEX \"events_type_time\""))
+                .expect("the (type, time) index is dropped");
         }
         if wants.has("get") {
             progress!("sqlite: gets by (source, id)…");
@@ -155,6 +170,12 @@ pub(crate) fn run(
         let result = append::run(rt, &scratch, dataset, shape, sizes.rounds);
         let targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
         appends.push(figures::append(key, label, shape, result, targets));
+    }
+    if wants.has("type_time_index") {
+        progress!("sqlite: append 100 × 1 with the (type, time) index…");
+        let shape = sizes.batched();
+        let result = append::type_time_index_cost(rt, &scratch, dataset, shape, sizes.rounds);
+        appends.push(figures::type_time_index_cost(shape, result));
     }
     if wants.has("seed") {
         progress!("sqlite: append 100 × 1 against the seed's schema…");
