@@ -21,7 +21,7 @@ OPTIONS:
     --only LIST        only these workloads, comma-separated, of:
                        append_1x1 append_100x1 append_1x8 append_100x8
                        append_100x8_shared seed gin import full_read keyset
-                       stream type_time type_time_index get follow scale
+                       stream type_time type_time_index since get follow scale
                        (gin: PostgreSQL only; type_time_index: SQLite only)
     --out DIR          where report.json goes (default: target/bench in the workspace)
     --peers FILE       merge the peers' figures (what the peers crate wrote) into the report

@@ -128,6 +128,12 @@ impl Dataset {
         START + Duration::milliseconds(index as i64 * SPACING_MS)
     }
 
+    /// The index a "since" query starts at among `events` events: `back` events before
+    /// the last 200, so that every such query finds its hundred.
+    pub(crate) fn since_start(events: u64, back: u64) -> u64 {
+        events.saturating_sub(200 + back)
+    }
+
     /// The events with indexes in `range`.
     pub(crate) fn events(&self, range: std::ops::Range<u64>) -> Vec<Event> {
         range.map(|i| self.event(i)).collect()

@@ -161,7 +161,7 @@ pub(crate) async fn walk_pages<S: EventStore>(store: &S, page: u64) -> u64 {
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 16] = [
+pub(crate) const WORKLOADS: [&str; 17] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -175,6 +175,7 @@ pub(crate) const WORKLOADS: [&str; 16] = [
     "stream",
     "type_time",
     "type_time_index",
+    "since",
     "get",
     "follow",
     "scale",
@@ -208,6 +209,7 @@ impl Wants {
             "stream",
             "type_time",
             "type_time_index",
+            "since",
             "get",
             "follow",
             "scale",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Object, Pool};
 use eventstore_core::sql::{Sql, TableName, select_events};
 use eventstore_core::{Error, EventQuery, EventStream, Result};
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
 
@@ -120,18 +120,48 @@ async fn plan(
     ))
 }
 
-/// Starts `sql` on `client`.
-async fn run(client: &Object, sql: &Sql) -> Result<Pin<Box<RowStream>>> {
+/// Whether a read is planned with its parameters' values: one with a time range that
+/// has a start and no end ("since").
+///
+/// The pool's sessions reuse generic plans (see `connect::pool`), and a generic plan
+/// cannot tell a start in the last minute from one years ago: for `time >= $1 ORDER BY
+/// sequence` it walks the primary key from the start of the history and filters on
+/// time (on a million events, 0.5 s for the last hundred). Planned with the value,
+/// PostgreSQL reads a recent start from the `(time)` index and walks the primary key
+/// from an old one, as the generic plan does. A range with an end keeps the generic
+/// plan, which reads it from the `(time)` index: planned with its values, a range that
+/// holds many events may be walked along the primary key from the start of the history
+/// instead (docs/schema.md, "Query plans on 1,000,000 rows"). Planning costs a fraction
+/// of a millisecond, which only "since" reads pay.
+fn planned_with_values(read: &Read) -> bool {
+    matches!(read, Read::Query(query) if matches!(query.time_range(), (Some(_), None)))
+}
+
+/// Opens the transaction a read planned with its values runs in: the setting lasts
+/// until its `COMMIT`.
+const WITH_VALUES: &str = "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan";
+
+/// Starts `sql` on `client`, planned with its values when `with_values`.
+async fn run(client: &Object, sql: &Sql, with_values: bool) -> Result<Pin<Box<RowStream>>> {
     let statement = client.prepare_cached(&sql.text).await.map_err(db)?;
     let params: Vec<Box<dyn ToSql + Send + Sync>> = sql.params.iter().map(to_sql).collect();
-    let rows = client
-        .query_raw(
-            &statement,
-            params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
-        )
-        .await
-        .map_err(db)?;
-    Ok(Box::pin(rows))
+    let rows = client.query_raw(
+        &statement,
+        params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+    );
+    if !with_values {
+        return Ok(Box::pin(rows.await.map_err(db)?));
+    }
+    // The transaction, the statement and its `COMMIT` are sent at once, in this order
+    // (tokio-postgres sends a request when its future is first polled): one round trip.
+    // `COMMIT` is not waited for, as the rows come before its reply; it is on its way,
+    // so the transaction ends on the server even when the stream is dropped early, and
+    // the connection goes back to the pool outside any transaction.
+    let (begun, rows, ()) = futures::join!(client.batch_execute(WITH_VALUES), rows, async {
+        let _sent = client.batch_execute("COMMIT").now_or_never();
+    });
+    begun.map_err(db)?;
+    Ok(Box::pin(rows.map_err(db)?))
 }
 
 /// A read under way.
@@ -161,8 +191,9 @@ pub(crate) fn stream(
         let mut r = match state {
             State::Start(pool, table, read, known) => {
                 let client = pool.get().await.map_err(db)?;
+                let with_values = planned_with_values(&read);
                 let (sql, rest) = plan(&client, &table, read, &known).await?;
-                let rows = run(&client, &sql).await?;
+                let rows = run(&client, &sql, with_values).await?;
                 Box::new(Rows {
                     client,
                     rows,
@@ -187,8 +218,10 @@ pub(crate) fn stream(
             let Some(query) = rest.rest(safe) else {
                 return Ok(None);
             };
+            // The rest of a keyset page: a short range of sequences, whose generic plan
+            // reads it along the primary key.
             let sql = select_events(&PostgresDialect, &r.table, &query, None)?;
-            r.rows = run(&r.client, &sql).await?;
+            r.rows = run(&r.client, &sql, false).await?;
         }
     })
     .boxed()

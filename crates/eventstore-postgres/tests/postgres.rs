@@ -1,11 +1,12 @@
 //! What only PostgreSQL has: concurrent migration, the schema version guard, lossless
-//! JSON beside jsonb, TLS, and the horizon's lag (bulk import: tests/import.rs).
+//! JSON beside jsonb, TLS, the horizon's lag, and "since" reads planned with their
+//! values (bulk import: tests/import.rs).
 
 mod common;
 
 use eventstore_core::{Data, Event, EventQuery, EventStore, Json};
 use eventstore_postgres::{PostgresOptions, TlsMode, TlsOptions};
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 
 fn event(id: &str, subject: &str) -> Event {
     Event::builder()
@@ -339,4 +340,49 @@ async fn configured_limits_are_enforced() {
         .await
         .unwrap();
     eventstore_testkit::suite::configured_limits_are_enforced(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_since_read_runs_in_a_transaction_that_ends_even_when_its_stream_is_dropped() {
+    let schema = common::Schema::new("since");
+    // One connection: every call below reuses the one the read ran on.
+    let store = schema.options().pool_size(1).unwrap().open().await.unwrap();
+    let start = eventstore_core::time::OffsetDateTime::UNIX_EPOCH;
+    let at = |s: i64| start + eventstore_core::time::Duration::seconds(s);
+    let events = (0..50).map(|i| {
+        Event::builder()
+            .id(i.to_string())
+            .source("/pg")
+            .ty("pg.event")
+            .time(at(i))
+            .build()
+            .unwrap()
+    });
+    store.append(events.collect()).await.unwrap();
+    let since = |from: i64| EventQuery::new().time_from(at(from));
+
+    let all: Vec<_> = store.query(since(10)).try_collect().await.unwrap();
+    let ids: Vec<_> = all.iter().map(|e| e.event().id().to_owned()).collect();
+    let expected: Vec<_> = (10..50).map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected);
+    let limited: Vec<_> = store.query(since(45).limit(3)).try_collect().await.unwrap();
+    assert_eq!(limited.len(), 3);
+    assert_eq!(limited[0].event().id(), "45");
+
+    // Dropped after one event: its `COMMIT` was sent with it, so the connection goes
+    // back outside the read-only transaction and without its setting.
+    let mut stream = store.query(since(0));
+    assert!(stream.next().await.unwrap().is_ok());
+    drop(stream);
+    store
+        .append(vec![event("after", "s")])
+        .await
+        .expect("an append on the read's connection is not in a read-only transaction");
+    let client = store.pool().get().await.unwrap();
+    let mode: String = client
+        .query_one("SHOW plan_cache_mode", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "force_generic_plan");
 }

@@ -107,6 +107,25 @@ pub(crate) fn run(
                 vec![Target::RatioAtLeast(RATIO_TARGET)],
             ));
         }
+        if wants.has("since") {
+            progress!("postgres: events since a time…");
+            out.push(figures::latency(
+                "since_p50",
+                format!("events since a time LIMIT {}, p50", reads::QUERY_LIMIT),
+                &set.since(sizes.query_calls, false),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+            // A generic plan walks the history up to the start: ~0.5 s a query at 1M.
+            out.push(figures::latency(
+                "since_generic_p50",
+                format!(
+                    "events since a time LIMIT {}, p50, raw with a generic plan",
+                    reads::QUERY_LIMIT
+                ),
+                &set.since((sizes.query_calls / 25).max(4), true),
+                Vec::new(),
+            ));
+        }
         if wants.has("get") {
             progress!("postgres: gets by (source, id)…");
             out.push(figures::latency(

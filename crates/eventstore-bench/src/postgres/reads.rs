@@ -363,6 +363,52 @@ impl ReadSet<'_> {
         )
     }
 
+    /// Events since a random time in the last hundredth of the history, at most
+    /// [`QUERY_LIMIT`], oldest first: what `eventstore query --since 1h` asks of a long
+    /// history. The baseline's session plans the statement with its values
+    /// (`plan_cache_mode = force_custom_plan`), as the store does for such a read; with
+    /// `generic`, with a generic plan, as the store's pool does for the rest.
+    pub(crate) fn since(&self, calls: usize, generic: bool) -> Repeated {
+        let statement = self.prepare(&format!(
+            "SELECT {} FROM {} WHERE time >= $1 ORDER BY sequence LIMIT $2",
+            raw::SELECT,
+            self.table
+        ));
+        let mode = if generic {
+            "force_generic_plan"
+        } else {
+            "force_custom_plan"
+        };
+        self.rt
+            .block_on(
+                self.client
+                    .batch_execute(&format!("SET plan_cache_mode = {mode}")),
+            )
+            .expect("the baseline's plan mode is set");
+        let events = self.events;
+        let repeated = repeat(
+            calls,
+            |rng| {
+                Dataset::base_time(Dataset::since_start(
+                    events,
+                    rng.below((events / 100).max(1)),
+                ))
+            },
+            |&from| {
+                let query = EventQuery::new().time_from(from).limit(QUERY_LIMIT);
+                self.timed_store(|| self.store.query(query).try_collect())
+            },
+            |&from| {
+                let from = format_fixed(from);
+                self.timed_raw(&statement, &[&from, &(QUERY_LIMIT as i64)])
+            },
+        );
+        self.rt
+            .block_on(self.client.batch_execute("RESET plan_cache_mode"))
+            .expect("the baseline's plan mode is reset");
+        repeated
+    }
+
     /// `get(source, id)` of random stored events.
     pub(crate) fn gets(&self, calls: usize) -> Repeated {
         let statement = self.prepare(&format!(

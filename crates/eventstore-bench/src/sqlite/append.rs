@@ -14,51 +14,37 @@ use crate::sqlite::raw::{self, Columns};
 use crate::sqlite::scratch::{Scratch, create_schema};
 use crate::workload::{AppendResult, AppendShape, append_concurrently, best_of, split};
 
-/// Runs `rounds` rounds of each side, alternating which goes first, and keeps the best.
+/// What the store's appends are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Against {
+    /// Plain rusqlite on the store's schema.
+    Raw,
+    /// Plain rusqlite on the seed's schema ([`crate::seed`]).
+    Seed,
+    /// The store itself without the optional `(type, time)` index, while the store's
+    /// side has it: what the index costs appends.
+    StoreWithoutTypeTimeIndex,
+}
+
+/// Runs `rounds` rounds of the store and of what it is compared `against`,
+/// alternating which goes first, and keeps the best of each.
 pub(crate) fn run(
     rt: &Runtime,
     scratch: &Scratch,
     dataset: Dataset,
     shape: AppendShape,
     rounds: u32,
+    against: Against,
 ) -> AppendResult {
+    let indexed = against == Against::StoreWithoutTypeTimeIndex;
     best_of(
         rounds,
-        || store_round(rt, scratch, dataset, shape, false),
-        || raw_round(rt, scratch, dataset, shape, false),
-    )
-}
-
-/// Runs `rounds` rounds of the store and of the baseline on the seed's schema
-/// ([`crate::seed`]), alternating, and keeps the best of each.
-pub(crate) fn run_against_seed(
-    rt: &Runtime,
-    scratch: &Scratch,
-    dataset: Dataset,
-    shape: AppendShape,
-    rounds: u32,
-) -> AppendResult {
-    best_of(
-        rounds,
-        || store_round(rt, scratch, dataset, shape, false),
-        || raw_round(rt, scratch, dataset, shape, true),
-    )
-}
-
-/// Runs `rounds` rounds of the store with the optional `(type, time)` index (reported
-/// as the store) and without it (reported as the baseline), alternating, and keeps the
-/// best of each: what the index costs appends.
-pub(crate) fn type_time_index_cost(
-    rt: &Runtime,
-    scratch: &Scratch,
-    dataset: Dataset,
-    shape: AppendShape,
-    rounds: u32,
-) -> AppendResult {
-    best_of(
-        rounds,
-        || store_round(rt, scratch, dataset, shape, true),
-        || store_round(rt, scratch, dataset, shape, false),
+        || store_round(rt, scratch, dataset, shape, indexed),
+        || match against {
+            Against::Raw => raw_round(rt, scratch, dataset, shape, false),
+            Against::Seed => raw_round(rt, scratch, dataset, shape, true),
+            Against::StoreWithoutTypeTimeIndex => store_round(rt, scratch, dataset, shape, false),
+        },
     )
 }
 

@@ -100,6 +100,30 @@ impl<'a> Readers<'a> {
         )
     }
 
+    /// Events since a random time in the last hundredth of the history, at most
+    /// [`QUERY_LIMIT`], oldest first: what `eventstore query --since 1h` asks of a long
+    /// history.
+    pub(crate) fn since(&self, calls: usize) -> Repeated {
+        let events = self.set.events;
+        repeat(
+            calls,
+            |rng| {
+                Dataset::base_time(Dataset::since_start(
+                    events,
+                    rng.below((events / 100).max(1)),
+                ))
+            },
+            |&from| {
+                let query = EventQuery::new().time_from(from).limit(QUERY_LIMIT);
+                self.timed_store(move |store| store.query(query).try_collect())
+            },
+            |&from| {
+                let from = format_fixed(from);
+                self.timed_raw(move |raw| raw.since(&from, QUERY_LIMIT as i64))
+            },
+        )
+    }
+
     /// Workload 8: `get(source, id)` of random stored events. With `hand_off`, the
     /// baseline's statement runs under `block_in_place` as the store's does, so that
     /// the two differ only in what the store adds around the statement (pool, SQL,

@@ -23,6 +23,7 @@ use crate::memory::Peaks;
 use crate::report::{Section, Target};
 use crate::sizes::Sizes;
 use crate::workload::{AppendResult, Wants};
+use append::Against;
 use lookups::{QUERY_LIMIT, Readers};
 use scratch::Scratch;
 
@@ -121,6 +122,15 @@ pub(crate) fn run(
                 .and_then(|conn| conn.execute_batch("DROP INDEX \"events_type_time\""))
                 .expect("the (type, time) index is dropped");
         }
+        if wants.has("since") {
+            progress!("sqlite: events since a time…");
+            figures.push(figures::latency(
+                "since_p50",
+                format!("events since a time LIMIT {QUERY_LIMIT}, p50"),
+                &readers.since(sizes.query_calls),
+                vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
         if wants.has("get") {
             progress!("sqlite: gets by (source, id)…");
             figures.push(figures::latency(
@@ -167,20 +177,21 @@ pub(crate) fn run(
             continue;
         }
         progress!("sqlite: {label}…");
-        let result = append::run(rt, &scratch, dataset, shape, sizes.rounds);
+        let result = append::run(rt, &scratch, dataset, shape, sizes.rounds, Against::Raw);
         let targets = vec![Target::RatioAtLeast(RATIO_TARGET)];
         appends.push(figures::append(key, label, shape, result, targets));
     }
     if wants.has("type_time_index") {
         progress!("sqlite: append 100 × 1 with the (type, time) index…");
         let shape = sizes.batched();
-        let result = append::type_time_index_cost(rt, &scratch, dataset, shape, sizes.rounds);
+        let against = Against::StoreWithoutTypeTimeIndex;
+        let result = append::run(rt, &scratch, dataset, shape, sizes.rounds, against);
         appends.push(figures::type_time_index_cost(shape, result));
     }
     if wants.has("seed") {
         progress!("sqlite: append 100 × 1 against the seed's schema…");
         let shape = sizes.batched();
-        let result = append::run_against_seed(rt, &scratch, dataset, shape, sizes.rounds);
+        let result = append::run(rt, &scratch, dataset, shape, sizes.rounds, Against::Seed);
         appends.push(figures::seed_empty("files", shape, result));
     }
     appends.extend(figures);

@@ -27,6 +27,13 @@ const TYPE_IN_TIME_RANGE: &str = concat!(
     " FROM \"events\" WHERE type = ?1 AND time >= ?2 AND time < ?3 ORDER BY sequence ASC LIMIT ?4"
 );
 
+/// Events since a time, oldest first, limited.
+const SINCE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM \"events\" WHERE time >= ?1 ORDER BY sequence ASC LIMIT ?2"
+);
+
 /// One page of a keyset walk: the events after a sequence, oldest first, limited.
 const PAGE: &str = concat!(
     "SELECT ",
@@ -189,6 +196,14 @@ impl Reader {
                 out.push(r);
             },
         );
+        out
+    }
+
+    /// Events with `time` at or after `from` (the stored text form), oldest first, at
+    /// most `limit`: the statement the store builds for that query.
+    pub(crate) fn since(&self, from: &str, limit: i64) -> Vec<RawRow> {
+        let mut out = Vec::new();
+        self.run(SINCE, rusqlite::params![from, limit], |r| out.push(r));
         out
     }
 
