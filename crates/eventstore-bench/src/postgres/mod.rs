@@ -122,7 +122,7 @@ pub(crate) fn run(
                     "events since a time LIMIT {}, p50, raw with a generic plan",
                     reads::QUERY_LIMIT
                 ),
-                &set.since((sizes.query_calls / 25).max(4), true),
+                &set.since((sizes.query_calls / 5).max(4), true),
                 Vec::new(),
             ));
         }

@@ -18,9 +18,6 @@ const APPEND_TARGET: f64 = 0.8;
 /// Query latencies may at most double from the small to the large table.
 const LATENCY_TARGET: f64 = 0.5;
 
-/// Queries of each kind at each scale point, at most.
-const SCALE_QUERY_CALLS: usize = 100;
-
 /// Data set indexes of the events the scale points append: far above the read set's.
 const APPEND_BASE: u64 = 500_000_000;
 
@@ -181,17 +178,15 @@ fn point(set: &ReadSet<'_>, sizes: &Sizes, n: u64, window: u64) -> Point {
             wal_position().await - wal_before,
         )
     });
-    // Fewer than the 1M read set's: a twentieth of the 10M table takes ~0.3 s a query.
-    let calls = sizes.query_calls.min(SCALE_QUERY_CALLS);
     Point {
         events: set.events,
         append,
         wal_per_event: wal as f64 / events as f64,
-        type_time: set.type_time_range(calls, window),
+        type_time: set.type_time_range(sizes.query_calls, window),
         type_time_wide: (set.twentieth() != window)
-            .then(|| set.type_time_range(calls, set.twentieth())),
+            .then(|| set.type_time_range(sizes.query_calls, set.twentieth())),
         get: set.gets(sizes.get_calls / 4),
-        page: set.pages(calls),
+        page: set.pages(sizes.query_calls),
     }
 }
 
