@@ -128,10 +128,12 @@ impl Dataset {
         START + Duration::milliseconds(index as i64 * SPACING_MS)
     }
 
-    /// The index a "since" query starts at among `events` events: `back` events before
-    /// the last 200, so that every such query finds its hundred.
-    pub(crate) fn since_start(events: u64, back: u64) -> u64 {
-        events.saturating_sub(200 + back)
+    /// Where a "since" query starts among `events` events: at a random one of the last
+    /// hundredth of them, but at least 200 before the last, so that every such query
+    /// finds its hundred.
+    pub(crate) fn since_start(events: u64, rng: &mut Rng) -> OffsetDateTime {
+        let back = rng.below((events / 100).max(1));
+        Self::base_time(events.saturating_sub(200 + back))
     }
 
     /// The events with indexes in `range`.

@@ -388,12 +388,7 @@ impl ReadSet<'_> {
         let events = self.events;
         let repeated = repeat(
             calls,
-            |rng| {
-                Dataset::base_time(Dataset::since_start(
-                    events,
-                    rng.below((events / 100).max(1)),
-                ))
-            },
+            |rng| Dataset::since_start(events, rng),
             |&from| {
                 let query = EventQuery::new().time_from(from).limit(QUERY_LIMIT);
                 self.timed_store(|| self.store.query(query).try_collect())

@@ -107,12 +107,7 @@ impl<'a> Readers<'a> {
         let events = self.set.events;
         repeat(
             calls,
-            |rng| {
-                Dataset::base_time(Dataset::since_start(
-                    events,
-                    rng.below((events / 100).max(1)),
-                ))
-            },
+            |rng| Dataset::since_start(events, rng),
             |&from| {
                 let query = EventQuery::new().time_from(from).limit(QUERY_LIMIT);
                 self.timed_store(move |store| store.query(query).try_collect())
