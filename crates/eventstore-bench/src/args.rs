@@ -21,8 +21,9 @@ OPTIONS:
     --only LIST        only these workloads, comma-separated, of:
                        append_1x1 append_100x1 append_1x8 append_100x8
                        append_100x8_shared seed gin import full_read keyset
-                       stream type_time type_time_index since get follow scale
-                       (gin: PostgreSQL only; type_time_index: SQLite only)
+                       stream type_time type_time_index since get mmap follow
+                       scale (gin: PostgreSQL only; type_time_index, mmap: SQLite
+                       only)
     --out DIR          where report.json goes (default: target/bench in the workspace)
     --peers FILE       merge the peers' figures (what the peers crate wrote) into the report
     --export-peers DIR write the events and plan the peers crate appends, and exit

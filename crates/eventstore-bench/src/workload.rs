@@ -161,7 +161,7 @@ pub(crate) async fn walk_pages<S: EventStore>(store: &S, page: u64) -> u64 {
 }
 
 /// Every workload's name, as `--only` takes them.
-pub(crate) const WORKLOADS: [&str; 17] = [
+pub(crate) const WORKLOADS: [&str; 18] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -177,6 +177,7 @@ pub(crate) const WORKLOADS: [&str; 17] = [
     "type_time_index",
     "since",
     "get",
+    "mmap",
     "follow",
     "scale",
 ];
@@ -211,6 +212,7 @@ impl Wants {
             "type_time_index",
             "since",
             "get",
+            "mmap",
             "follow",
             "scale",
             "seed",

@@ -179,6 +179,10 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
     // Statement journals (a group commit's savepoints) stay in memory instead of
     // spilling to temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if options.mmap_size > 0 {
+        let bytes = i64::try_from(options.mmap_size).unwrap_or(i64::MAX);
+        conn.pragma_update(None, "mmap_size", bytes)?;
+    }
     Ok(())
 }
 

@@ -333,3 +333,33 @@ async fn the_type_time_index_is_made_only_when_asked_for_and_never_dropped() {
         assert!(type_time_index_exists(&path));
     }
 }
+
+/// Whether this process maps `path` into memory (Linux's `/proc/self/maps`).
+#[cfg(target_os = "linux")]
+fn mapped(path: &std::path::Path) -> bool {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .any(|line| line.ends_with(path.to_str().unwrap()))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_file_is_read_through_a_memory_map_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("plain.db", 0), ("mapped.db", 1 << 20)] {
+        let path = dir.path().join(name);
+        let store = SqliteOptions::file(&path)
+            .mmap_size(bytes)
+            .open()
+            .await
+            .unwrap();
+        store.append(vec![event("1"), event("2")]).await.unwrap();
+        assert_eq!(count(&store).await, 2);
+        let event = store.get("/t", "2").await.unwrap().expect("the event");
+        assert_eq!(event.stream_version(), Some(2));
+        assert_eq!(mapped(&path), bytes > 0, "{name}");
+        store.close().await.unwrap();
+    }
+}

@@ -32,16 +32,29 @@ pub(crate) struct Readers<'a> {
 
 impl<'a> Readers<'a> {
     /// Opens both on `set`, the store creating the optional `(type, time)` index when
-    /// `type_time_index` (the baseline then reads through it too).
-    pub(crate) fn open(rt: &'a Runtime, set: &'a ReadSet, type_time_index: bool) -> Self {
+    /// `type_time_index` (the baseline then reads through it too), and both mapping the
+    /// file's first `mmap_size` bytes into memory.
+    pub(crate) fn open(
+        rt: &'a Runtime,
+        set: &'a ReadSet,
+        type_time_index: bool,
+        mmap_size: u64,
+    ) -> Self {
         let store = rt
             .block_on(
                 SqliteOptions::file(&set.path)
                     .type_time_index(type_time_index)
+                    .mmap_size(mmap_size)
                     .open(),
             )
             .expect("the store opens");
-        let raw = Reader::new(raw::open(&set.path).expect("the baseline opens"));
+        let raw = raw::open(&set.path)
+            .and_then(|conn| {
+                conn.pragma_update(None, "mmap_size", mmap_size as i64)?;
+                Ok(conn)
+            })
+            .expect("the baseline opens");
+        let raw = Reader::new(raw);
         let raw = Arc::new(Mutex::new(raw));
         Self {
             rt,

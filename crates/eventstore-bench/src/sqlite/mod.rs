@@ -30,6 +30,10 @@ use scratch::Scratch;
 /// Subscription latency p99 target in process, in milliseconds.
 const LATENCY_TARGET_MS: f64 = 10.0;
 
+/// The memory map of the `mmap` workload: more than the read set's file, so all of it
+/// (SQLite caps it just under 2 GiB).
+const MMAP_BYTES: u64 = 2 << 30;
+
 pub(crate) use readset::import_into as import_read_set;
 
 /// Runs the SQLite workloads `wants` selects.
@@ -93,7 +97,7 @@ pub(crate) fn run(
             ));
             rt.block_on(store.close()).expect("the store closes");
         }
-        let readers = Readers::open(rt, &set, false);
+        let readers = Readers::open(rt, &set, false, 0);
         if wants.has("stream") {
             progress!("sqlite: subject streams…");
             figures.extend(figures::stream(&readers.streams(sizes.stream_calls)));
@@ -109,7 +113,7 @@ pub(crate) fn run(
         }
         if wants.has("type_time_index") {
             progress!("sqlite: type + time range queries with the (type, time) index…");
-            let indexed = Readers::open(rt, &set, true);
+            let indexed = Readers::open(rt, &set, true, 0);
             figures.push(figures::latency(
                 "type_time_range_indexed_p50",
                 format!("type + time range LIMIT {QUERY_LIMIT}, p50, (type, time) index"),
@@ -132,6 +136,22 @@ pub(crate) fn run(
                 // Fewer than the type + time queries: each walks most of the table.
                 &readers.since((sizes.query_calls / 4).max(4)),
                 vec![Target::RatioAtLeast(RATIO_TARGET)],
+            ));
+        }
+        if wants.has("mmap") {
+            progress!("sqlite: subject streams and gets, memory-mapped…");
+            let mapped = Readers::open(rt, &set, false, MMAP_BYTES);
+            figures.push(figures::latency(
+                "stream_subject_mmap_p50",
+                "subject stream, p50 per call, both memory-mapped".to_owned(),
+                &mapped.streams(sizes.stream_calls),
+                Vec::new(),
+            ));
+            figures.push(figures::latency(
+                "get_by_id_mmap_p50",
+                "get by (source, id), p50, both memory-mapped".to_owned(),
+                &mapped.gets(sizes.get_calls, false),
+                Vec::new(),
             ));
         }
         if wants.has("get") {
