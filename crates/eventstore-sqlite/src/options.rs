@@ -201,13 +201,13 @@ impl SqliteOptions {
     /// Mapped, a page already in the operating system's cache is read in place instead
     /// of being copied into SQLite's own cache, which speeds up reads that jump around
     /// the file: in the benchmark, on a million events, loading a subject's ~1,000
-    /// events took about a third less time and a `get` about a fifth less. A read of
-    /// the whole table through a connection that has not mapped it yet was about a
-    /// quarter slower, as each page is mapped on first touch (docs/benchmarks.md has
-    /// the figures). The map covers the file's first `bytes` bytes; SQLite caps it at
-    /// its build's limit (2 GiB for the bundled SQLite on Linux, macOS and Windows) and
-    /// ignores it where it has no memory-mapped I/O. Writes are unaffected: they go to
-    /// the write-ahead log.
+    /// events took a quarter to a third less time and a `get` a tenth to a fifth less.
+    /// A read of the whole table through a connection that has not mapped it yet was
+    /// about a quarter slower, as each page is mapped on first touch
+    /// (docs/benchmarks.md has the figures). The map covers the file's first `bytes`
+    /// bytes; SQLite caps it at its build's limit (just under 2 GiB for the bundled
+    /// SQLite on Linux, macOS and Windows) and ignores it where it has no memory-mapped
+    /// I/O. Appends still write through the write-ahead log.
     ///
     /// An I/O error on a mapped page (a failing disk, or the file truncated by another
     /// program) stops the process with a signal instead of failing one read, which is
