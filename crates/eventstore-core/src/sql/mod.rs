@@ -51,8 +51,8 @@ pub trait Dialect: Send + Sync {
 
     /// How many entries of the `(time)` index a read in sequence order with a time
     /// range (`bounded`: with an end) may scan to find where its first match lies (see
-    /// [`select_events`](builder::select_events)); `None`, the default, for a database
-    /// whose planner reads such ranges well on its own.
+    /// [`select_events`]); `None`, the default, for a database whose planner reads such
+    /// ranges well on its own.
     fn time_probe_rows(&self, bounded: bool) -> Option<u64> {
         let _ = bounded;
         None
