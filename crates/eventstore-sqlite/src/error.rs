@@ -26,7 +26,8 @@ pub(crate) fn db_shared(error: &rusqlite::Error) -> Error {
     }
 }
 
-fn is_busy(error: &rusqlite::Error) -> bool {
+/// Whether SQLite reported a lock it could not take (`SQLITE_BUSY`).
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
