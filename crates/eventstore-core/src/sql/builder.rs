@@ -81,6 +81,7 @@ pub fn select_events(
         ("topic", &query.topics),
         ("destination", &query.destinations),
     ];
+    let narrowed = lists.iter().any(|(_, values)| values.is_some());
     for (column, values) in lists {
         let Some(values) = values.as_deref() else {
             continue;
@@ -113,15 +114,18 @@ pub fn select_events(
             conditions.push(dialect.extension_equals(name, value, &mut b));
         }
     }
+    let mut range = Vec::new();
     if let Some(from) = query.time_from {
-        conditions.push(format!("time >= {}", b.bind(SqlValue::Time(from))));
+        range.push(format!("time >= {}", b.bind(SqlValue::Time(from))));
     }
     if let Some(to) = query.time_to {
-        conditions.push(format!("time < {}", b.bind(SqlValue::Time(to))));
+        range.push(format!("time < {}", b.bind(SqlValue::Time(to))));
     }
-    if let Some(probe) = first_match_probe(&mut b, table, query) {
-        conditions.push(probe);
-    }
+    let probe = (!narrowed)
+        .then(|| first_match_probe(&mut b, table, query, &range.join(" AND ")))
+        .flatten();
+    conditions.extend(range);
+    conditions.extend(probe);
     if let Some(min) = query.min_sequence {
         conditions.push(format!("sequence >= {}", b.bind(SqlValue::Int(min))));
     }
@@ -156,9 +160,10 @@ pub fn select_events(
 }
 
 /// For a read in ascending sequence order from its start (no `after`) with a time
-/// range and no filter on an indexed attribute, on a dialect with
+/// start, whose time `range` condition is already bound, on a dialect with
 /// [`Dialect::time_probe_rows`]: a lower bound on the sequence of its first match,
-/// found in the `(time)` index.
+/// found in the `(time)` index. The caller leaves it out for reads filtered on an
+/// indexed attribute.
 ///
 /// A planner reads `time >= $from ORDER BY sequence LIMIT n` by walking the table in
 /// sequence order and checking each event's time, as it assumes the matches are spread
@@ -173,27 +178,18 @@ pub fn select_events(
 /// attribute (a type, a subject, ...) walks that attribute's index instead, which the
 /// bound would not shorten by much; a keyset page (`after`) walks from its position,
 /// which is where its matches are.
-fn first_match_probe(b: &mut Binder<'_>, table: &TableName, query: &EventQuery) -> Option<String> {
-    let from = query.time_from?;
+fn first_match_probe(
+    b: &mut Binder<'_>,
+    table: &TableName,
+    query: &EventQuery,
+    range: &str,
+) -> Option<String> {
+    query.time_from?;
     let rows = b.dialect.time_probe_rows(query.time_to.is_some())?;
-    let indexed = [
-        &query.types,
-        &query.sources,
-        &query.subjects,
-        &query.correlation_ids,
-        &query.topics,
-        &query.destinations,
-    ]
-    .iter()
-    .any(|filter| filter.is_some());
-    if indexed || query.order != Order::Ascending || query.after.is_some() {
+    if query.order != Order::Ascending || query.after.is_some() {
         return None;
     }
     let rows = b.bind(SqlValue::Int(i64::try_from(rows).unwrap_or(i64::MAX)));
-    let mut range = format!("time >= {}", b.bind(SqlValue::Time(from)));
-    if let Some(to) = query.time_to {
-        range.push_str(&format!(" AND time < {}", b.bind(SqlValue::Time(to))));
-    }
     let none = b.bind(SqlValue::Int(i64::MAX));
     Some(format!(
         "sequence >= (SELECT CASE WHEN COUNT(*) < {rows} THEN COALESCE(MIN(sequence), {none}) \
@@ -367,17 +363,17 @@ mod tests {
         assert_eq!(
             sql.text,
             "SELECT * FROM \"events\" WHERE time >= ?1 AND sequence >= (SELECT CASE WHEN \
-             COUNT(*) < ?2 THEN COALESCE(MIN(sequence), ?4) ELSE 0 END FROM (SELECT sequence \
-             FROM \"events\" WHERE time >= ?3 ORDER BY time LIMIT ?2) AS probe) \
-             ORDER BY sequence ASC LIMIT ?5"
+             COUNT(*) < ?2 THEN COALESCE(MIN(sequence), ?3) ELSE 0 END FROM (SELECT sequence \
+             FROM \"events\" WHERE time >= ?1 ORDER BY time LIMIT ?2) AS probe) \
+             ORDER BY sequence ASC LIMIT ?4"
         );
         assert_eq!(
-            sql.params[..4],
+            sql.params,
             [
                 SqlValue::Time(at),
                 SqlValue::Int(7),
-                SqlValue::Time(at),
-                SqlValue::Int(i64::MAX)
+                SqlValue::Int(i64::MAX),
+                SqlValue::Int(10)
             ]
         );
         // Not where the walk starts elsewhere, or the dialect does not probe.
