@@ -3,9 +3,18 @@
 //! One `INSERT … SELECT … FROM unnest(…)` over one array parameter per column, inside
 //! a statement that, on the same snapshot, finds the batch's events already stored,
 //! checks the expected versions, numbers each subject's new events after its current
-//! version, takes an exclusive lock per subject (in hash order, so that writers of
-//! overlapping subjects queue instead of deadlocking on the stream-version index), then
-//! the horizon lock (see [`crate::horizon`]) and only then, gated on all that, inserts. The result rows say what happened:
+//! version, takes the table's append lock shared and an exclusive lock per subject (in
+//! hash order, so that writers of overlapping subjects queue instead of deadlocking on
+//! the stream-version index), then the horizon lock (see [`crate::horizon`]) and only
+//! then, gated on all that, inserts.
+//!
+//! A batch over [`MAX_SUBJECT_LOCKS`] subjects takes the table's append lock
+//! exclusively instead of the subject locks: PostgreSQL's lock table has room for
+//! `max_locks_per_transaction × max_connections` locks (6,400 by default) across all
+//! sessions, and a 20,000-subject batch failed with "out of shared memory". It then
+//! waits for every other append to the table, and they for it.
+//!
+//! The result rows say what happened:
 //!
 //! | outcome     | n                  | stream_version | subject |
 //! |-------------|--------------------|----------------|---------|
@@ -31,6 +40,7 @@ use crate::schema::sequence_name;
 pub fn append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
+    let appends = appends_cte("$21", "fresh_subjects");
     format!(
         "WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -58,10 +68,11 @@ pub fn append_sql(table: &TableName) -> String {
         WHEN 'no_stream' THEN actual IS NULL
         WHEN 'exists' THEN actual IS NOT NULL
         ELSE actual IS NOT DISTINCT FROM version END
-), subject_locks AS (
+), fresh_subjects AS MATERIALIZED (
+    SELECT DISTINCT hashtext(subject) AS h FROM fresh WHERE subject IS NOT NULL
+), {appends} subject_locks AS (
     SELECT pg_advisory_xact_lock($21::int4, h)
-    FROM (SELECT DISTINCT hashtext(subject) AS h FROM fresh WHERE subject IS NOT NULL
-          ORDER BY 1) s
+    FROM (SELECT h FROM fresh_subjects WHERE NOT (SELECT wide FROM appends) ORDER BY 1) s
 ), horizon AS (
     SELECT pg_advisory_xact_lock_shared($15::int8
         | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
@@ -69,6 +80,7 @@ pub fn append_sql(table: &TableName) -> String {
 ), gate AS (
     SELECT NOT EXISTS (SELECT 1 FROM conflict)
         AND ($16::bool OR NOT EXISTS (SELECT 1 FROM duplicate))
+        AND (SELECT locked FROM appends)
         AND (SELECT count(*) FROM subject_locks) >= 0
         AND (SELECT count(*) FROM horizon) = 1 AS ok
 ), inserted AS (
@@ -94,9 +106,37 @@ UNION ALL SELECT 'conflict', actual, NULL, subject FROM conflict"
 /// Takes the per-subject append locks of a batch (`$1` their namespace, `$2` the
 /// subjects), in the same hash order as the append statement, so that concurrent
 /// batches never wait on each other in a cycle.
-pub fn lock_subjects_sql() -> &'static str {
-    "SELECT count(pg_advisory_xact_lock($1::int4, h)) \
-     FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s ORDER BY 1) x"
+pub fn lock_subjects_sql() -> String {
+    format!(
+        "WITH subjects AS MATERIALIZED (
+    SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s
+), {appends}
+SELECT (SELECT locked FROM appends)
+    AND (SELECT count(pg_advisory_xact_lock($1::int4, h))
+         FROM (SELECT h FROM subjects WHERE NOT (SELECT wide FROM appends) ORDER BY h) x) >= 0",
+        appends = appends_cte("$1", "subjects").trim_end_matches(", ")
+    )
+}
+
+/// The most subjects a batch locks one by one; a batch spanning more takes the table's
+/// append lock exclusively instead (see the module's documentation).
+pub const MAX_SUBJECT_LOCKS: usize = 256;
+
+/// The `appends` common table expression, followed by `, `: `wide`, whether the batch
+/// spans over [`MAX_SUBJECT_LOCKS`] subjects (the rows of `subjects`, one per distinct
+/// subject), and `locked`, true once the table's append lock is taken: exclusively for
+/// a wide batch, shared otherwise. `namespace` is the placeholder of the subject
+/// locks' namespace; the append lock is the `bigint` key with that namespace in its high
+/// 32 bits, apart from every `(int4, int4)` subject lock.
+fn appends_cte(namespace: &str, subjects: &str) -> String {
+    let key = format!("{namespace}::int4::int8 << 32");
+    format!(
+        "appends AS MATERIALIZED (
+    SELECT wide, (wide AND pg_advisory_xact_lock({key}) IS NOT NULL)
+        OR (NOT wide AND pg_advisory_xact_lock_shared({key}) IS NOT NULL) AS locked
+    FROM (SELECT count(*) > {MAX_SUBJECT_LOCKS} AS wide FROM {subjects}) c
+), "
+    )
 }
 
 /// The plain append's text for `table`: the common case (no expectations, duplicates
@@ -117,6 +157,7 @@ pub fn lock_subjects_sql() -> &'static str {
 pub(crate) fn plain_append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
+    let appends = appends_cte("$18", "subjects");
     format!(
         "WITH input AS MATERIALIZED (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -124,14 +165,17 @@ pub(crate) fn plain_append_sql(table: &TableName) -> String {
         $12::text[], $13::jsonb[], $14::bytea[], $16::int8[])
         WITH ORDINALITY AS u(id, source, type, subject, time, datacontenttype, dataschema,
             correlationid, topic, destination, extensions, data_kind, data, data_bytes, k, ord)
-), current AS (
+), subjects AS MATERIALIZED (
+    SELECT DISTINCT subject, hashtext(subject) AS h FROM input WHERE subject IS NOT NULL
+), {appends} current AS (
     SELECT s.subject,
         (SELECT max(e.stream_version) FROM {t} e WHERE e.subject = s.subject) AS version,
-        pg_advisory_xact_lock($18::int4, hashtext(s.subject)) AS locked
-    FROM (SELECT d.subject FROM (SELECT DISTINCT subject FROM input WHERE subject IS NOT NULL) d
-          ORDER BY hashtext(d.subject)) s
+        (SELECT wide FROM appends)
+            OR pg_advisory_xact_lock($18::int4, s.h) IS NOT NULL AS locked
+    FROM (SELECT subject, h FROM subjects ORDER BY h) s
 ), gate AS (
-    SELECT (SELECT count(*) FROM current) >= 0
+    SELECT (SELECT locked FROM appends)
+        AND (SELECT count(*) FROM current) >= 0
         AND (SELECT pg_advisory_xact_lock_shared($15::int8
                 | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
              FROM {sequence}) IS NOT NULL AS ok

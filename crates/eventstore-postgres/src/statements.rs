@@ -10,7 +10,9 @@
 //! 1. [`Batch::new`] over the events and options (it decides the expectations on
 //!    subjects holding U+0000, which PostgreSQL's `text` cannot take);
 //! 2. unless [`Batch::subjects`] is empty, [`lock_subjects_sql`] with
-//!    `$1` = [`LockKeys::subject`] (`int4`) and `$2` = the subjects (`text[]`);
+//!    `$1` = [`LockKeys::subject`] (`int4`) and `$2` = the subjects (`text[]`): the
+//!    table's append lock, then each subject's lock (one exclusive append lock instead
+//!    for a batch over [`MAX_SUBJECT_LOCKS`] subjects);
 //! 3. [`append_sql`] with the 21 parameters of [`Batch::params`] (see
 //!    [`AppendParams`]), at [`recorded_now`];
 //! 4. its rows, as [`OutcomeRow`]s (`outcome` text, `n` int8, `stream_version` int8,
@@ -25,7 +27,9 @@
 //! through [`horizon_from`]. A row of the event columns, read through the driver's
 //! [`EventColumns`], becomes a `StoredEvent` with [`decode_event`].
 
-pub use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql};
+pub use crate::append_sql::{
+    MAX_SUBJECT_LOCKS, append_sql, current_version_sql, lock_subjects_sql,
+};
 pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
 pub use crate::columns::{EventColumns, decode_event, time_column};
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};

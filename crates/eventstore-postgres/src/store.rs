@@ -102,7 +102,7 @@ impl PostgresEventStore {
                 owns_pool,
                 append_sql: append_sql(&table),
                 plain_append_sql: plain_append_sql(&table),
-                lock_subjects_sql: lock_subjects_sql().to_owned(),
+                lock_subjects_sql: lock_subjects_sql(),
                 current_version_sql: current_version_sql(&table),
                 keys: LockKeys::new(&table),
                 contention: Contention::default(),

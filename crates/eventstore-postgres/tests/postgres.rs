@@ -1,6 +1,6 @@
 //! What only PostgreSQL has: concurrent migration, the schema version guard, lossless
-//! JSON beside jsonb, TLS, the horizon's lag, and "since" reads planned with their
-//! values (bulk import: tests/import.rs).
+//! JSON beside jsonb, TLS, the horizon's lag, "since" reads planned with their values,
+//! and the table lock of batches over many subjects (bulk import: tests/import.rs).
 
 mod common;
 
@@ -423,4 +423,69 @@ async fn since_reads_are_exact_whether_or_not_the_time_probe_holds_their_range()
             .collect();
         assert_eq!(got, expected, "since {from} ms");
     }
+}
+
+/// A batch locks each of its subjects, up to `MAX_SUBJECT_LOCKS`; a wider one takes the
+/// table's append lock exclusively instead, so that no batch the store accepts can
+/// overflow the server's lock table (about 6,400 locks by default, shared by every
+/// session). Counted in the caller's transaction, which holds them until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wide_batch_takes_one_table_lock_instead_of_one_per_subject() {
+    use eventstore_core::AppendOptions;
+    use eventstore_postgres::statements::MAX_SUBJECT_LOCKS;
+
+    let schema = common::Schema::new("wide");
+    let store = schema.open().await;
+    let mut client = common::admin().await;
+    let locks = "SELECT count(*) FILTER (WHERE mode = 'ExclusiveLock'), \
+                 count(*) FILTER (WHERE mode = 'ShareLock') \
+                 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()";
+    let held = async |tx: &tokio_postgres::Transaction<'_>| {
+        let row = tx.query_one(locks, &[]).await.unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    let batch = |prefix: &str, subjects: usize| -> Vec<Event> {
+        (0..subjects)
+            .map(|i| event(&format!("{prefix}{i}"), &format!("s{i}")))
+            .collect()
+    };
+
+    let tx = client.transaction().await.unwrap();
+    store
+        .append_in(
+            &tx,
+            batch("narrow", MAX_SUBJECT_LOCKS),
+            AppendOptions::new(),
+        )
+        .await
+        .unwrap();
+    // Each subject exclusively; the table's append lock and the horizon shared.
+    assert_eq!(held(&tx).await, (MAX_SUBJECT_LOCKS as i64, 2));
+    tx.rollback().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    store
+        .append_in(
+            &tx,
+            batch("wide", MAX_SUBJECT_LOCKS + 1),
+            AppendOptions::new(),
+        )
+        .await
+        .unwrap();
+    // The table's append lock exclusively, the horizon shared.
+    assert_eq!(held(&tx).await, (1, 1));
+    // A narrow batch on another subject waits for the wide one's transaction.
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(vec![event("later", "elsewhere")]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a narrow append waits for a wide one"
+    );
+    tx.commit().await.unwrap();
+    waiting.await.unwrap().unwrap();
+    let last = format!("s{MAX_SUBJECT_LOCKS}");
+    assert_eq!(store.stream_version(&last).await.unwrap(), Some(1));
 }

@@ -33,6 +33,7 @@ pub type EventStreamIn<'c> = BoxStream<'c, Result<StoredEvent>>;
 pub struct SqlxEventStore {
     table: TableName,
     append_sql: String,
+    lock_subjects_sql: String,
     current_version_sql: String,
     horizon_sql: String,
     keys: LockKeys,
@@ -44,6 +45,7 @@ impl SqlxEventStore {
     pub fn new(table: TableName) -> Self {
         Self {
             append_sql: append_sql(&table),
+            lock_subjects_sql: lock_subjects_sql(),
             current_version_sql: current_version_sql(&table),
             horizon_sql: horizon_sql(&table),
             keys: LockKeys::new(&table),
@@ -91,7 +93,7 @@ impl SqlxEventStore {
             // the locks.
             let subjects = batch.subjects();
             if !subjects.is_empty() {
-                sqlx::query(lock_subjects_sql())
+                sqlx::query(AssertSqlSafe(self.lock_subjects_sql.as_str()))
                     .bind(self.keys.subject)
                     .bind(subjects)
                     .execute(&mut *conn)

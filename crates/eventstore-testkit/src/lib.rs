@@ -107,7 +107,8 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@shared $fresh;
             followers_catch_up_then_follow_live,
             followers_apply_filters,
-            followers_see_concurrent_appends_once_in_order
+            followers_see_concurrent_appends_once_in_order,
+            batches_spanning_many_subjects_append_beside_narrow_ones
         );
         $crate::conformance_suite!(@coordination $fresh;
             checkpoints_move_only_forward,

@@ -288,6 +288,60 @@ pub async fn concurrent_appenders_get_distinct_versions(store: &dyn EventStore) 
     assert_eq!(by_query, events);
 }
 
+/// A batch may span as many subjects as it has events, up to the store's batch limit
+/// (on PostgreSQL one lock per subject would overflow the server's lock table, so a
+/// batch over `MAX_SUBJECT_LOCKS` subjects locks the table's appends instead), and
+/// such batches append beside narrow ones on the same subjects: every subject's
+/// versions stay consecutive, in sequence order.
+pub async fn batches_spanning_many_subjects_append_beside_narrow_ones(store: Arc<dyn EventStore>) {
+    const WIDE: usize = 20_000;
+    let wide = |writer: &'static str, events: usize| {
+        let store = Arc::clone(&store);
+        async move {
+            let batch = (0..events)
+                .map(|i| on_subject(format!("{writer}-{i}"), &format!("s{i}")))
+                .collect();
+            store.append(batch).await.expect("a wide batch appends");
+        }
+    };
+    let narrow = |writer: usize| {
+        let store = Arc::clone(&store);
+        async move {
+            for round in 0..20 {
+                let batch = (0..10)
+                    .map(|i| {
+                        let subject = format!("s{}", (writer * 397 + round * 31 + i * 7) % 2_000);
+                        on_subject(format!("n{writer}-{round}-{i}"), &subject)
+                    })
+                    .collect();
+                store.append(batch).await.expect("a narrow batch appends");
+            }
+        }
+    };
+    futures::join!(
+        wide("a", WIDE),
+        wide("b", 2_000),
+        futures::future::join_all((0..4).map(narrow))
+    );
+    let events = all(&*store).await;
+    assert_eq!(events.len(), WIDE + 2_000 + 4 * 20 * 10);
+    let mut versions = std::collections::HashMap::<String, i64>::new();
+    for event in &events {
+        let subject = event
+            .subject()
+            .expect("every event has a subject")
+            .to_owned();
+        let version = versions.entry(subject).or_default();
+        *version += 1;
+        assert_eq!(
+            event.stream_version(),
+            Some(*version),
+            "{} in sequence order",
+            event.id()
+        );
+    }
+}
+
 /// `stream` reads one subject from a version, in version order.
 pub async fn stream_reads_from_a_version(store: &dyn EventStore) {
     let mut batch = Vec::new();
