@@ -101,20 +101,10 @@ impl Shared {
                 results.push(self.write_sql.append(&tx, &job.events, &job.options));
                 continue;
             }
-            let result = tx
-                .execute_batch("SAVEPOINT append")
-                .map_err(db)
-                .and_then(|()| {
-                    let appended = self.write_sql.append(&tx, &job.events, &job.options);
-                    let end = if appended.is_ok() {
-                        "RELEASE append"
-                    } else {
-                        "ROLLBACK TO append; RELEASE append"
-                    };
-                    tx.execute_batch(end).map_err(db)?;
-                    appended
-                });
-            results.push(result);
+            results.push(
+                self.write_sql
+                    .append_in_savepoint(&tx, &job.events, &job.options),
+            );
         }
         let committed = if alone && results[0].is_err() {
             tx.rollback()
@@ -312,7 +302,9 @@ impl SqliteEventStore {
 
     /// Appends inside a transaction the caller holds on its own connection to the same
     /// database file, synchronously (call it inside the caller's blocking code). The
-    /// events commit or roll back with the caller's transaction.
+    /// events commit or roll back with the caller's transaction. A batch refused (an
+    /// error: a conflict, a duplicate) leaves nothing of itself in the transaction, as
+    /// on PostgreSQL: the caller may handle the error and still commit its own writes.
     ///
     /// Begin the transaction with `TransactionBehavior::Immediate`: a deferred one that
     /// has read may fail to take the write lock. This store's followers are not told of
@@ -331,7 +323,9 @@ impl SqliteEventStore {
                     .to_owned(),
             ));
         }
-        self.shared.write_sql.append(conn, events, options)
+        self.shared
+            .write_sql
+            .append_in_savepoint(conn, events, options)
     }
 
     /// Wakes this store's followers, after a commit it could not see (see

@@ -57,8 +57,30 @@ impl WriteSql {
             .map_err(db)
     }
 
+    /// [`append`](Self::append) inside a savepoint of its own, so that a batch that
+    /// fails (a conflict, a duplicate, a database error) leaves nothing of itself in the
+    /// enclosing transaction, which goes on (a group commit's other batches, or the
+    /// caller's own writes).
+    pub(crate) fn append_in_savepoint(
+        &self,
+        conn: &Connection,
+        events: &[Event],
+        options: &AppendOptions,
+    ) -> Result<AppendResult> {
+        conn.execute_batch("SAVEPOINT append").map_err(db)?;
+        let appended = self.append(conn, events, options);
+        let end = if appended.is_ok() {
+            "RELEASE append"
+        } else {
+            "ROLLBACK TO append; RELEASE append"
+        };
+        conn.execute_batch(end).map_err(db)?;
+        appended
+    }
+
     /// Appends `events` on `conn`, which must be inside a write transaction (the caller
-    /// commits, or rolls back on error).
+    /// commits, or rolls back on error: a failed batch may have written some of its
+    /// events; [`append_in_savepoint`](Self::append_in_savepoint) takes them back).
     pub(crate) fn append(
         &self,
         conn: &Connection,
