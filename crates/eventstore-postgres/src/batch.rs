@@ -115,15 +115,42 @@ impl<'a> Batch<'a> {
     }
 
     /// The subjects to lock before the append statement, with the subject-lock
-    /// statement ([`lock_subjects_sql`](crate::statements::lock_subjects_sql)); empty
-    /// when there is nothing to lock.
+    /// statement ([`lock_subjects_sql`](crate::statements::lock_subjects_sql)): those
+    /// the batch writes and those it only checks (an expectation other than `Any`), so
+    /// that a concurrent batch cannot change a checked stream between the check and the
+    /// commit. Empty when there is nothing to lock.
     pub fn subjects(&self) -> Vec<&'a str> {
-        self.events.iter().filter_map(Event::subject).collect()
+        let options: &'a AppendOptions = self.options;
+        self.events
+            .iter()
+            .filter_map(Event::subject)
+            .chain(self.checked_subjects(options))
+            .collect()
     }
 
     /// Whether [`subjects`](Self::subjects) would be non-empty (without collecting them).
     pub fn has_subjects(&self) -> bool {
         self.events.iter().any(|e| e.subject().is_some())
+            || self.checked_subjects(self.options).next().is_some()
+    }
+
+    /// Whether the batch checks a subject it does not write. The append statement locks
+    /// only the subjects it writes, after its snapshot: such a batch must take its locks
+    /// first ([`subjects`](Self::subjects)), or a concurrent batch writing the checked
+    /// subject could commit unseen between the check and this batch's commit.
+    pub fn checks_unwritten_subjects(&self) -> bool {
+        let written: HashSet<&str> = self.events.iter().filter_map(Event::subject).collect();
+        self.checked_subjects(self.options)
+            .any(|subject| !written.contains(subject))
+    }
+
+    /// The subjects of the expectations the statement checks (those other than `Any`,
+    /// on subjects a stream can have).
+    fn checked_subjects(&self, options: &'a AppendOptions) -> impl Iterator<Item = &'a str> {
+        options
+            .expectations()
+            .map(|(subject, _)| subject)
+            .filter(|subject| eventstore_core::sql::text::is_storable(subject))
     }
 
     /// The append statement's parameters, recorded at `recorded_at` (see

@@ -233,7 +233,10 @@ impl EventStore for PostgresEventStore {
             // subject locks it takes, can lose every race (eight writers of 100-event
             // batches over 1,000 subjects lost 100 in a row). After a lost race the
             // store takes the locks first for a while: see [`Contention`].
-            let mut locked = batch.has_subjects() && self.shared.contention.locks_first();
+            // A batch that checks a subject it does not write takes its locks first
+            // always: no unique index would catch a stale check of that subject.
+            let mut locked = batch.checks_unwritten_subjects()
+                || (batch.has_subjects() && self.shared.contention.locks_first());
             let mut attempts = 0;
             loop {
                 attempts += 1;

@@ -85,15 +85,15 @@ fn on(subject: &str, id: &str) -> Event {
         .expect("valid")
 }
 
-/// Waits until some backend waits for the append lock of `subject` (a two-key advisory
-/// lock whose second key is the subject's hash; other tests' subjects differ).
-async fn until_a_lock_is_awaited(admin: &tokio_postgres::Client, subject: &str) {
+/// Waits until some backend waits for the append lock of one of `subjects` (a two-key
+/// advisory lock whose second key is the subject's hash; other tests' subjects differ).
+async fn until_a_lock_is_awaited(admin: &tokio_postgres::Client, subjects: &[&str]) {
     for _ in 0..500 {
         let row = admin
             .query_one(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                 AND objsubid = 2 AND objid = hashtext($1)::oid",
-                &[&subject],
+                 AND objsubid = 2 AND objid IN (SELECT hashtext(s)::oid FROM unnest($1::text[]) s)",
+                &[&subjects],
             )
             .await
             .expect("pg_locks reads");
@@ -127,7 +127,7 @@ async fn after_a_lost_race_appends_lock_first_with_the_same_semantics() {
         let (store, x) = (store.clone(), x.to_owned());
         async move { store.append(vec![on(&x, "waiter")]).await }
     });
-    until_a_lock_is_awaited(&admin, x).await;
+    until_a_lock_is_awaited(&admin, &[x]).await;
     tx.commit().await.expect("commits");
     let waited = waiter.await.expect("joins").expect("appends");
     let appended = &waited.appended[0];
@@ -167,4 +167,51 @@ async fn after_a_lost_race_appends_lock_first_with_the_same_semantics() {
         .await
         .expect("reads");
     assert_eq!(ids, ["held", "waiter", "a", "b", "c"]);
+}
+
+/// A batch that checks a subject it does not write holds that subject's lock: a
+/// concurrent batch writing it waits, and cannot pass a check of its own that the held
+/// batch's events break (write skew). As on SQLite, where the second writer waits for
+/// the first's transaction and then sees its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checked_subject_is_locked_although_not_written() {
+    let schema = common::Schema::new("write_skew");
+    let store = schema.open().await;
+    let admin = common::admin().await;
+    let (x, y) = (format!("x-{}", schema.name), format!("y-{}", schema.name));
+    let (x, y) = (x.as_str(), y.as_str());
+    store
+        .append(vec![on(x, "x1"), on(y, "y1")])
+        .await
+        .expect("the first events");
+    let mut held = store.pool().get().await.expect("a connection");
+    let tx = held.transaction().await.expect("a transaction");
+    // Writes y, provided x is still at 1.
+    store
+        .append_in(
+            &*tx,
+            vec![on(y, "y2")],
+            AppendOptions::new().expect(x, ExpectedVersion::Exact(1)),
+        )
+        .await
+        .expect("the held append");
+    // Writes x, provided y is still at 1: the held batch's y2 breaks that.
+    let skewed = tokio::spawn({
+        let (store, y, x) = (store.clone(), y.to_owned(), x.to_owned());
+        async move {
+            store
+                .append_with(
+                    vec![on(&x, "x2")],
+                    AppendOptions::new().expect(&y, ExpectedVersion::Exact(1)),
+                )
+                .await
+        }
+    });
+    // It waits for x or y, whichever it locks first (hash order).
+    until_a_lock_is_awaited(&admin, &[x, y]).await;
+    tx.commit().await.expect("commits");
+    let refused = skewed.await.expect("joins").expect_err("y moved on");
+    assert!(refused.is_conflict(), "{refused}");
+    assert_eq!(store.stream_version(x).await.expect("reads"), Some(1));
+    assert_eq!(store.stream_version(y).await.expect("reads"), Some(2));
 }
