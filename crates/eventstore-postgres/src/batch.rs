@@ -401,17 +401,21 @@ impl UniqueViolation {
 
     /// The error this violation becomes when the append cannot be retried (inside a
     /// caller's transaction, or after the retries ran out): [`Error::Conflict`] on the
-    /// `(subject, stream_version)` index, else [`Error::Duplicate`].
+    /// `(subject, stream_version)` index, with the version another writer took as the
+    /// actual one (the stream has reached at least that), else [`Error::Duplicate`].
     pub fn into_error(self, options: &AppendOptions) -> Error {
-        let mut key = self.key.into_iter();
         if self.constraint.ends_with("_subject_version") {
-            let subject = key.next().unwrap_or_default();
+            // The version is the last value; a subject holding ", " was split apart.
+            let mut key = self.key;
+            let actual = key.pop().and_then(|v| v.parse().ok());
+            let subject = key.join(", ");
             Error::Conflict {
                 expected: options.expected(&subject),
                 subject,
-                actual: None,
+                actual,
             }
         } else {
+            let mut key = self.key.into_iter();
             Error::Duplicate {
                 event_source: key.next().unwrap_or_default(),
                 id: key.next().unwrap_or_default(),
@@ -437,6 +441,22 @@ fn key_values(detail: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::key_values;
+
+    #[test]
+    fn a_lost_stream_version_names_the_version_taken() {
+        let violation = super::UniqueViolation::new(
+            Some("events_subject_version"),
+            Some("Key (subject, stream_version)=(a, b, 7) already exists."),
+        );
+        let error = violation.into_error(&eventstore_core::AppendOptions::new());
+        let eventstore_core::Error::Conflict {
+            subject, actual, ..
+        } = error
+        else {
+            panic!("{error}");
+        };
+        assert_eq!((subject.as_str(), actual), ("a, b", Some(7)));
+    }
 
     #[test]
     fn reads_the_key_of_a_detail() {

@@ -215,3 +215,36 @@ async fn a_checked_subject_is_locked_although_not_written() {
     assert_eq!(store.stream_version(x).await.expect("reads"), Some(1));
     assert_eq!(store.stream_version(y).await.expect("reads"), Some(2));
 }
+
+/// In a REPEATABLE READ transaction the snapshot is the transaction's, taken before the
+/// subject locks: a version committed since is not seen, the insert meets it on the
+/// stream-version index, and the append is a conflict that names the version taken
+/// (not "no stream"). READ COMMITTED, PostgreSQL's default, sees it (docs/outbox.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_snapshot_is_a_conflict_naming_the_version_taken() {
+    let schema = common::Schema::new("repeatable");
+    let store = schema.open().await;
+    let x = format!("x-{}", schema.name);
+    let mut held = store.pool().get().await.expect("a connection");
+    let tx = held
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await
+        .expect("a transaction");
+    tx.query_one("SELECT 1", &[])
+        .await
+        .expect("the snapshot is taken");
+    store.append(vec![on(&x, "x1")]).await.expect("appends");
+    let refused = store
+        .append_in(&*tx, vec![on(&x, "x2")], AppendOptions::new())
+        .await
+        .expect_err("the snapshot is stale");
+    let eventstore_core::Error::Conflict {
+        subject, actual, ..
+    } = refused
+    else {
+        panic!("{refused}");
+    };
+    assert_eq!((subject, actual), (x.clone(), Some(1)));
+}

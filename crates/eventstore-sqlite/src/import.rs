@@ -103,7 +103,7 @@ fn import_in(
             for event in &chunk {
                 let version = versions.assign(event);
                 let inserted = insert_row(&mut insert, event, version, &recorded_text)
-                    .map_err(|e| constraint_error(e, event, &options))?;
+                    .map_err(|e| constraint_error(e, event, &options, write_sql, &tx))?;
                 if !inserted {
                     return Err(Error::Duplicate {
                         event_source: event.source().to_owned(),

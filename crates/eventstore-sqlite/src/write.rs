@@ -116,7 +116,7 @@ impl WriteSql {
                 }
             };
             let inserted = insert_row(&mut insert, event, stream_version, &recorded_text)
-                .map_err(|e| constraint_error(e, event, options))?;
+                .map_err(|e| constraint_error(e, event, options, self, conn))?;
             if !inserted {
                 match options.duplicate_policy() {
                     OnDuplicate::Error => {
@@ -195,11 +195,14 @@ fn data_value(data: DataColumn<'_>) -> ToSqlOutput<'_> {
 /// The only unique constraint an insert can still break, its conflicts on `(source, id)`
 /// being absorbed by `ON CONFLICT`, is the stream version's: another connection wrote
 /// to the subject. With every write under `BEGIN IMMEDIATE` this cannot happen, but a
-/// foreign writer that skips the lock must still get a conflict, not a generic error.
+/// foreign writer that skips the lock must still get a conflict, not a generic error,
+/// naming the stream's version as `conn` now sees it.
 pub(crate) fn constraint_error(
     error: rusqlite::Error,
     event: &Event,
     options: &AppendOptions,
+    write_sql: &WriteSql,
+    conn: &Connection,
 ) -> Error {
     match (&error, event.subject()) {
         (rusqlite::Error::SqliteFailure(e, _), Some(subject))
@@ -208,7 +211,7 @@ pub(crate) fn constraint_error(
             Error::Conflict {
                 subject: subject.to_owned(),
                 expected: options.expected(subject),
-                actual: None,
+                actual: write_sql.current_version(conn, subject).ok().flatten(),
             }
         }
         _ => db(error),
