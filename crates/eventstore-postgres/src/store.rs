@@ -54,6 +54,8 @@ struct Shared {
     /// The highest safe horizon computed (see [`KnownHorizon`]).
     known: Arc<KnownHorizon>,
     limits: Limits,
+    /// Whether [`PostgresEventStore::migrate`] creates the extensions' index.
+    extensions_index: bool,
     /// Wakes followers after commits; knows whether the store is closed.
     signal: Arc<CommitSignal>,
 }
@@ -108,6 +110,7 @@ impl PostgresEventStore {
                 contention: Contention::default(),
                 known: Arc::default(),
                 limits: options.limits,
+                extensions_index: options.extensions_index,
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
             }),
@@ -130,11 +133,17 @@ impl PostgresEventStore {
     }
 
     /// Applies any migrations the table lacks (for stores opened with
-    /// [`auto_migrate(false)`](PostgresOptions::auto_migrate)); returns the versions
-    /// applied. Safe to call from many processes at once.
+    /// [`auto_migrate(false)`](PostgresOptions::auto_migrate)), and creates the
+    /// [`extensions_index`](PostgresOptions::extensions_index) if asked for and missing;
+    /// returns the versions applied. Safe to call from many processes at once.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let mut client = self.client().await?;
-        schema::migrate(&mut client, &self.shared.table, false).await
+        schema::migrate(
+            &mut client,
+            &self.shared.table,
+            self.shared.extensions_index,
+        )
+        .await
     }
 
     /// The schema-qualified event table.

@@ -489,3 +489,30 @@ async fn a_wide_batch_takes_one_table_lock_instead_of_one_per_subject() {
     let last = format!("s{MAX_SUBJECT_LOCKS}");
     assert_eq!(store.stream_version(&last).await.unwrap(), Some(1));
 }
+
+/// `migrate()` on a store opened without migrating creates the extensions' index when
+/// its options ask for it (the default) and the table lacks it, as opening with
+/// migrations does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_creates_the_extensions_index_the_options_ask_for() {
+    let schema = common::Schema::new("ext_index");
+    let admin = common::admin().await;
+    let index = format!("\"{}\".events_extensions", schema.name);
+    let exists = async || -> bool {
+        admin
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&index])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    schema
+        .options()
+        .extensions_index(false)
+        .open()
+        .await
+        .unwrap();
+    assert!(!exists().await, "left out when asked");
+    let store = schema.options().auto_migrate(false).open().await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    assert!(exists().await, "created by migrate()");
+}
