@@ -28,9 +28,14 @@ fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     error
         .downcast_ref::<tokio_postgres::Error>()
         .and_then(tokio_postgres::Error::code)
-        .is_some_and(|code| {
-            code == &SqlState::QUERY_CANCELED || code == &SqlState::LOCK_NOT_AVAILABLE
-        })
+        .is_some_and(|code| is_timeout_code(code.code()))
+}
+
+/// Whether a SQLSTATE is a time-out the store reports as [`Error::Timeout`]: a
+/// statement cancelled by `statement_timeout` or a cancel request (57014), a lock wait
+/// past `lock_timeout` (55P03). For other drivers on the same statements.
+pub fn is_timeout_code(sqlstate: &str) -> bool {
+    sqlstate == SqlState::QUERY_CANCELED.code() || sqlstate == SqlState::LOCK_NOT_AVAILABLE.code()
 }
 
 /// The constraint a unique violation (SQLSTATE 23505) broke, if `error` is one.

@@ -128,15 +128,11 @@ impl PostgresEventStore {
                         &json,
                         &bytes,
                     ];
-                    writer
-                        .as_mut()
-                        .write(&row)
-                        .await
-                        .map_err(|e| copy_error(&e))?;
+                    writer.as_mut().write(&row).await.map_err(copy_error)?;
                 }
-                count += writer.finish().await.map_err(|e| copy_error(&e))?;
+                count += writer.finish().await.map_err(copy_error)?;
             }
-            tx.commit().await.map_err(|e| copy_error(&e))?;
+            tx.commit().await.map_err(copy_error)?;
             Ok(ImportResult { count, recorded_at })
         }
         .instrument(span)
@@ -144,9 +140,9 @@ impl PostgresEventStore {
     }
 }
 
-fn copy_error(error: &tokio_postgres::Error) -> Error {
-    match unique_violation(error) {
+fn copy_error(error: tokio_postgres::Error) -> Error {
+    match unique_violation(&error) {
         Some(violation) => violation.into_error(&Default::default()),
-        None => Error::database(error.to_string()),
+        None => db(error),
     }
 }

@@ -32,5 +32,6 @@ pub use crate::append_sql::{
 };
 pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
 pub use crate::columns::{EventColumns, decode_event, time_column};
+pub use crate::error::is_timeout_code;
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};
 pub use crate::keys::notify_channel;

@@ -219,6 +219,11 @@ impl SqlxEventStore {
         conn: &mut PgConnection,
         subject: &str,
     ) -> Result<Option<i64>> {
+        if !eventstore_core::sql::text::is_storable(subject) {
+            // No event holds U+0000, and PostgreSQL's `text` cannot take it: asking
+            // would fail and abort the caller's transaction.
+            return Ok(None);
+        }
         sqlx::query_scalar(AssertSqlSafe(self.current_version_sql.as_str()))
             .bind(subject)
             .fetch_one(conn)

@@ -373,6 +373,11 @@ async fn events_are_read_back_exactly() {
         f.sqlx.stream_version_in(&mut conn, "none").await.unwrap(),
         None
     );
+    // No stream holds U+0000, and asking must not fail (as on the PostgreSQL backend).
+    assert_eq!(
+        f.sqlx.stream_version_in(&mut conn, "s\0").await.unwrap(),
+        None
+    );
     let got = f.sqlx.get_in(&mut conn, "/exact", "binary").await.unwrap();
     assert_eq!(got.as_ref().map(|s| s.event()), Some(&events[1]));
     let filtered: Vec<_> = f
@@ -464,5 +469,37 @@ async fn a_concurrent_duplicate_is_a_typed_error() {
         other => panic!("expected a duplicate, got {other}"),
     }
     assert_eq!(f.events().await.len(), 1);
+    f.drop_schema().await;
+}
+
+/// A lock wait past the caller's `lock_timeout` is `Error::Timeout`, as on the
+/// PostgreSQL backend, not a generic database error.
+#[tokio::test]
+async fn a_lock_wait_past_the_lock_timeout_is_a_timeout() {
+    let f = Fixture::new("timeout").await;
+    let mut first = f.pool.begin().await.unwrap();
+    f.sqlx
+        .append_in(&mut first, vec![order_created(1)], AppendOptions::new())
+        .await
+        .unwrap();
+    let mut second = f.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = '100ms'")
+        .execute(&mut *second)
+        .await
+        .unwrap();
+    let mut again = order_created(1).into_builder();
+    again = again.id("order-1-created-again");
+    let error = f
+        .sqlx
+        .append_in(
+            &mut second,
+            vec![again.build().unwrap()],
+            AppendOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    drop(second);
+    first.commit().await.unwrap();
     f.drop_schema().await;
 }
