@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::json_check;
+use crate::{json_check, json_eq};
 
 /// The data an event carries.
 #[derive(Clone, PartialEq)]
@@ -76,9 +76,15 @@ impl From<serde_json::Value> for Data {
 /// takes with its default stack.
 pub const MAX_JSON_DEPTH: usize = 127;
 
-/// A JSON document kept as validated text: it is stored and read back as written, and
-/// callers deserialize it straight into their own types with
-/// [`deserialize`](Self::deserialize), without an intermediate `Value`.
+/// A JSON document kept as validated text, which callers deserialize straight into
+/// their own types with [`deserialize`](Self::deserialize), without an intermediate
+/// `Value`.
+///
+/// A store keeps the document's meaning, not always its text: SQLite returns the text
+/// as written; PostgreSQL returns most documents from a `jsonb` column, which rewrites
+/// whitespace, member order and string escapes (`"\u00e9"` comes back `"é"`), and keeps
+/// the text as written for the documents whose meaning `jsonb` would change (see
+/// docs/schema.md, "Lossless JSON"). Numbers come back as written on both.
 ///
 /// Every constructor validates (or, for [`from_serialize`](Self::from_serialize), writes
 /// the text itself), so a `Json` always holds one valid JSON value: the texts accepted are
@@ -86,8 +92,14 @@ pub const MAX_JSON_DEPTH: usize = 127;
 /// again like any other, with a fast grammar walk first and serde_json only where that
 /// walk does not show the text valid.
 ///
-/// Two `Json`s are equal when their texts are equal or, failing that, when they parse to
-/// equal values: whitespace and key order do not make events different.
+/// Two `Json`s are equal when their texts are equal or, failing that, when they are the
+/// same document: whitespace, member order and string escapes do not make events
+/// different. Numbers are compared by their exact decimal value and sign, not as `f64`
+/// (`-0.0` is not `0.0`, and 30-digit integers one apart differ), and by whether they
+/// are written as integers (`1` is not `1.0`, which serde_json reads as a float);
+/// members with the same key are all kept, in their order (`{"a":1,"a":2}` is not
+/// `{"a":2}`). A text nested deeper than 512 levels, or with an exponent of more than 30
+/// digits, equals only itself.
 #[derive(Clone)]
 pub struct Json(Box<str>);
 
@@ -134,9 +146,12 @@ impl Json {
         serde_json::from_str(&self.0)
     }
 
-    /// The JSON as a `serde_json::Value`.
+    /// The JSON as a `serde_json::Value`, or `Null` for the valid texts a `Value`
+    /// cannot hold: a number beyond `f64` (`1e400`) or a string with a lone surrogate
+    /// escape (`"\ud800"`). A `Value` also holds numbers as `f64` (without serde_json's
+    /// `arbitrary_precision`), so digits past its precision are lost.
+    /// [`deserialize`](Self::deserialize) into a `Value` reports those texts as errors.
     pub fn to_value(&self) -> serde_json::Value {
-        // The text was validated on construction, so this parse cannot fail.
         serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
     }
 
@@ -187,7 +202,7 @@ fn is_json_whitespace(c: char) -> bool {
 
 impl PartialEq for Json {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+        json_eq::equal(self.as_str(), other.as_str())
     }
 }
 

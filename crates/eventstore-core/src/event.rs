@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 use crate::data::{Data, Json, MAX_JSON_DEPTH};
 use crate::error::{Rule, ValidationError};
@@ -339,9 +339,17 @@ impl EventBuilder {
         self
     }
 
-    /// Sets `time`; it is kept as a UTC instant with nanoseconds.
+    /// Sets `time`; it is kept as a UTC instant with nanoseconds. A time whose UTC
+    /// instant is outside years 0000 to 9999 is kept for [`build`](Self::build) to
+    /// refuse as [`Rule::NotTimestamp`].
     pub fn time(mut self, time: OffsetDateTime) -> Self {
-        self.parts.time = Some(time.to_offset(UtcOffset::UTC));
+        match timestamp::to_utc(time) {
+            Some(utc) => self.parts.time = Some(utc),
+            None => {
+                self.parts.time = Some(time);
+                self.fail(invalid("time", Rule::NotTimestamp(format!("{time}"))));
+            }
+        }
         self
     }
 

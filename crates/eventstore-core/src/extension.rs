@@ -210,8 +210,10 @@ impl From<bool> for ExtensionValue {
 }
 
 impl From<OffsetDateTime> for ExtensionValue {
+    /// A `Timestamp` in UTC. An instant outside the years UTC can write (0000 to 9999)
+    /// keeps its offset, and [`check`](ExtensionValue::check) refuses it.
     fn from(value: OffsetDateTime) -> Self {
-        Self::Timestamp(value.to_offset(time::UtcOffset::UTC))
+        Self::Timestamp(timestamp::to_utc(value).unwrap_or(value))
     }
 }
 

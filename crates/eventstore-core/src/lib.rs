@@ -30,6 +30,7 @@ mod follow;
 mod format;
 mod import;
 mod json_check;
+mod json_eq;
 mod lease;
 mod limits;
 mod packed;

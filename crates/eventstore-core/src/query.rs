@@ -118,19 +118,27 @@ impl EventQuery {
         self
     }
 
-    /// Events whose extension `name` equals `value`, type included.
+    /// Events whose extension `name` equals `value`, type included (as
+    /// [`Event::extension`](crate::Event::extension) returns it): `correlationid`,
+    /// `topic` and `destination` included, which are strings, so a value of another
+    /// type matches nothing. A name that is not an extension name, or a timestamp
+    /// outside years 0000 to 9999 in UTC, makes the query fail with
+    /// [`Error::InvalidQuery`](crate::Error::InvalidQuery).
     pub fn extension(mut self, name: impl Into<String>, value: impl Into<ExtensionValue>) -> Self {
         self.extensions.push((name.into(), value.into()));
         self
     }
 
-    /// Events whose `time` is at or after `from`.
+    /// Events whose `time` is at or after `from`. An instant outside years 0000 to 9999
+    /// in UTC, which no event's time can be, makes the query fail with
+    /// [`Error::InvalidQuery`](crate::Error::InvalidQuery).
     pub fn time_from(mut self, from: OffsetDateTime) -> Self {
         self.time_from = Some(from);
         self
     }
 
-    /// Events whose `time` is before `to`.
+    /// Events whose `time` is before `to`; refused as [`time_from`](Self::time_from)
+    /// refuses an instant outside years 0000 to 9999 in UTC.
     pub fn time_to(mut self, to: OffsetDateTime) -> Self {
         self.time_to = Some(to);
         self

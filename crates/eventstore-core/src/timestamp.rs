@@ -1,10 +1,17 @@
 //! RFC 3339 timestamps: a strict parser, the CloudEvents JSON form, and the fixed-width
 //! form the SQL backends store (it sorts as text in time order and keeps nanoseconds).
+//!
+//! An instant is representable when it lies, in UTC, within years 0000 to 9999:
+//! `0000-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999999Z`, the instants RFC 3339's
+//! four-digit year can write with `Z`. A time written with an offset is accepted when its
+//! UTC instant is: `9999-12-31T23:30:00-01:00` (year 10000 in UTC) and
+//! `0000-01-01T00:30:00+01:00` (year -1) are not.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// Parses an RFC 3339 `date-time` strictly (two-digit offsets with a colon, seconds
-/// required, at most nanosecond precision) and returns it as a UTC instant.
+/// required, at most nanosecond precision) and returns it as a UTC instant; `None` also
+/// for a time whose UTC instant is not [representable](is_representable).
 pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     let b = text.as_bytes();
     if b.len() < 20 {
@@ -68,15 +75,21 @@ pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     let date = Date::from_calendar_date(year as i32, Month::try_from(month as u8).ok()?, day as u8)
         .ok()?;
     let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).ok()?;
-    let utc = PrimitiveDateTime::new(date, time)
-        .assume_offset(offset)
-        .to_offset(UtcOffset::UTC);
+    // Near the ends of the `time` crate's years (±9999) the offset can carry the
+    // instant past them, where `to_offset` would panic.
+    let utc = to_utc(PrimitiveDateTime::new(date, time).assume_offset(offset))?;
     is_representable(utc).then_some(utc)
 }
 
-/// Whether an instant can be written as an RFC 3339 timestamp (years 0000 to 9999).
+/// Whether an instant can be written as an RFC 3339 timestamp: within years 0000 to
+/// 9999 in UTC (see the [module](self) documentation).
 pub fn is_representable(time: OffsetDateTime) -> bool {
-    (0..=9999).contains(&time.to_offset(UtcOffset::UTC).year())
+    to_utc(time).is_some_and(|utc| (0..=9999).contains(&utc.year()))
+}
+
+/// The instant in UTC, or `None` where its UTC year is outside the `time` crate's range.
+pub(crate) fn to_utc(time: OffsetDateTime) -> Option<OffsetDateTime> {
+    time.checked_to_offset(UtcOffset::UTC)
 }
 
 /// Writes a UTC instant in the shortest RFC 3339 form: `2018-04-05T17:31:00Z`, with a
@@ -97,11 +110,15 @@ pub fn format_rfc3339(time: OffsetDateTime) -> String {
 
 /// Writes a UTC instant in the fixed-width form the SQL backends store:
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. Text order of this form is time order.
+///
+/// Only [representable](is_representable) instants have that form, and only they are
+/// stored; any other is still written, without panicking, with the year it has in UTC
+/// (`10000-01-01T00:30:00.000000000Z`), for an error message.
 pub fn format_fixed(time: OffsetDateTime) -> String {
-    let t = time.to_offset(UtcOffset::UTC);
+    let (t, years) = utc_fields(time);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
+        t.year() + years,
         u8::from(t.month()),
         t.day(),
         t.hour(),
@@ -109,6 +126,26 @@ pub fn format_fixed(time: OffsetDateTime) -> String {
         t.second(),
         t.nanosecond()
     )
+}
+
+/// The instant in UTC and the years to add to its year: 0 but past the `time` crate's
+/// years, which an instant with an offset can be by less than a day. The Gregorian
+/// calendar repeats every 400 years (146,097 days), so the instant 400 years nearer has
+/// the same month, day and time of day.
+fn utc_fields(time: OffsetDateTime) -> (OffsetDateTime, i32) {
+    let nearer = || {
+        let era = Duration::days(146_097);
+        if time.year() > 0 {
+            Some((to_utc(time.checked_sub(era)?)?, 400))
+        } else {
+            Some((to_utc(time.checked_add(era)?)?, -400))
+        }
+    };
+    match to_utc(time) {
+        Some(utc) => (utc, 0),
+        // Never `None`: 400 years from the end of the range is well inside it.
+        None => nearer().unwrap_or((time, 0)),
+    }
 }
 
 /// Reads the fixed-width form written by [`format_fixed`] (or any RFC 3339 timestamp).

@@ -59,47 +59,129 @@ impl<'a> FromSql<'a> for JsonText {
     }
 }
 
-/// Whether JSON text survives `jsonb` with the same meaning: `jsonb` refuses `\u0000`
-/// and unpaired surrogate escapes, and rewrites numbers (`1e2` becomes `100`, an
-/// integer; `-0` becomes `0`), which would change the value an event is read back
-/// with. Text it would change is stored as bytes instead (`data_bytes`), losslessly.
-/// Conservative: a false "no" only costs the JSONB copy of that event's data.
+/// The most digits a number stored in `jsonb` may have. `jsonb` holds numbers as
+/// `numeric`, which takes at most 131,072 digits before the point and 16,383 after it
+/// and refuses more (SQLSTATE 22003); this bound is far inside both.
+const MAX_JSONB_NUMBER_DIGITS: usize = 1000;
+
+/// Whether JSON text survives `jsonb` with the same meaning. `jsonb` refuses `\u0000`,
+/// unpaired surrogate escapes and numbers longer than `numeric` holds; it rewrites
+/// numbers with an exponent (`1e2` becomes `100`, an integer) and negative zeros
+/// (`-0`, `-0.0` become `0`, `0.0`: `numeric` has no sign of zero); and of an object's
+/// members with the same key it keeps only the last. Text it would refuse or change so
+/// is stored as bytes instead (`data_bytes`), losslessly. What it changes without
+/// changing the meaning (whitespace, member order, string escapes) stays in `jsonb`.
+///
+/// Conservative: a false "no" only costs the JSONB copy of that event's data (numbers
+/// of more than [`MAX_JSONB_NUMBER_DIGITS`] digits, objects with an escaped key beside
+/// another key).
 pub(crate) fn survives_jsonb(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut in_string = false;
+    let b = text.as_bytes();
+    // The keys of the objects open at `i`, and where each open object's keys start.
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut objects: Vec<usize> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => {
-                    if bytes.get(i + 1) == Some(&b'u') {
-                        let hex = bytes.get(i + 2..i + 6).unwrap_or_default();
-                        if hex == b"0000" || matches!(hex.first(), Some(b'd' | b'D')) {
-                            return false;
-                        }
-                    }
-                    i += 2;
-                    continue;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let Some(end) = string_end(b, i + 1) else {
+                    return false;
+                };
+                let key = &b[i + 1..end];
+                i = end + 1;
+                let mut next = i;
+                while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(next) {
+                    next += 1;
                 }
-                b'"' => in_string = false,
-                _ => {}
+                if b.get(next) == Some(&b':') {
+                    keys.push(key);
+                }
+                continue;
             }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'e' | b'E' if i > 0 && bytes[i - 1].is_ascii_digit() => return false,
-                b'-' if bytes.get(i + 1) == Some(&b'0')
-                    && !matches!(bytes.get(i + 2), Some(b'.')) =>
-                {
+            b'{' => objects.push(keys.len()),
+            b'}' => {
+                let start = objects.pop().unwrap_or(0).min(keys.len());
+                if has_repeated_key(&mut keys[start..]) {
                     return false;
                 }
-                _ => {}
+                keys.truncate(start);
             }
+            // Outside strings, digits and '-' are only ever numbers.
+            b'-' | b'0'..=b'9' => match number_end(b, i) {
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => return false,
+            },
+            _ => {}
         }
         i += 1;
     }
     true
+}
+
+/// The index of the closing quote of the string whose contents start at `i`; `None` for
+/// `\u0000` or a surrogate escape (`jsonb` refuses unpaired ones; paired ones go along
+/// with them, conservatively), or an unterminated string.
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        match *b.get(i)? {
+            b'\\' => {
+                if b.get(i + 1) == Some(&b'u') {
+                    let hex = b.get(i + 2..i + 6).unwrap_or_default();
+                    if hex == b"0000" || matches!(hex.first(), Some(b'd' | b'D')) {
+                        return None;
+                    }
+                }
+                i += 2;
+            }
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index after the number starting at `i`, if `jsonb` keeps it as written: no
+/// exponent, not a negative zero, at most [`MAX_JSONB_NUMBER_DIGITS`] digits.
+fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let negative = b[i] == b'-';
+    if negative {
+        i += 1;
+    }
+    let (mut digits, mut zero) = (0usize, true);
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                zero &= c == b'0';
+            }
+            b'.' => {}
+            b'e' | b'E' => return None,
+            _ => break,
+        }
+        i += 1;
+    }
+    (!(negative && zero) && digits <= MAX_JSONB_NUMBER_DIGITS).then_some(i)
+}
+
+/// Whether an object's keys, as written, may name one member twice: the same text twice,
+/// or an escaped key beside another (an escape may spell the other key).
+fn has_repeated_key(keys: &mut [&[u8]]) -> bool {
+    if keys.len() < 2 {
+        return false;
+    }
+    if keys.iter().any(|k| k.contains(&b'\\')) {
+        return true;
+    }
+    if keys.len() <= 8 {
+        return keys
+            .iter()
+            .enumerate()
+            .any(|(n, k)| keys[n + 1..].contains(k));
+    }
+    keys.sort_unstable();
+    keys.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 #[cfg(test)]
@@ -118,6 +200,58 @@ mod tests {
         }
         for changed in [r#""\u0000""#, "1e2", "[2.5E-3]", "-0", r#""\ud83d\ude00""#] {
             assert!(!survives_jsonb(changed), "{changed}");
+        }
+    }
+
+    #[test]
+    fn negative_zeros_of_any_form_are_changed() {
+        for changed in [
+            "-0.0",
+            "-0.00",
+            "[1,-0.000]",
+            r#"{"a":-0.0}"#,
+            "-0e0",
+            "-0.0E+1",
+        ] {
+            assert!(!survives_jsonb(changed), "{changed}");
+        }
+        for ok in ["0.0", "-0.01", "-10", "[0,-1.0]", r#"{"-0.0":"-0.0"}"#] {
+            assert!(survives_jsonb(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn numbers_longer_than_the_bound_are_kept_as_bytes() {
+        let digits = |n: usize| "7".repeat(n);
+        assert!(survives_jsonb(&format!("0.{}", digits(999))));
+        assert!(survives_jsonb(&format!("-{}", digits(1000))));
+        for changed in [
+            format!("0.{}", digits(16_384)),
+            digits(1001),
+            format!("[1,{}.5]", digits(600) + &digits(600)),
+        ] {
+            assert!(!survives_jsonb(&changed), "{} digits", changed.len());
+        }
+    }
+
+    #[test]
+    fn repeated_keys_are_changed() {
+        for changed in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1,"b":{"c":1},"a":2}"#,
+            r#"[{"x":{"k":1,"k":1}}]"#,
+            r#"{"a":1,"\u0061":2}"#,
+            r#"{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k3":9}"#,
+        ] {
+            assert!(!survives_jsonb(changed), "{changed}");
+        }
+        for ok in [
+            r#"{"a":1,"b":{"a":1},"c":[{"a":1},{"a":2}]}"#,
+            r#"{"a":"a","b":"a"}"#,
+            r#"{"\u00e9":1}"#,
+            r#"{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9}"#,
+        ] {
+            assert!(survives_jsonb(ok), "{ok}");
         }
     }
 }

@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             indexed_attributes_of_the_longest_length_round_trip,
             unicode_round_trips,
             binary_data_round_trips,
+            json_data_round_trips_exactly,
             bad_input_is_refused,
             closed_store_refuses_work
         );

@@ -8,6 +8,7 @@ use super::{Dialect, TableName, text};
 use crate::error::{Error, Result};
 use crate::extension::ExtensionValue;
 use crate::query::{EventQuery, Order};
+use crate::timestamp;
 use crate::validate::is_extension_name;
 
 /// A parameter value, converted to the driver's type by the backend.
@@ -81,7 +82,11 @@ pub fn select_events(
         ("topic", &query.topics),
         ("destination", &query.destinations),
     ];
-    let narrowed = lists.iter().any(|(_, values)| values.is_some());
+    let narrowed = lists.iter().any(|(_, values)| values.is_some())
+        || query
+            .extensions
+            .iter()
+            .any(|(name, _)| is_column_extension(name));
     for (column, values) in lists {
         let Some(values) = values.as_deref() else {
             continue;
@@ -102,6 +107,9 @@ pub fn select_events(
                 "extension name {name:?} is not valid: use only a-z and 0-9"
             )));
         }
+        if let ExtensionValue::Timestamp(t) = value {
+            representable(*t, name)?;
+        }
         let nul = match value {
             ExtensionValue::String(s) | ExtensionValue::Uri(s) | ExtensionValue::UriRef(s) => {
                 !text::is_storable(s)
@@ -110,15 +118,26 @@ pub fn select_events(
         };
         if nul {
             conditions.push("1 = 0".to_owned());
+        } else if is_column_extension(name) {
+            // Kept in their own columns, never in `extensions`, and always strings: a
+            // value of another type matches nothing, as it would in `extensions`.
+            conditions.push(match value {
+                ExtensionValue::String(s) => {
+                    format!("{name} = {}", b.bind(SqlValue::Text(s.clone())))
+                }
+                _ => "1 = 0".to_owned(),
+            });
         } else {
             conditions.push(dialect.extension_equals(name, value, &mut b));
         }
     }
     let mut range = Vec::new();
     if let Some(from) = query.time_from {
+        representable(from, "time_from")?;
         range.push(format!("time >= {}", b.bind(SqlValue::Time(from))));
     }
     if let Some(to) = query.time_to {
+        representable(to, "time_to")?;
         range.push(format!("time < {}", b.bind(SqlValue::Time(to))));
     }
     let probe = (!narrowed)
@@ -196,6 +215,24 @@ fn first_match_probe(
          ELSE 0 END FROM (SELECT sequence FROM {} WHERE {range} ORDER BY time LIMIT {rows}) AS probe)",
         table.quoted()
     ))
+}
+
+/// Whether the extension `name` is one of the three the event table keeps in columns
+/// of their own (indexed, as their [`EventQuery`] filters use them).
+fn is_column_extension(name: &str) -> bool {
+    matches!(name, "correlationid" | "topic" | "destination")
+}
+
+/// Refuses an instant no event can hold, outside years 0000 to 9999 in UTC: the store
+/// could not write it in the form it compares times in.
+fn representable(time: OffsetDateTime, what: &str) -> Result<()> {
+    if timestamp::is_representable(time) {
+        Ok(())
+    } else {
+        Err(Error::InvalidQuery(format!(
+            "{what} {time} is outside the years 0000 to 9999 in UTC that a time can have"
+        )))
+    }
 }
 
 /// The values of a filter list that an event can hold: all of them but those holding
@@ -400,6 +437,48 @@ mod tests {
             select_events(&Numbered, &table, &query, None),
             Err(Error::InvalidQuery(_))
         ));
+    }
+
+    #[test]
+    fn the_three_column_extensions_are_filtered_by_their_columns() {
+        let table = TableName::default();
+        let query = EventQuery::new()
+            .extension("topic", "orders")
+            .extension("correlationid", 7)
+            .extension("destination", ExtensionValue::Uri("https://d".into()))
+            .extension("region", "eu")
+            .time_from(OffsetDateTime::UNIX_EPOCH);
+        let sql = select_events(&Probing, &table, &query, None).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT * FROM \"events\" WHERE topic = ?1 AND 1 = 0 AND 1 = 0 AND ext(region) = ?2 \
+             AND time >= ?3 ORDER BY sequence ASC"
+        );
+        assert_eq!(sql.params[0], SqlValue::Text("orders".into()));
+    }
+
+    #[test]
+    fn times_no_event_can_hold_are_refused() {
+        let table = TableName::default();
+        // 9999-12-31T23:30:00-01:00: year 10000 in UTC, past the `time` crate's range.
+        let late = time::PrimitiveDateTime::new(
+            time::Date::from_calendar_date(9999, time::Month::December, 31).unwrap(),
+            time::Time::from_hms(23, 30, 0).unwrap(),
+        )
+        .assume_offset(time::UtcOffset::from_hms(-1, 0, 0).unwrap());
+        for query in [
+            EventQuery::new().time_from(late),
+            EventQuery::new().time_to(late),
+            EventQuery::new().extension("when", late),
+        ] {
+            assert!(
+                matches!(
+                    select_events(&Numbered, &table, &query, None),
+                    Err(Error::InvalidQuery(_))
+                ),
+                "{query:?}"
+            );
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn matches(f: &Filter, e: &Event, sequence: i64, sequences: &[i64]) -> bool {
         && among(&f.destinations, e.destination())
         && f.extension
             .as_ref()
-            .is_none_or(|(n, v)| e.extensions().get(*n) == Some(v))
+            .is_none_or(|(n, v)| e.extension(n).as_ref() == Some(v))
         && f.time_from
             .is_none_or(|t| e.time().is_some_and(|et| et >= t))
         && f.time_to.is_none_or(|t| e.time().is_some_and(|et| et < t))
@@ -179,6 +179,21 @@ fn filters() -> Vec<Filter> {
         },
         Filter {
             extension: Some(("urgent", true.into())),
+            ..base()
+        },
+        // The three extensions kept in columns of their own, filtered as extensions.
+        Filter {
+            extension: Some(("topic", "orders".into())),
+            ..base()
+        },
+        Filter {
+            extension: Some(("correlationid", "c3".into())),
+            time_from: Some(instant(20_000)),
+            ..base()
+        },
+        Filter {
+            extension: Some(("destination", "d1".into())),
+            types: Some(vec!["order.paid"]),
             ..base()
         },
         Filter {
@@ -331,7 +346,9 @@ pub async fn orders_limits_offsets_and_keyset_pages(store: &dyn EventStore) {
     );
 }
 
-/// Extension filters compare type and value: the integer 2 is not the string "2".
+/// Extension filters compare type and value: the integer 2 is not the string "2". They
+/// find `correlationid`, `topic` and `destination`, which are strings, as they find
+/// any other extension; a time no event can hold is refused.
 pub async fn extension_filters_match_typed_values(store: &dyn EventStore) {
     let make = |id: &str, value: ExtensionValue| {
         Event::builder()
@@ -381,8 +398,46 @@ pub async fn extension_filters_match_typed_values(store: &dyn EventStore) {
         ["bin"]
     );
     assert!(ids(store, q(ExtensionValue::Integer(3))).await.is_empty());
+    let routed = |id: &str| {
+        Event::builder()
+            .id(id)
+            .source("/x")
+            .ty("t")
+            .correlationid(format!("c-{id}"))
+            .topic(format!("t-{id}"))
+            .destination(format!("d-{id}"))
+            .build()
+            .unwrap()
+    };
+    store
+        .append(vec![routed("r1"), routed("r2")])
+        .await
+        .unwrap();
+    for name in ["correlationid", "topic", "destination"] {
+        let prefix = &name[..1];
+        let by = |v: ExtensionValue| EventQuery::new().extension(name, v);
+        let value = ExtensionValue::String(format!("{prefix}-r2"));
+        assert_eq!(ids(store, by(value.clone())).await, ["r2"], "{name}");
+        let event = store.get("/x", "r2").await.unwrap().unwrap();
+        assert_eq!(event.extension(name), Some(value), "{name}");
+        // The same text as another type is another value, as it is in `extensions`.
+        let uri = ExtensionValue::Uri(format!("{prefix}-r2"));
+        assert!(ids(store, by(uri)).await.is_empty(), "{name}");
+        assert!(ids(store, by(ExtensionValue::Integer(2))).await.is_empty());
+        assert!(ids(store, by("nope".into())).await.is_empty(), "{name}");
+        let both = by(ExtensionValue::String(format!("{prefix}-r1"))).ty("t");
+        assert_eq!(ids(store, both).await, ["r1"], "{name}");
+    }
     let bad: Result<Vec<_>, _> = store
         .query(EventQuery::new().extension("Bad Name", "x"))
+        .try_collect()
+        .await;
+    assert!(
+        matches!(bad, Err(eventstore_core::Error::InvalidQuery(_))),
+        "{bad:?}"
+    );
+    let bad: Result<Vec<_>, _> = store
+        .query(EventQuery::new().extension("level", past_the_last_year()))
         .try_collect()
         .await;
     assert!(
@@ -434,6 +489,28 @@ pub async fn time_ranges_are_nanosecond_exact(store: &dyn EventStore) {
     );
     let stored = store.get("/x", "b").await.unwrap().unwrap();
     assert_eq!(stored.time(), Some(instant(1)));
+    // A bound no event's time can reach (year 10000 in UTC) is refused, not guessed at.
+    let late = past_the_last_year();
+    for query in [
+        EventQuery::new().time_from(late),
+        EventQuery::new().time_to(late),
+    ] {
+        let read: Result<Vec<_>, _> = store.query(query).try_collect().await;
+        assert!(
+            matches!(read, Err(eventstore_core::Error::InvalidQuery(_))),
+            "{read:?}"
+        );
+    }
+}
+
+/// `9999-12-31T23:30:00-01:00`: year 10000 in UTC, past the `time` crate's range too.
+fn past_the_last_year() -> OffsetDateTime {
+    use eventstore_core::time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+    PrimitiveDateTime::new(
+        Date::from_calendar_date(9999, Month::December, 31).unwrap(),
+        Time::from_hms(23, 30, 0).unwrap(),
+    )
+    .assume_offset(UtcOffset::from_hms(-1, 0, 0).unwrap())
 }
 
 /// A read longer than any page returns every event once, in order, whatever the limit
