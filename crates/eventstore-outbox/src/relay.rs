@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Lease, LeaseStore, Position,
-    Result, RetryPolicy, Sender, StoredEvent, follow,
+    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Interrupted, LeaseKeeper,
+    LeaseStore, Position, Result, RetryPolicy, Sender, StoredEvent, follow,
 };
 use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,11 @@ pub struct RelayStats {
 ///   `max_attempts` its events are retried one by one, and an event that still fails
 ///   goes to the dead-letter handler (or stops the relay, per [`OnFailure`]).
 /// - One relay per name is active across processes: it holds a lease in the database,
-///   renews it while it runs, and another relay of the name takes over when it lapses.
+///   renews it every third of its time to live while it runs (also while a send and
+///   its retries are under way), and another relay of the name takes over when it
+///   lapses. A relay that cannot renew in time drops the send under way, without
+///   saving its checkpoint, before its lease can lapse: never are two relays of a name
+///   sending at once.
 /// - It follows the store gap-free (see [`follow`]): woken by appends, polling as a
 ///   fallback, never skipping an event that commits late.
 ///
@@ -161,7 +165,8 @@ impl OutboxRelay {
     }
 
     /// How long the relay's lease lasts without renewal (default 15 s): how soon another
-    /// process takes over after this one dies.
+    /// process takes over after this one dies. It is renewed every third of this; a
+    /// relay whose renewals fail stops sending at three quarters of it.
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
@@ -181,14 +186,16 @@ impl OutboxRelay {
         Ok(head.saturating_sub(checkpoint).max(0))
     }
 
-    /// Runs until `shutdown` is cancelled (then returns what it did) or a failure it
-    /// cannot get past (an undeliverable event with [`OnFailure::Stop`], a closed
-    /// store). While another process holds the lease, it waits. A database error (a
-    /// lost connection, a timed-out statement) is waited out with the retry policy's
-    /// back-off, and delivery resumes from the durable checkpoint.
+    /// Runs until `shutdown` is cancelled (then returns what it did, at once: a send
+    /// under way is dropped, and its batch, not checkpointed, is sent again by the next
+    /// run) or a failure it cannot get past (an undeliverable event with
+    /// [`OnFailure::Stop`], a closed store). While another process holds the lease, it
+    /// waits. A database error (a lost connection, a timed-out statement, a failed lease
+    /// renewal) is waited out with the retry policy's back-off, and delivery resumes
+    /// from the durable checkpoint.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
         let mut stats = RelayStats::default();
-        let mut lease = Lease::new(&self.key, self.lease_ttl);
+        let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
         let mut faults = 0;
         loop {
             let held = match lease.acquire(self.leases(), &shutdown).await {
@@ -199,8 +206,8 @@ impl OutboxRelay {
             // Whether it stopped, lost the lease or failed, let another relay in at once.
             lease.release(self.leases()).await;
             match held {
-                Ok(Outcome::ShutDown) => return Ok(stats),
-                Ok(Outcome::LeaseLost) => {
+                Ok(Interrupted::ShutDown) => return Ok(stats),
+                Ok(Interrupted::LeaseLost) => {
                     tracing::warn!(relay = %self.name, "lease lost; waiting to take it back");
                 }
                 // A lost connection or a timed-out statement: the store will be back, and
@@ -223,46 +230,43 @@ impl OutboxRelay {
         &*self.store
     }
 
-    /// Delivers while the lease holds; the last batch's checkpoint is saved before it
-    /// returns.
+    /// Delivers while the lease holds, renewing it meanwhile; the last batch sent has
+    /// its checkpoint saved before it returns. A send under way when the lease is lost
+    /// (or not renewed in time) or at shutdown is dropped, its checkpoint not saved: the
+    /// batch goes out again, from whichever relay holds the lease next.
     async fn deliver(
         &self,
-        lease: &mut Lease,
+        lease: &mut LeaseKeeper,
         shutdown: &CancellationToken,
         stats: &mut RelayStats,
-    ) -> Result<Outcome> {
+    ) -> Result<Interrupted> {
         let mut saving = Checkpointing::default();
-        let outcome = self
-            .deliver_batches(lease, shutdown, stats, &mut saving)
+        let kept = lease
+            .keep_while(
+                self.leases(),
+                shutdown,
+                self.deliver_batches(stats, &mut saving),
+            )
             .await;
         let saved = saving.finish().await;
-        let outcome = outcome?;
+        let outcome = match kept? {
+            // The followed stream ended: only when the store is being shut down.
+            Ok(delivered) => delivered.map(|()| Interrupted::ShutDown)?,
+            Err(interrupted) => interrupted,
+        };
         saved.map(|()| outcome)
     }
 
+    /// Delivers batch after batch, until the followed stream ends or fails.
     async fn deliver_batches(
         &self,
-        lease: &mut Lease,
-        shutdown: &CancellationToken,
         stats: &mut RelayStats,
         saving: &mut Checkpointing,
-    ) -> Result<Outcome> {
+    ) -> Result<()> {
         let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
         let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
         let mut events = follow(store, self.filter.clone(), Position::After(checkpoint));
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return Ok(Outcome::ShutDown),
-                () = tokio::time::sleep(lease.until_renewal()) => None,
-                event = events.next() => Some(event),
-            };
-            if !lease.renew_if_due(self.leases()).await? {
-                return Ok(Outcome::LeaseLost);
-            }
-            let Some(first) = next else { continue };
-            let Some(first) = first else {
-                return Ok(Outcome::ShutDown);
-            };
+        while let Some(first) = events.next().await {
             let batch = self.fill_batch(first?, &mut events).await?;
             let Some(last) = batch.last().map(StoredEvent::sequence) else {
                 continue;
@@ -278,15 +282,10 @@ impl OutboxRelay {
             // must be durable before this one goes out, so that a relay that dies
             // redelivers at most the batch it was sending.
             saving.finish().await?;
-            if !self
-                .send_batch(&batch, shutdown, stats)
-                .instrument(span)
-                .await?
-            {
-                return Ok(Outcome::ShutDown);
-            }
+            self.send_batch(&batch, stats).instrument(span).await?;
             saving.start(Arc::clone(&self.store), self.key.clone(), last);
         }
+        Ok(())
     }
 
     /// Fills a batch after its first event: with whatever follows within the linger
@@ -319,61 +318,52 @@ impl OutboxRelay {
         Ok(batch)
     }
 
-    /// Sends a batch with retries, then event by event; `false` if shut down meanwhile.
-    async fn send_batch(
-        &self,
-        batch: &[StoredEvent],
-        shutdown: &CancellationToken,
-        stats: &mut RelayStats,
-    ) -> Result<bool> {
-        match self.send_with_retries(batch, shutdown, stats).await {
-            Sent::Delivered => {
+    /// Sends a batch with retries, then event by event, handing an event that still
+    /// fails to [`OnFailure`]. Runs under the lease ([`LeaseKeeper::keep_while`]), which
+    /// drops it at shutdown or when the lease is lost.
+    async fn send_batch(&self, batch: &[StoredEvent], stats: &mut RelayStats) -> Result<()> {
+        match self.send_with_retries(batch, stats).await {
+            Ok(()) => {
                 stats.delivered += batch.len() as u64;
-                return Ok(true);
+                return Ok(());
             }
-            Sent::ShutDown => return Ok(false),
-            Sent::Failed(_) if batch.len() > 1 => {}
-            Sent::Failed(error) => {
-                return self.give_up(&batch[0], &error, stats).await.map(|()| true);
-            }
+            Err(_) if batch.len() > 1 => {}
+            Err(error) => return self.give_up(&batch[0], &error, stats).await,
         }
         // Find the event the sender refuses: deliver one at a time.
         for event in batch {
             match self
-                .send_with_retries(std::slice::from_ref(event), shutdown, stats)
+                .send_with_retries(std::slice::from_ref(event), stats)
                 .await
             {
-                Sent::Delivered => stats.delivered += 1,
-                Sent::ShutDown => return Ok(false),
-                Sent::Failed(error) => self.give_up(event, &error, stats).await?,
+                Ok(()) => stats.delivered += 1,
+                Err(error) => self.give_up(event, &error, stats).await?,
             }
         }
-        Ok(true)
+        Ok(())
     }
 
+    /// Sends `events` until the sender takes them or `max_attempts` failed (the last
+    /// failure's message).
     async fn send_with_retries(
         &self,
         events: &[StoredEvent],
-        shutdown: &CancellationToken,
         stats: &mut RelayStats,
-    ) -> Sent {
+    ) -> std::result::Result<(), String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.sender.send(events).await {
-                Ok(()) => return Sent::Delivered,
+                Ok(()) => return Ok(()),
                 Err(error) => {
                     stats.failed_attempts += 1;
                     tracing::warn!(relay = %self.name, attempt, %error, "send failed");
                     if attempt >= self.retry.max_attempts {
-                        return Sent::Failed(error.to_string());
+                        return Err(error.to_string());
                     }
                 }
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return Sent::ShutDown,
-                () = tokio::time::sleep(self.retry.delay(attempt)) => {}
-            }
+            tokio::time::sleep(self.retry.delay(attempt)).await;
         }
     }
 
@@ -418,17 +408,6 @@ impl std::fmt::Debug for OutboxRelay {
     }
 }
 
-enum Outcome {
-    ShutDown,
-    LeaseLost,
-}
-
-enum Sent {
-    Delivered,
-    ShutDown,
-    Failed(String),
-}
-
 /// The checkpoint of the batch last sent, saved on a task of its own while the relay
 /// reads the next batch: a backlog drains at the speed of reading, not of reading plus
 /// one commit per batch.
@@ -445,17 +424,20 @@ impl Checkpointing {
         }));
     }
 
-    /// Waits for the save under way, if any.
+    /// Waits for the save under way, if any. Dropped while waiting, it leaves the save
+    /// to be waited for by the next call.
     async fn finish(&mut self) -> Result<()> {
-        match self.0.take() {
-            None => Ok(()),
-            Some(task) => match task.await {
-                Ok(saved) => saved,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => Err(Error::database(format!(
-                    "saving the relay's checkpoint: {e}"
-                ))),
-            },
+        let Some(task) = &mut self.0 else {
+            return Ok(());
+        };
+        let joined = task.await;
+        self.0 = None;
+        match joined {
+            Ok(saved) => saved,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::database(format!(
+                "saving the relay's checkpoint: {e}"
+            ))),
         }
     }
 }

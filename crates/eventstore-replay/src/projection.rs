@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, Lease,
-    LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore, follow,
+    AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, Interrupted,
+    LeaseKeeper, LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore,
+    follow,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -99,8 +100,10 @@ pub struct ProjectionReport {
 
 /// Runs projections side by side, each from its own durable checkpoint, following the
 /// store live; one projection failing does not stop the others. A failing event is
-/// retried with back-off, then the projection stops and its error is reported. Each
-/// projection holds a lease while it runs, so one process at a time runs it.
+/// retried with back-off, then the projection stops and its error is reported; a store
+/// failure is waited out instead. Each projection holds a lease while it runs, renewed
+/// while events are applied too, so one process at a time runs it: one that cannot
+/// renew in time drops the event it is applying before the lease can lapse.
 pub struct ProjectionRunner<S: TransactionalStore> {
     store: Arc<S>,
     projections: Vec<Kind<S>>,
@@ -162,14 +165,18 @@ where
         self
     }
 
-    /// How long a projection's lease lasts without renewal (default 15 s).
+    /// How long a projection's lease lasts without renewal (default 15 s): how soon
+    /// another process takes over after this one dies. It is renewed every third of
+    /// this; a projection whose renewals fail stops applying at three quarters of it.
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
     }
 
-    /// Runs every projection until `shutdown` is cancelled; returns how each ended.
+    /// Runs every projection until `shutdown` is cancelled; returns how each ended. It
+    /// returns at once on cancellation: an event being handled then is dropped
+    /// unfinished, its checkpoint not moved, and handled again by the next run.
     pub async fn run(&self, shutdown: CancellationToken) -> Vec<ProjectionReport> {
         let runs = self.projections.iter().map(|projection| {
             let worker = self.worker(projection.clone());
@@ -189,7 +196,10 @@ where
     /// Rebuilds the projection `name` from scratch: resets its state (atomically with
     /// its checkpoint for a transactional projection) and applies every event up to the
     /// store's safe horizon. Returns how many events it applied. Run it while the
-    /// projection is not running elsewhere; it takes the projection's lease meanwhile.
+    /// projection is not running elsewhere; it takes the projection's lease meanwhile,
+    /// renewing it. If the lease goes to another runner or is not renewed in time, it
+    /// stops with [`Error::Config`] (with the store's error if a renewal failed),
+    /// leaving the rebuild unfinished.
     pub async fn rebuild(&self, name: &str) -> Result<u64> {
         let projection = self
             .projections
@@ -197,15 +207,21 @@ where
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Config(format!("no projection named {name:?}")))?;
         let worker = self.worker(projection.clone());
-        let mut lease = Lease::new(&worker.key, self.lease_ttl);
-        if !lease.try_acquire(&*self.store).await? {
+        let leases: &dyn LeaseStore = &*self.store;
+        let mut lease = LeaseKeeper::new(&worker.key, self.lease_ttl);
+        if !lease.try_acquire(leases).await? {
             return Err(Error::Config(format!(
                 "projection {name:?} is running elsewhere"
             )));
         }
-        let result = worker.rebuild().await;
-        lease.release(&*self.store).await;
-        result
+        let never = CancellationToken::new();
+        let rebuilt = lease.keep_while(leases, &never, worker.rebuild()).await;
+        lease.release(leases).await;
+        rebuilt?.unwrap_or_else(|_| {
+            Err(Error::Config(format!(
+                "projection {name:?} lost its lease during the rebuild, which is unfinished"
+            )))
+        })
     }
 
     fn worker(&self, projection: Kind<S>) -> Worker<S> {
@@ -234,20 +250,24 @@ impl<S> Worker<S>
 where
     S: TransactionalStore + CheckpointStore + LeaseStore + 'static,
 {
-    /// Applies events until `shutdown`. A store failure while following (a lost
-    /// connection, a timed-out statement) is waited out with the retry policy's
-    /// back-off, letting the lease go meanwhile, and the projection resumes from its
-    /// durable checkpoint, as the outbox relay does; a failure to apply an event (after
-    /// its retries) stops it.
+    /// Applies events until `shutdown`. A store failure (a lost connection, a timed-out
+    /// statement, while following, saving the checkpoint or renewing the lease) is
+    /// waited out with the retry policy's back-off, letting the lease go meanwhile, and
+    /// the projection resumes from its durable checkpoint, as the outbox relay does; the
+    /// handler's own failure (after its retries) stops it.
     async fn run(&self, shutdown: &CancellationToken) -> Result<u64> {
         let mut applied = 0;
-        let mut lease = Lease::new(&self.key, self.lease_ttl);
+        let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
         let mut faults = 0;
         loop {
-            match self.hold(&mut lease, shutdown, &mut applied).await {
-                Ok(()) => return Ok(applied),
+            let held = self.hold(&mut lease, shutdown, &mut applied).await;
+            lease.release(&*self.store).await;
+            match held {
+                Ok(Interrupted::ShutDown) => return Ok(applied),
+                Ok(Interrupted::LeaseLost) => {
+                    tracing::warn!(projection = %self.projection.name(), "lease lost; waiting to take it back");
+                }
                 Err(Held::Fault(e)) if e.is_database() || e.is_timeout() => {
-                    lease.release(&*self.store).await;
                     faults += 1;
                     let pause = self.retry.delay(faults.min(16));
                     tracing::warn!(projection = %self.projection.name(), error = %e, ?pause, "store failed; resuming from the checkpoint");
@@ -261,51 +281,47 @@ where
         }
     }
 
-    /// Takes the lease and applies events while it holds, until `shutdown` (`Ok`).
+    /// Takes the lease and applies events while it holds (renewing it meanwhile), until
+    /// `shutdown` or until the lease is lost. An event being applied then is dropped,
+    /// its checkpoint not moved.
     async fn hold(
         &self,
-        lease: &mut Lease,
+        lease: &mut LeaseKeeper,
         shutdown: &CancellationToken,
         applied: &mut u64,
-    ) -> std::result::Result<(), Held> {
+    ) -> std::result::Result<Interrupted, Held> {
         let leases: &dyn LeaseStore = &*self.store;
-        'lease: loop {
-            // Another process may be running this projection: wait for its lease.
-            if !lease.acquire(leases, shutdown).await.map_err(Held::Fault)? {
-                return Ok(());
-            }
-            let from = self
-                .store
-                .load_checkpoint(&self.key)
-                .await
-                .map_err(Held::Fault)?
-                .unwrap_or(0);
-            let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
-            let followed = follow(store, self.projection.filter(), Position::After(from));
-            let mut events = upcast(followed, self.upcaster.clone());
-            loop {
-                let next = tokio::select! {
-                    () = shutdown.cancelled() => {
-                        lease.release(leases).await;
-                        return Ok(());
-                    }
-                    () = tokio::time::sleep(lease.until_renewal()) => None,
-                    event = events.next() => Some(event),
-                };
-                if !lease.renew_if_due(leases).await.map_err(Held::Fault)? {
-                    continue 'lease;
-                }
-                match next {
-                    None => {}
-                    Some(None) => return Ok(()),
-                    Some(Some(event)) => {
-                        let event = event.map_err(Held::Fault)?;
-                        let done = self.apply_with_retries(&event, shutdown).await;
-                        *applied += u64::from(done.map_err(Held::Stop)?);
-                    }
-                }
-            }
+        // Another process may be running this projection: wait for its lease.
+        if !lease.acquire(leases, shutdown).await.map_err(Held::Fault)? {
+            return Ok(Interrupted::ShutDown);
         }
+        match lease
+            .keep_while(leases, shutdown, self.follow(applied))
+            .await
+            .map_err(Held::Fault)?
+        {
+            // The followed stream ended: only when the store is being shut down.
+            Ok(followed) => followed.map(|()| Interrupted::ShutDown),
+            Err(interrupted) => Ok(interrupted),
+        }
+    }
+
+    /// Applies events from the durable checkpoint on, as they come.
+    async fn follow(&self, applied: &mut u64) -> std::result::Result<(), Held> {
+        let from = self
+            .store
+            .load_checkpoint(&self.key)
+            .await
+            .map_err(Held::Fault)?
+            .unwrap_or(0);
+        let store: Arc<dyn EventStore> = Arc::clone(&self.store) as Arc<dyn EventStore>;
+        let followed = follow(store, self.projection.filter(), Position::After(from));
+        let mut events = upcast(followed, self.upcaster.clone());
+        while let Some(event) = events.next().await {
+            let event = event.map_err(Held::Fault)?;
+            *applied += u64::from(self.apply_with_retries(&event).await?);
+        }
+        Ok(())
     }
 
     async fn rebuild(&self) -> Result<u64> {
@@ -328,56 +344,61 @@ where
         let horizon = self.store.horizon().await?.safe;
         let query = self.projection.filter().up_to(horizon);
         let mut events = upcast(self.store.query(query), self.upcaster.clone());
-        let never = CancellationToken::new();
         let mut applied = 0;
         while let Some(event) = events.try_next().await? {
-            if self.apply_with_retries(&event, &never).await? {
-                applied += 1;
+            match self.apply_with_retries(&event).await {
+                Ok(done) => applied += u64::from(done),
+                Err(Held::Fault(e) | Held::Stop(e)) => return Err(e),
             }
         }
         Ok(applied)
     }
 
     /// Applies one event and moves the checkpoint past it, retrying failures; `false`
-    /// when it had been applied already (or shutdown came first).
-    async fn apply_with_retries(
-        &self,
-        event: &StoredEvent,
-        shutdown: &CancellationToken,
-    ) -> Result<bool> {
+    /// when it had been applied already. After its retries, a failure of the store's
+    /// is a [`Held::Fault`] (waited out), the handler's a [`Held::Stop`].
+    async fn apply_with_retries(&self, event: &StoredEvent) -> std::result::Result<bool, Held> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match self.apply(event).await {
+            let failure = match self.apply(event).await {
                 Ok(applied) => return Ok(applied),
-                Err(error) => error,
+                Err(failure) => failure,
+            };
+            let error = match &failure {
+                Held::Fault(error) | Held::Stop(error) => error,
             };
             tracing::warn!(projection = %self.projection.name(), sequence = event.sequence(), attempt, %error, "projection failed");
             if attempt >= self.retry.max_attempts {
-                return Err(match error {
-                    Error::Aborted(source) => Error::Handler {
+                return Err(match failure {
+                    Held::Stop(Error::Aborted(source)) => Held::Stop(Error::Handler {
                         sequence: event.sequence(),
                         source,
-                    },
+                    }),
                     other => other,
                 });
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(false),
-                () = tokio::time::sleep(self.retry.delay(attempt)) => {}
-            }
+            tokio::time::sleep(self.retry.delay(attempt)).await;
         }
     }
 
-    async fn apply(&self, event: &StoredEvent) -> Result<bool> {
+    /// Applies one event: the handler's failure is a [`Held::Stop`], the store's (a lost
+    /// connection, a timed-out statement, while saving the checkpoint or committing the
+    /// transactional work) a [`Held::Fault`].
+    async fn apply(&self, event: &StoredEvent) -> std::result::Result<bool, Held> {
         let sequence = event.sequence();
         match &self.projection {
             Kind::Handler(p) => {
-                p.handle(event).await.map_err(Error::aborted)?;
-                self.store.save_checkpoint(&self.key, sequence).await?;
+                p.handle(event)
+                    .await
+                    .map_err(|e| Held::Stop(Error::aborted(e)))?;
+                self.store
+                    .save_checkpoint(&self.key, sequence)
+                    .await
+                    .map_err(Held::Fault)?;
                 Ok(true)
             }
-            Kind::Transactional(p) => Ok(self
+            Kind::Transactional(p) => self
                 .store
                 .transact_at_checkpoint(
                     p.apply(event),
@@ -385,15 +406,23 @@ where
                     &self.key,
                     CheckpointMove::To(sequence),
                 )
-                .await?
-                .is_some()),
+                .await
+                .map(|applied| applied.is_some())
+                .map_err(|e| {
+                    if e.is_database() || e.is_timeout() {
+                        Held::Fault(e)
+                    } else {
+                        Held::Stop(e)
+                    }
+                }),
         }
     }
 }
 
 /// Why a worker let its lease go with an error.
 enum Held {
-    /// Following the store failed: waited out if it is the database's or a time-out.
+    /// The store failed (following, saving a checkpoint, renewing the lease): waited
+    /// out if it is the database's or a time-out.
     Fault(Error),
     /// An event could not be applied: the projection stops.
     Stop(Error),
