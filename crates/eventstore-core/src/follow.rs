@@ -147,8 +147,17 @@ impl CommitSignal {
 ///
 /// Gap-free: it reads only up to the store's [`Horizon::safe`]. No duplicates: it moves
 /// strictly forward. Back-pressure: nothing is read ahead of the consumer beyond the
-/// store's page. The query's order, limit, offset and `after` are replaced by the
+/// store's pages. The query's order, limit, offset and `after` are replaced by the
 /// follower's own.
+///
+/// Each read is bounded with [`EventQuery::within_horizon`], which tells the store that
+/// a follower reads: the store serves it in pages of bounded size and never holds one of
+/// its pooled connections waiting for the consumer (SQLite reads each page on the
+/// blocking pool without waiting for the consumer; PostgreSQL reads each page whole on a
+/// connection returned to the pool before the page is handed over). So a
+/// consumer that needs a connection of the same pool for each event, as a projection
+/// saving its checkpoint or a relay renewing its lease does, never waits for its own
+/// follower, however many followers catch up at once and however long the backlog.
 pub fn follow(store: Arc<dyn EventStore>, query: EventQuery, from: Position) -> EventStream {
     let query = EventQuery {
         order: Order::Ascending,

@@ -1,15 +1,19 @@
 //! The read path: rows streamed as they arrive, on a pooled connection the stream
-//! holds until it ends.
+//! holds until it ends; a follower's reads page by page, on connections held only
+//! while a page is read.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use deadpool_postgres::{Object, Pool};
-use eventstore_core::sql::{Sql, TableName, select_events};
-use eventstore_core::{Error, EventQuery, EventStream, Result};
+use deadpool_postgres::{Object, Pool, PoolError};
+use eventstore_core::sql::{Pager, Sql, TableName, select_events};
+use eventstore_core::{Error, EventQuery, EventStream, Result, StoredEvent};
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
+use tracing::Instrument as _;
 
 use crate::columns::{EventColumns, decode_event};
 use crate::dialect::{PostgresDialect, to_sql};
@@ -133,8 +137,8 @@ async fn plan(
 /// holds many events may be walked along the primary key from the start of the history
 /// instead (docs/schema.md, "Query plans on 1,000,000 rows"). Planning costs a fraction
 /// of a millisecond, which only "since" reads pay.
-fn planned_with_values(read: &Read) -> bool {
-    matches!(read, Read::Query(query) if matches!(query.time_range(), (Some(_), None)))
+fn planned_with_values(query: &EventQuery) -> bool {
+    matches!(query.time_range(), (Some(_), None))
 }
 
 /// Opens the transaction a read planned with its values runs in: the setting lasts
@@ -176,13 +180,18 @@ struct Rows {
 /// Streams a read. The server sends rows as the consumer takes them (tokio-postgres
 /// stops reading the socket when the consumer lags), so memory stays bounded whatever
 /// the result's size; the pooled connection goes back when the stream ends or is
-/// dropped.
+/// dropped. A read bounded by the caller's horizon (`EventQuery::within_horizon`, how
+/// followers read) is [`paged`] instead.
 pub(crate) fn stream(
     pool: Pool,
     table: TableName,
     read: Read,
     known: Arc<KnownHorizon>,
 ) -> EventStream {
+    let read = match read {
+        Read::Query(query) if query.is_within_horizon() => return paged(pool, table, *query),
+        read => read,
+    };
     enum State {
         Start(Pool, TableName, Read, Arc<KnownHorizon>),
         Reading(Box<Rows>),
@@ -191,7 +200,7 @@ pub(crate) fn stream(
         let mut r = match state {
             State::Start(pool, table, read, known) => {
                 let client = pool.get().await.map_err(db)?;
-                let with_values = planned_with_values(&read);
+                let with_values = matches!(&read, Read::Query(q) if planned_with_values(q));
                 let (sql, rest) = plan(&client, &table, read, &known).await?;
                 let rows = run(&client, &sql, with_values).await?;
                 Box::new(Rows {
@@ -225,6 +234,140 @@ pub(crate) fn stream(
         }
     })
     .boxed()
+}
+
+/// Rows per page of a [`paged`] read: as many as a SQLite store's default page. At
+/// most three pages are in memory at once (see [`paged`]).
+const PAGE: u64 = 1000;
+
+/// Streams a follower's read (bounded by the caller's horizon) page by page, keyset
+/// paged on the sequence. A task of its own reads each page whole on a pooled
+/// connection, decoding its rows as they arrive, and returns the connection before
+/// handing the page over: a follower never holds a connection while its consumer
+/// handles events. Streamed on one connection instead, a follower held it for its
+/// whole catch-up while projections and relays wait for one of the same pool to
+/// apply an event or save a checkpoint; as many followers as the pool has
+/// connections stalled them all until the pool's wait timeout, and a pool of one could
+/// never save a checkpoint past the first batch of a backlog.
+///
+/// The task reads the next page while the consumer takes the current one, at most one
+/// page ahead of the one waiting to be taken, and never waits for the consumer while
+/// it holds a connection. Nothing is read before the stream is first polled; dropping
+/// the stream stops the task.
+fn paged(pool: Pool, table: TableName, query: EventQuery) -> EventStream {
+    enum State {
+        Start(Pool, TableName, Box<EventQuery>, tracing::Span),
+        Reading(Pages),
+    }
+    // The read's span, entered by the store while the read is created, for the task.
+    let span = tracing::Span::current();
+    let start = State::Start(pool, table, Box::new(query), span);
+    futures::stream::unfold(start, |state| async move {
+        let mut p = match state {
+            State::Start(pool, table, query, span) => Pages::start(pool, table, *query, span),
+            State::Reading(p) => p,
+        };
+        loop {
+            if let Some(event) = p.current.next() {
+                return Some((Ok(event), State::Reading(p)));
+            }
+            match p.pages.recv().await {
+                Some(Ok(page)) => p.current = page.into_iter(),
+                Some(Err(e)) => return Some((Err(e), State::Reading(p))),
+                None => {
+                    // The task ended; unless it failed without a word (a panic),
+                    // every page was handed over.
+                    let ended = p.task.0.take()?.await;
+                    return ended
+                        .err()
+                        .map(|e| (Err(Error::database(e)), State::Reading(p)));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// A [`paged`] read under way.
+struct Pages {
+    /// Read and decoded pages, or the error that ended the read.
+    pages: mpsc::Receiver<Result<Vec<StoredEvent>>>,
+    task: Fetcher,
+    /// The page being taken.
+    current: std::vec::IntoIter<StoredEvent>,
+}
+
+impl Pages {
+    /// Starts the task reading the pages of `query`.
+    fn start(pool: Pool, table: TableName, query: EventQuery, span: tracing::Span) -> Self {
+        let with_values = planned_with_values(&query);
+        // One page waits to be taken while the task reads the next.
+        let (sender, pages) = mpsc::channel(1);
+        let task = fetch_pages(pool, table, Pager::query(query, PAGE), with_values, sender);
+        Self {
+            pages,
+            task: Fetcher(Some(tokio::spawn(task.instrument(span)))),
+            current: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// The task reading a [`paged`] read, stopped when the read is dropped.
+struct Fetcher(Option<JoinHandle<()>>);
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Reads `pager`'s pages and sends each, then the error that ended the read if one
+/// did; stops when the receiver is gone.
+async fn fetch_pages(
+    pool: Pool,
+    table: TableName,
+    mut pager: Pager,
+    with_values: bool,
+    pages: mpsc::Sender<Result<Vec<StoredEvent>>>,
+) {
+    while let Some(sql) = pager.next_sql(&PostgresDialect, &table) {
+        let mut page = Vec::new();
+        let read = match sql {
+            Ok(sql) => fetch_page(&pool, &sql, with_values, &mut page).await,
+            Err(e) => Err(e),
+        };
+        pager.advance(&page);
+        // The events read before an error are handed over first.
+        if !page.is_empty() && pages.send(Ok(page)).await.is_err() {
+            return;
+        }
+        if let Err(e) = read {
+            let _gone = pages.send(Err(e)).await;
+            return;
+        }
+    }
+}
+
+/// Reads one page into `page` on a pooled connection, returned to the pool when the
+/// page is read.
+async fn fetch_page(
+    pool: &Pool,
+    sql: &Sql,
+    with_values: bool,
+    page: &mut Vec<StoredEvent>,
+) -> Result<()> {
+    // The pool closes when the store does (`EventStore::close`).
+    let client = pool.get().await.map_err(|e| match e {
+        PoolError::Closed => Error::Closed,
+        e => db(e),
+    })?;
+    let mut rows = run(&client, sql, with_values).await?;
+    while let Some(row) = rows.try_next().await.map_err(db)? {
+        page.push(decode_event(&row)?);
+    }
+    Ok(())
 }
 
 /// An error for a read that could not start, as a stream of that one error.

@@ -342,7 +342,9 @@ where
             }
         }
         let horizon = self.store.horizon().await?.safe;
-        let query = self.projection.filter().up_to(horizon);
+        // Read within the horizon, as followers read: in pages that hold no pooled
+        // connection while their events are applied (each apply needs one).
+        let query = self.projection.filter().within_horizon(horizon);
         let mut events = upcast(self.store.query(query), self.upcaster.clone());
         let mut applied = 0;
         while let Some(event) = events.try_next().await? {

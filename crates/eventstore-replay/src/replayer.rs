@@ -68,8 +68,10 @@ impl Replayer {
         E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     {
         let horizon = self.store.horizon().await?.safe;
-        let max = query.sequence_range().1.map_or(horizon, |m| m.min(horizon));
-        self.drive(self.store.query(query.max_sequence(max)), handler)
+        // Within the horizon, as followers read: in pages that hold no pooled connection
+        // while the handler runs (a handler writing through the store's pool would
+        // otherwise wait for the connection the replay holds).
+        self.drive(self.store.query(query.within_horizon(horizon)), handler)
             .await
     }
 
