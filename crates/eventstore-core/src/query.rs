@@ -169,7 +169,7 @@ impl EventQuery {
     /// own. A reader that moves past `horizon` once the read ends needs this: a second
     /// horizon, read later, can be lower (a writer's horizon lock can appear after a
     /// later append committed), and moving past what that lower bound left out would
-    /// skip events. [`follow`](crate::follow) reads this way, and so do replays and
+    /// skip events. [`follow`](crate::follow) reads this way, and so do projection
     /// rebuilds. A backend serves such a read in pages, holding no pooled connection
     /// while the reader's consumer handles events (it may need one to apply them).
     pub fn within_horizon(self, horizon: i64) -> Self {

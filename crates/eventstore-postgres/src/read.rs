@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool, PoolError};
 use eventstore_core::sql::{Pager, Sql, TableName, select_events};
-use eventstore_core::{Error, EventQuery, EventStream, Result, StoredEvent};
+use eventstore_core::{Error, EventQuery, EventStream, Result};
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
@@ -237,27 +237,32 @@ pub(crate) fn stream(
 }
 
 /// Rows per page of a [`paged`] read: as many as a SQLite store's default page. At
-/// most three pages are in memory at once (see [`paged`]).
+/// most two pages are in memory at once (see [`paged`]).
 const PAGE: u64 = 1000;
 
+/// Rows handed over at a time while a page is read.
+const CHUNK: usize = 64;
+
 /// Streams a follower's read (bounded by the caller's horizon) page by page, keyset
-/// paged on the sequence. A task of its own reads each page whole on a pooled
-/// connection, decoding its rows as they arrive, and returns the connection before
-/// handing the page over: a follower never holds a connection while its consumer
-/// handles events. Streamed on one connection instead, a follower held it for its
-/// whole catch-up while projections and relays wait for one of the same pool to
-/// apply an event or save a checkpoint; as many followers as the pool has
-/// connections stalled them all until the pool's wait timeout, and a pool of one could
-/// never save a checkpoint past the first batch of a backlog.
+/// paged on the sequence, on a task of its own that holds a pooled connection only
+/// while it reads a page, never while it waits for the consumer. Streamed on one
+/// connection instead, a follower held it for its whole catch-up while projections and
+/// relays wait for one of the same pool to apply an event or save a checkpoint; as many
+/// followers as the pool has connections stalled them all until the pool's wait
+/// timeout, and a pool of one could never save a checkpoint past the first batch of a
+/// backlog.
 ///
-/// The task reads the next page while the consumer takes the current one, at most one
-/// page ahead of the one waiting to be taken, and never waits for the consumer while
-/// it holds a connection. Nothing is read before the stream is first polled; dropping
+/// The task hands a page's rows over in chunks as they arrive (the consumer decodes
+/// them meanwhile, as it does a streamed read's), into a channel that never makes it
+/// wait; before reading a page it waits until the consumer has finished the page
+/// before last, so at most two pages are in memory and the next page is read while the
+/// consumer takes this one. Nothing is read before the stream is first polled; dropping
 /// the stream stops the task.
 fn paged(pool: Pool, table: TableName, query: EventQuery) -> EventStream {
     enum State {
         Start(Pool, TableName, Box<EventQuery>, tracing::Span),
         Reading(Pages),
+        Done,
     }
     // The read's span, entered by the store while the read is created, for the task.
     let span = tracing::Span::current();
@@ -266,21 +271,25 @@ fn paged(pool: Pool, table: TableName, query: EventQuery) -> EventStream {
         let mut p = match state {
             State::Start(pool, table, query, span) => Pages::start(pool, table, *query, span),
             State::Reading(p) => p,
+            State::Done => return None,
         };
         loop {
-            if let Some(event) = p.current.next() {
-                return Some((Ok(event), State::Reading(p)));
+            if let Some(row) = p.current.next() {
+                // A row that does not decode ends the read, as in a streamed one.
+                return Some(match decode_event(&row) {
+                    Ok(event) => (Ok(event), State::Reading(p)),
+                    Err(e) => (Err(e), State::Done),
+                });
             }
-            match p.pages.recv().await {
-                Some(Ok(page)) => p.current = page.into_iter(),
-                Some(Err(e)) => return Some((Err(e), State::Reading(p))),
+            match p.chunks.recv().await {
+                Some(Ok(Chunk::Rows(rows))) => p.current = rows.into_iter(),
+                Some(Ok(Chunk::PageEnd)) => p.taken.add_permits(1),
+                Some(Err(e)) => return Some((Err(e), State::Done)),
                 None => {
                     // The task ended; unless it failed without a word (a panic),
-                    // every page was handed over.
+                    // every row was handed over.
                     let ended = p.task.0.take()?.await;
-                    return ended
-                        .err()
-                        .map(|e| (Err(Error::database(e)), State::Reading(p)));
+                    return ended.err().map(|e| (Err(Error::database(e)), State::Done));
                 }
             }
         }
@@ -288,24 +297,38 @@ fn paged(pool: Pool, table: TableName, query: EventQuery) -> EventStream {
     .boxed()
 }
 
+/// What a [`paged`] read's task hands over.
+enum Chunk {
+    /// Rows of the page being read, in order.
+    Rows(Vec<Row>),
+    /// The page's last rows were handed over.
+    PageEnd,
+}
+
 /// A [`paged`] read under way.
 struct Pages {
-    /// Read and decoded pages, or the error that ended the read.
-    pages: mpsc::Receiver<Result<Vec<StoredEvent>>>,
+    /// Rows read, page ends, or the error that ended the read.
+    chunks: mpsc::UnboundedReceiver<Result<Chunk>>,
+    /// One permit per page the task may read ahead; the consumer gives one back as it
+    /// finishes a page.
+    taken: Arc<Semaphore>,
     task: Fetcher,
-    /// The page being taken.
-    current: std::vec::IntoIter<StoredEvent>,
+    /// The chunk being taken.
+    current: std::vec::IntoIter<Row>,
 }
 
 impl Pages {
     /// Starts the task reading the pages of `query`.
     fn start(pool: Pool, table: TableName, query: EventQuery, span: tracing::Span) -> Self {
         let with_values = planned_with_values(&query);
-        // One page waits to be taken while the task reads the next.
-        let (sender, pages) = mpsc::channel(1);
-        let task = fetch_pages(pool, table, Pager::query(query, PAGE), with_values, sender);
+        let (sender, chunks) = mpsc::unbounded_channel();
+        // The page being taken and the one being read.
+        let taken = Arc::new(Semaphore::new(2));
+        let pager = Pager::query(query, PAGE);
+        let task = fetch_pages(pool, table, pager, with_values, Arc::clone(&taken), sender);
         Self {
-            pages,
+            chunks,
+            taken,
             task: Fetcher(Some(tokio::spawn(task.instrument(span)))),
             current: Vec::new().into_iter(),
         }
@@ -323,51 +346,88 @@ impl Drop for Fetcher {
     }
 }
 
-/// Reads `pager`'s pages and sends each, then the error that ended the read if one
-/// did; stops when the receiver is gone.
+/// Reads `pager`'s pages, each once the consumer has finished the page before last,
+/// and hands their rows over, then the error that ended the read if one did; stops
+/// when the receiver is gone.
 async fn fetch_pages(
     pool: Pool,
     table: TableName,
     mut pager: Pager,
     with_values: bool,
-    pages: mpsc::Sender<Result<Vec<StoredEvent>>>,
+    taken: Arc<Semaphore>,
+    chunks: mpsc::UnboundedSender<Result<Chunk>>,
 ) {
     while let Some(sql) = pager.next_sql(&PostgresDialect, &table) {
-        let mut page = Vec::new();
+        // Waits for the consumer holding no connection.
+        match taken.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
         let read = match sql {
-            Ok(sql) => fetch_page(&pool, &sql, with_values, &mut page).await,
+            Ok(sql) => fetch_page(&pool, &sql, with_values, &chunks).await,
             Err(e) => Err(e),
         };
-        pager.advance(&page);
-        // The events read before an error are handed over first.
-        if !page.is_empty() && pages.send(Ok(page)).await.is_err() {
-            return;
-        }
-        if let Err(e) = read {
-            let _gone = pages.send(Err(e)).await;
+        let outcome = read.and_then(|(count, last)| {
+            pager.advance_past(count, last);
+            chunks.send(Ok(Chunk::PageEnd)).map_err(|_| Error::Closed)
+        });
+        if let Err(e) = outcome {
+            let _gone = chunks.send(Err(e));
             return;
         }
     }
 }
 
-/// Reads one page into `page` on a pooled connection, returned to the pool when the
-/// page is read.
+/// Reads one page on a pooled connection, returned to the pool when the page is read,
+/// handing its rows over in chunks; returns how many rows it had and the sequence and
+/// stream version of the last. The rows read before an error are handed over first.
 async fn fetch_page(
     pool: &Pool,
     sql: &Sql,
     with_values: bool,
-    page: &mut Vec<StoredEvent>,
-) -> Result<()> {
+    chunks: &mpsc::UnboundedSender<Result<Chunk>>,
+) -> Result<(usize, Option<(i64, Option<i64>)>)> {
     // The pool closes when the store does (`EventStore::close`).
     let client = pool.get().await.map_err(|e| match e {
         PoolError::Closed => Error::Closed,
         e => db(e),
     })?;
     let mut rows = run(&client, sql, with_values).await?;
-    while let Some(row) = rows.try_next().await.map_err(db)? {
-        page.push(decode_event(&row)?);
+    let (mut count, mut last) = (0, None);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let read = loop {
+        match rows.try_next().await {
+            Ok(Some(row)) => {
+                count += 1;
+                chunk.push(row);
+                if chunk.len() == CHUNK {
+                    last = chunk.last().map(last_position).transpose()?;
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    chunks
+                        .send(Ok(Chunk::Rows(full)))
+                        .map_err(|_| Error::Closed)?;
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(db(e)),
+        }
+    };
+    if !chunk.is_empty() {
+        last = chunk.last().map(last_position).transpose()?;
+        chunks
+            .send(Ok(Chunk::Rows(chunk)))
+            .map_err(|_| Error::Closed)?;
     }
-    Ok(())
+    read.map(|()| (count, last))
+}
+
+/// The sequence and stream version of a row, for the pager.
+fn last_position(row: &Row) -> Result<(i64, Option<i64>)> {
+    let sequence = row
+        .int8(0)
+        .map_err(Error::database)?
+        .ok_or_else(|| Error::database("the sequence column is NULL"))?;
+    Ok((sequence, row.int8(1).map_err(Error::database)?))
 }
 
 /// An error for a read that could not start, as a stream of that one error.
