@@ -86,7 +86,7 @@ fn uri_chars_ok(text: &str) -> bool {
 /// `type/subtype` followed by any `; name=value` parameters, values being tokens or
 /// quoted strings. Optional whitespace around `;` is accepted.
 pub fn is_media_type(text: &str) -> bool {
-    let mut parts = text.split(';');
+    let mut parts = parameters(text);
     let essence = parts.next().unwrap_or_default().trim_end();
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;
@@ -100,6 +100,23 @@ pub fn is_media_type(text: &str) -> bool {
             Some((name, value)) => is_token(name) && (is_token(value) || is_quoted(value)),
             None => false,
         }
+    })
+}
+
+/// The parts of a media type between the `;` that separate its parameters, a `;`
+/// inside a quoted value (`name="a;b"`) being part of the value.
+fn parameters(text: &str) -> impl Iterator<Item = &str> {
+    let (mut quoted, mut escaped) = (false, false);
+    text.split(move |c: char| {
+        let split = c == ';' && !quoted;
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        }
+        split
     })
 }
 
@@ -204,6 +221,8 @@ mod tests {
             "application/json",
             "text/plain; charset=utf-8",
             "text/plain;charset=\"utf-8\"",
+            "text/plain; a=\"x;y\"; b=z",
+            "text/plain; a=\"x\\\";y\"",
             "application/cloudevents+json",
             "application/vnd.example.order.v1+json",
         ] {
@@ -215,6 +234,7 @@ mod tests {
             "text/",
             "/plain",
             "text/plain; charset",
+            "text/plain; a=\"x;y",
             "te xt/plain",
             "a/b/c",
         ] {
