@@ -196,7 +196,9 @@ impl OutboxRelay {
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
         let mut stats = RelayStats::default();
         let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
-        let mut faults = 0;
+        // Faults in a row, without an event delivered between them: the back-off grows
+        // with them, and starts over once the relay gets through again.
+        let (mut faults, mut delivered_at_fault) = (0, 0);
         loop {
             let held = match lease.acquire(self.leases(), &shutdown).await {
                 Ok(false) => return Ok(stats),
@@ -213,7 +215,10 @@ impl OutboxRelay {
                 // A lost connection or a timed-out statement: the store will be back, and
                 // the relay resumes from its durable checkpoint.
                 Err(e) if e.is_database() || e.is_timeout() => {
-                    faults += 1;
+                    if stats.delivered > delivered_at_fault {
+                        faults = 0;
+                    }
+                    (faults, delivered_at_fault) = (faults + 1, stats.delivered);
                     let pause = self.retry.delay(faults.min(16));
                     tracing::warn!(relay = %self.name, error = %e, ?pause, "store failed; resuming");
                     tokio::select! {

@@ -258,7 +258,9 @@ where
     async fn run(&self, shutdown: &CancellationToken) -> Result<u64> {
         let mut applied = 0;
         let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
-        let mut faults = 0;
+        // Faults in a row, without an event applied between them: the back-off grows
+        // with them, and starts over once the projection gets through again.
+        let (mut faults, mut applied_at_fault) = (0, 0);
         loop {
             let held = self.hold(&mut lease, shutdown, &mut applied).await;
             lease.release(&*self.store).await;
@@ -268,7 +270,10 @@ where
                     tracing::warn!(projection = %self.projection.name(), "lease lost; waiting to take it back");
                 }
                 Err(Held::Fault(e)) if e.is_database() || e.is_timeout() => {
-                    faults += 1;
+                    if applied > applied_at_fault {
+                        faults = 0;
+                    }
+                    (faults, applied_at_fault) = (faults + 1, applied);
                     let pause = self.retry.delay(faults.min(16));
                     tracing::warn!(projection = %self.projection.name(), error = %e, ?pause, "store failed; resuming from the checkpoint");
                     tokio::select! {
