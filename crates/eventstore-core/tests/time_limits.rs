@@ -107,3 +107,17 @@ fn a_stored_time_past_the_range_does_not_read() {
         assert_eq!(parse_rfc3339(text), None, "{text}");
     }
 }
+
+/// A leap second, which RFC 3339 allows, is refused: no instant the store keeps has a
+/// 61st second.
+#[test]
+fn a_leap_second_is_refused() {
+    assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), None);
+    let refused = document("2016-12-31T23:59:60Z")
+        .parse::<Event>()
+        .unwrap_err();
+    let Error::Invalid(invalid) = &refused else {
+        panic!("{refused}");
+    };
+    assert!(matches!(invalid.rule(), Rule::NotTimestamp(_)), "{refused}");
+}
