@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Interrupted, LeaseKeeper,
+    CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Interrupted, Lease,
     LeaseStore, Position, Result, RetryPolicy, Sender, StoredEvent, follow,
 };
 use futures::{FutureExt as _, StreamExt as _};
@@ -195,7 +195,7 @@ impl OutboxRelay {
     /// from the durable checkpoint.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
         let mut stats = RelayStats::default();
-        let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
+        let mut lease = Lease::new(&self.key, self.lease_ttl);
         // Faults in a row, without an event delivered between them: the back-off grows
         // with them, and starts over once the relay gets through again.
         let (mut faults, mut delivered_at_fault) = (0, 0);
@@ -241,7 +241,7 @@ impl OutboxRelay {
     /// batch goes out again, from whichever relay holds the lease next.
     async fn deliver(
         &self,
-        lease: &mut LeaseKeeper,
+        lease: &mut Lease,
         shutdown: &CancellationToken,
         stats: &mut RelayStats,
     ) -> Result<Interrupted> {
@@ -324,7 +324,7 @@ impl OutboxRelay {
     }
 
     /// Sends a batch with retries, then event by event, handing an event that still
-    /// fails to [`OnFailure`]. Runs under the lease ([`LeaseKeeper::keep_while`]), which
+    /// fails to [`OnFailure`]. Runs under the lease ([`Lease::keep_while`]), which
     /// drops it at shutdown or when the lease is lost.
     async fn send_batch(&self, batch: &[StoredEvent], stats: &mut RelayStats) -> Result<()> {
         match self.send_with_retries(batch, stats).await {

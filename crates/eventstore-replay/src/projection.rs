@@ -6,8 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventstore_core::{
     AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, Interrupted,
-    LeaseKeeper, LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore,
-    follow,
+    Lease, LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore, follow,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -208,7 +207,7 @@ where
             .ok_or_else(|| Error::Config(format!("no projection named {name:?}")))?;
         let worker = self.worker(projection.clone());
         let leases: &dyn LeaseStore = &*self.store;
-        let mut lease = LeaseKeeper::new(&worker.key, self.lease_ttl);
+        let mut lease = Lease::new(&worker.key, self.lease_ttl);
         if !lease.try_acquire(leases).await? {
             return Err(Error::Config(format!(
                 "projection {name:?} is running elsewhere"
@@ -257,7 +256,7 @@ where
     /// handler's own failure (after its retries) stops it.
     async fn run(&self, shutdown: &CancellationToken) -> Result<u64> {
         let mut applied = 0;
-        let mut lease = LeaseKeeper::new(&self.key, self.lease_ttl);
+        let mut lease = Lease::new(&self.key, self.lease_ttl);
         // Faults in a row, without an event applied between them: the back-off grows
         // with them, and starts over once the projection gets through again.
         let (mut faults, mut applied_at_fault) = (0, 0);
@@ -291,7 +290,7 @@ where
     /// its checkpoint not moved.
     async fn hold(
         &self,
-        lease: &mut LeaseKeeper,
+        lease: &mut Lease,
         shutdown: &CancellationToken,
         applied: &mut u64,
     ) -> std::result::Result<Interrupted, Held> {
