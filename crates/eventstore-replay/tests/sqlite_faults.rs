@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{CheckpointStore, Event, EventStore, RetryPolicy, StoredEvent};
+use eventstore_core::{CheckpointStore, EventStore, RetryPolicy, StoredEvent};
 use eventstore_replay::{BoxError, Projection, ProjectionRunner};
 use eventstore_sqlite::SqliteOptions;
 use tokio::sync::Notify;
@@ -57,14 +57,7 @@ async fn seeded(
         .await
         .unwrap();
     let events = (0..EVENTS)
-        .map(|i| {
-            Event::builder()
-                .id(format!("e{i}"))
-                .source("/s")
-                .ty("t")
-                .build()
-                .unwrap()
-        })
+        .map(|i| eventstore_testkit::data::event(format!("e{i}")))
         .collect();
     store.append(events).await.unwrap();
     store

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{Event, EventStore, RetryPolicy, StoredEvent};
+use eventstore_core::{EventStore, RetryPolicy, StoredEvent};
 use eventstore_replay::{BoxError, Projection, ProjectionReport, ProjectionRunner};
 use eventstore_sqlite::SqliteEventStore;
 use tokio::task::JoinHandle;
@@ -117,14 +117,7 @@ async fn store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
         .await
         .unwrap();
     let events = (0..EVENTS)
-        .map(|i| {
-            Event::builder()
-                .id(format!("e{i}"))
-                .source("/shop")
-                .ty("order.created")
-                .build()
-                .unwrap()
-        })
+        .map(|i| eventstore_testkit::data::event(format!("e{i}")))
         .collect();
     store.append(events).await.unwrap();
     Arc::new(store)
