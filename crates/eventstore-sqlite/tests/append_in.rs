@@ -39,11 +39,13 @@ async fn a_refused_batch_leaves_nothing_in_the_callers_transaction() {
     tokio::task::spawn_blocking(move || {
         let mut conn = Connection::open(&path).unwrap();
         conn.busy_timeout(Duration::from_secs(30)).unwrap();
-        conn.execute_batch("CREATE TABLE business (note TEXT)").unwrap();
+        conn.execute_batch("CREATE TABLE business (note TEXT)")
+            .unwrap();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
-        tx.execute("INSERT INTO business VALUES ('kept')", []).unwrap();
+        tx.execute("INSERT INTO business VALUES ('kept')", [])
+            .unwrap();
         for (events, options) in &refusals {
             let refused = local.append_in(&tx, events, options);
             assert!(refused.is_err(), "{refused:?}");
