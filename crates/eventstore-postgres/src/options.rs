@@ -72,7 +72,9 @@ impl PostgresOptions {
             .parse()
             .map_err(|e| Error::Config(format!("invalid PostgreSQL URL: {e}")))?;
         let mut options = Self::from_config(config);
-        options.tls = tls;
+        if let Some(tls) = tls {
+            options.tls = tls;
+        }
         Ok(options)
     }
 

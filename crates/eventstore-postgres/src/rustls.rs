@@ -23,7 +23,7 @@ pub(crate) fn connector(options: &TlsOptions) -> Result<MakeRustlsConnect> {
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
-    let verifier: Arc<dyn ServerCertVerifier> = match options.mode {
+    let verifier: Arc<dyn ServerCertVerifier> = match options.verification() {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
             Arc::new(Unverified(Arc::clone(&provider)))
         }
@@ -32,7 +32,7 @@ pub(crate) fn connector(options: &TlsOptions) -> Result<MakeRustlsConnect> {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots(options)?), provider)
                     .build()
                     .map_err(tls_error)?;
-            if options.mode == TlsMode::VerifyCa {
+            if options.verification() == TlsMode::VerifyCa {
                 Arc::new(ChainOnly(webpki))
             } else {
                 webpki

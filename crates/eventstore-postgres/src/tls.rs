@@ -13,7 +13,9 @@ pub enum TlsMode {
     /// TLS when the server offers it, certificate not verified (libpq's default).
     #[default]
     Prefer,
-    /// TLS required, certificate not verified: encrypted, not authenticated.
+    /// TLS required, certificate not verified: encrypted, not authenticated. With a
+    /// root certificate file ([`TlsOptions::root_cert`], `sslrootcert`) the chain is
+    /// verified against it, as [`VerifyCa`](Self::VerifyCa), as libpq does.
     Require,
     /// TLS required, the certificate chain verified against the trusted roots.
     VerifyCa,
@@ -78,6 +80,16 @@ impl TlsOptions {
         self.mode
     }
 
+    /// How the server's certificate is checked: as the mode says, except `require`
+    /// with a root certificate file, which verifies the chain (libpq: "if a root CA file
+    /// exists, the behavior of sslmode=require will be the same as that of verify-ca").
+    pub(crate) fn verification(&self) -> TlsMode {
+        match self.mode {
+            TlsMode::Require if self.root_cert.is_some() => TlsMode::VerifyCa,
+            mode => mode,
+        }
+    }
+
     pub(crate) fn from_mode(mode: SslMode) -> Self {
         Self::new(match mode {
             SslMode::Disable => TlsMode::Disable,
@@ -87,17 +99,22 @@ impl TlsOptions {
     }
 
     /// Takes `sslmode` and `sslrootcert` out of a URL's query (tokio-postgres knows
-    /// neither `verify-ca` nor `verify-full`) and returns the rest of the URL.
-    pub(crate) fn from_url(url: &str) -> Result<(String, Self)> {
+    /// neither `verify-ca` nor `verify-full`) and returns the rest of the URL, and the
+    /// settings if the query had either (`None` otherwise: a key=value connection
+    /// string's own `sslmode` is tokio-postgres's to read).
+    pub(crate) fn from_url(url: &str) -> Result<(String, Option<Self>)> {
         let Some((base, query)) = url.split_once('?') else {
-            return Ok((url.to_owned(), Self::default()));
+            return Ok((url.to_owned(), None));
         };
         let mut tls = Self::default();
+        let mut found = false;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
-                Some(("sslmode", value)) => tls.mode = TlsMode::parse(value)?,
-                Some(("sslrootcert", value)) => tls.root_cert = Some(PathBuf::from(value)),
+                Some(("sslmode", value)) => (tls.mode, found) = (TlsMode::parse(value)?, true),
+                Some(("sslrootcert", value)) => {
+                    (tls.root_cert, found) = (Some(PathBuf::from(value)), true);
+                }
                 _ => kept.push(pair),
             }
         }
@@ -106,7 +123,7 @@ impl TlsOptions {
         } else {
             format!("{base}?{}", kept.join("&"))
         };
-        Ok((url, tls))
+        Ok((url, found.then_some(tls)))
     }
 }
 
@@ -123,12 +140,35 @@ mod tests {
         assert_eq!(url, "postgres://h/db?application_name=x");
         assert_eq!(
             tls,
-            TlsOptions::new(TlsMode::VerifyFull).root_cert("/ca.pem")
+            Some(TlsOptions::new(TlsMode::VerifyFull).root_cert("/ca.pem"))
         );
         assert!(TlsOptions::from_url("postgres://h/db?sslmode=bogus").is_err());
+        assert_eq!(TlsOptions::from_url("postgres://h/db").unwrap().1, None);
         assert_eq!(
-            TlsOptions::from_url("postgres://h/db").unwrap().1.mode(),
-            TlsMode::Prefer
+            TlsOptions::from_url("postgres://h/db?application_name=x")
+                .unwrap()
+                .1,
+            None
+        );
+    }
+
+    #[test]
+    fn require_with_a_root_certificate_verifies_the_chain() {
+        assert_eq!(
+            TlsOptions::new(TlsMode::Require).verification(),
+            TlsMode::Require
+        );
+        assert_eq!(
+            TlsOptions::new(TlsMode::Require)
+                .root_cert("/ca.pem")
+                .verification(),
+            TlsMode::VerifyCa
+        );
+        assert_eq!(
+            TlsOptions::new(TlsMode::VerifyFull)
+                .root_cert("/ca.pem")
+                .verification(),
+            TlsMode::VerifyFull
         );
     }
 }

@@ -516,3 +516,39 @@ async fn migrate_creates_the_extensions_index_the_options_ask_for() {
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert!(exists().await, "created by migrate()");
 }
+
+/// A key=value connection string's own `sslmode` is kept (it was overwritten with the
+/// default, `prefer`: `sslmode=require` could then connect in plain text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_in_a_key_value_connection_string_is_kept() {
+    let schema = common::Schema::new("tls_kv");
+    let config: tokio_postgres::Config = common::database_url().parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        #[allow(unreachable_patterns)]
+        other => panic!("a TCP host is needed, not {other:?}"),
+    };
+    let key_value = format!(
+        "host={host} port={} user={} dbname={} sslmode=disable",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    );
+    let store = PostgresOptions::from_url(&key_value)
+        .unwrap()
+        .schema(&schema.name)
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    let client = store.pool().get().await.unwrap();
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!ssl, "sslmode=disable is a plain connection");
+}
