@@ -13,8 +13,19 @@ use crate::store::SqliteEventStore;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Location {
     File(PathBuf),
-    /// A private in-memory database, shared by the store's connections.
-    Memory(String),
+    /// A private in-memory database, shared by the store's connections: a new one for
+    /// each store opened (see [`Location::memory_uri`]).
+    Memory,
+}
+
+impl Location {
+    /// The URI of a new private in-memory database, distinct from every other one of
+    /// the process: its connections share it, and it ends with the last of them.
+    pub(crate) fn memory_uri() -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        format!("file:/eventstore-{}-{n}?vfs=memdb", std::process::id())
+    }
 }
 
 /// Options for opening a [`SqliteEventStore`].
@@ -49,14 +60,10 @@ impl SqliteOptions {
         Self::with_location(Location::File(path.as_ref().to_owned()))
     }
 
-    /// A private in-memory database that lives as long as the store.
+    /// A private in-memory database that lives as long as the store: each store opened
+    /// with these options (or a clone of them) has one of its own.
     pub fn in_memory() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self::with_location(Location::Memory(format!(
-            "file:/eventstore-{}-{n}?vfs=memdb",
-            std::process::id()
-        )))
+        Self::with_location(Location::Memory)
     }
 
     /// Options from a URL: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,

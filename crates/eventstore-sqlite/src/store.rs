@@ -77,7 +77,14 @@ impl Shared {
     /// conflict, a duplicate) rolls back only that batch, then commits once. Concurrent appenders share the
     /// transaction's cost instead of queueing one commit each.
     fn commit_pending(&self, conn: &mut Connection) {
-        let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let jobs: Vec<PendingAppend> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                // An append whose caller stopped waiting (its future dropped) is left out:
+                // it would otherwise commit at some later, unrelated moment, after the
+                // caller had given up on it (and perhaps retried it under a new id).
+                .filter(|job| !job.done.is_closed())
+                .collect();
         if jobs.is_empty() {
             return;
         }
@@ -229,7 +236,7 @@ impl SqliteEventStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let path = match &options.location {
             Location::File(path) => path.to_string_lossy().into_owned(),
-            Location::Memory(uri) => uri.clone(),
+            Location::Memory => Location::memory_uri(),
         };
         let mut writer = Connection::open_with_flags(&path, flags)
             .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
@@ -376,6 +383,8 @@ impl SqliteEventStore {
     ) -> Result<T> {
         self.shared.check_open()?;
         let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        // Closed while waiting: `close` has had the writer and returned.
+        self.shared.check_open()?;
         let shared = Arc::clone(&self.shared);
         work.run(move || {
             let done = f(&mut conn, &shared);
@@ -550,6 +559,21 @@ impl EventStore for SqliteEventStore {
             // The writer's previous holder may have committed this append already.
             if let Ok(appended) = result.try_recv() {
                 return appended;
+            }
+            if self.shared.check_open().is_err() {
+                // Closed while queued: `close` has had the writer and returned, and
+                // nothing commits after it. Every append still queued is refused.
+                let queued = std::mem::take(
+                    &mut *self
+                        .shared
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                for job in queued {
+                    let _gone = job.done.send(Err(Error::Closed));
+                }
+                return Err(Error::Closed);
             }
             let shared = Arc::clone(&self.shared);
             Work::Short

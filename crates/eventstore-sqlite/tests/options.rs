@@ -363,3 +363,16 @@ async fn the_file_is_read_through_a_memory_map_only_when_asked() {
         store.close().await.unwrap();
     }
 }
+
+/// Each store opened from in-memory options has a database of its own, also when the
+/// options are cloned (the database's name was chosen with the options, so two stores
+/// opened from one set shared it).
+#[tokio::test]
+async fn stores_opened_from_one_set_of_in_memory_options_are_apart() {
+    let options = SqliteOptions::in_memory();
+    let a = options.clone().open().await.unwrap();
+    let b = options.open().await.unwrap();
+    a.append(vec![event("only-in-a")]).await.unwrap();
+    assert_eq!(count(&a).await, 1);
+    assert_eq!(count(&b).await, 0);
+}
