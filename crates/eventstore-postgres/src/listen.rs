@@ -5,8 +5,10 @@
 //! LISTENs on the table's channel, and also NOTIFYs it after this process's commits
 //! (coalesced: one notification per burst of commits). A notification from another
 //! process wakes this process's followers. When the connection drops (a server restart,
-//! `pg_terminate_backend`), it reconnects with back-off and wakes the followers so they
-//! catch up on what they may have missed; meanwhile they poll.
+//! `pg_terminate_backend`), it reconnects with back-off (starting over once it listens
+//! again); meanwhile followers poll. Once it listens again it announces this process's
+//! commits made while it was down and wakes this process's followers, so that neither
+//! side waits for its next poll for what the other committed during the gap.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -28,7 +30,12 @@ pub(crate) async fn run<T>(
     T::TlsConnect: Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
+    // This process's commits, across sessions: those made while no session listens are
+    // announced by the next one.
+    let Some(mut local) = signal.upgrade().map(|alive| alive.local_commits()) else {
+        return;
+    };
     loop {
         let Some(alive) = signal.upgrade() else {
             return;
@@ -37,7 +44,7 @@ pub(crate) async fn run<T>(
             return;
         }
         drop(alive);
-        match session(&config, tls.clone(), &channel, &signal).await {
+        match session(&config, tls.clone(), &channel, &signal, &mut local, &mut backoff).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%channel, %error, "LISTEN connection lost; reconnecting");
@@ -52,12 +59,17 @@ pub(crate) async fn run<T>(
     }
 }
 
+/// The first pause before reconnecting, and the one after a session that listened.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// One connection's life: `Ok` when the store went away, `Err` when the connection did.
 async fn session<T>(
     config: &tokio_postgres::Config,
     tls: T,
     channel: &str,
     signal: &Weak<CommitSignal>,
+    local: &mut tokio::sync::watch::Receiver<u64>,
+    backoff: &mut Duration,
 ) -> Result<(), String>
 where
     T: MakeTlsConnect<Socket> + Send + 'static,
@@ -67,11 +79,6 @@ where
 {
     let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let Some(strong) = signal.upgrade() else {
-        return Ok(());
-    };
-    let mut local = strong.local_commits();
-    drop(strong);
     // Our own notifications come back to us; they are told apart by the sender's pid.
     let mut own_pid = 0;
     let row = while_polling(
@@ -91,6 +98,16 @@ where
     .await?;
     let notify = format!("NOTIFY {channel}");
     tracing::debug!(%channel, "listening");
+    *backoff = FIRST_BACKOFF;
+    // What was committed while no session listened: this process's commits are
+    // announced, and this process's followers look for the others'.
+    if local.has_changed().unwrap_or(false) {
+        local.borrow_and_update();
+        while_polling(client.batch_execute(&notify), &mut messages, own_pid, signal).await?;
+    }
+    if let Some(alive) = signal.upgrade() {
+        alive.wake();
+    }
     loop {
         let Some(alive) = signal.upgrade() else {
             return Ok(());
