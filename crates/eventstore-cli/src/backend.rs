@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::failure::Unavailable;
+
 use eventstore_sql::{
     Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore, SqliteOptions,
 };
@@ -76,8 +78,11 @@ impl Target {
         }
     }
 
-    /// Opens the store, applying missing migrations when `auto_migrate`.
-    pub(crate) async fn open(&self, auto_migrate: bool) -> Result<Backend> {
+    /// Opens the store, applying missing migrations when `auto_migrate`. A bad URL or
+    /// table name is a configuration error (`Error::Config`, a usage error); a SQLite
+    /// file that cannot be opened is [`Unavailable`], a runtime failure as an
+    /// unreachable server is.
+    pub(crate) async fn open(&self, auto_migrate: bool) -> anyhow::Result<Backend> {
         self.open_with(auto_migrate, |options| options).await
     }
 
@@ -85,7 +90,7 @@ impl Target {
     /// less often: each checkpoint copies the pages of the batches committed since, with
     /// an fsync, and at the default interval (1000 pages) an import of 5000-event
     /// batches spent half its time there.
-    pub(crate) async fn open_bulk(&self) -> Result<Backend> {
+    pub(crate) async fn open_bulk(&self) -> anyhow::Result<Backend> {
         self.open_with(true, |options| {
             options.wal_autocheckpoint(BULK_WAL_AUTOCHECKPOINT)
         })
@@ -96,13 +101,19 @@ impl Target {
         &self,
         auto_migrate: bool,
         sqlite: impl FnOnce(SqliteOptions) -> SqliteOptions,
-    ) -> Result<Backend> {
+    ) -> anyhow::Result<Backend> {
         Ok(match self.kind()? {
+            // The options are checked by now: what opening refuses is the file (a
+            // missing directory, no permission), not the configuration.
             Kind::Sqlite => Backend::Sqlite(
                 sqlite(self.sqlite_options()?)
                     .auto_migrate(auto_migrate)
                     .open()
-                    .await?,
+                    .await
+                    .map_err(|e| match e {
+                        Error::Config(message) => Unavailable(message).into(),
+                        e => anyhow::Error::from(e),
+                    })?,
             ),
             Kind::Postgres => Backend::Postgres(
                 self.postgres_options()?

@@ -23,6 +23,19 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
+/// The database could not be opened (a SQLite file in a missing directory, say): a
+/// runtime failure, whatever error type the backend gave it.
+#[derive(Debug)]
+pub(crate) struct Unavailable(pub(crate) String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
 /// Input was refused; what was wrong has been reported already or is in the message.
 #[derive(Debug)]
 pub(crate) struct Refused(pub(crate) String);
@@ -40,6 +53,9 @@ pub(crate) fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.is::<Usage>() {
             return USAGE;
+        }
+        if cause.is::<Unavailable>() {
+            return RUNTIME;
         }
         if cause.is::<Refused>() {
             return INVALID;

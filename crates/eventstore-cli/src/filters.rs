@@ -76,19 +76,30 @@ pub(crate) fn name_value<'a>(pair: &'a str, flag: &str) -> Result<(&'a str, &'a 
     }
 }
 
-/// An RFC 3339 time, or an age before `now` such as `90s`, `15m`, `24h`, `7d`, `2w`.
+/// An RFC 3339 time, or an age before `now` such as `90s`, `15m`, `24h`, `7d`, `2w`;
+/// in the years 0000 to 9999 (UTC), as RFC 3339 writes them.
 pub(crate) fn instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
-    if let Some(time) = parse_rfc3339(text) {
-        return Ok(time);
+    let time = match parse_rfc3339(text) {
+        Some(time) => Some(time),
+        None => match age(text) {
+            Some(age) => time::Duration::try_from(age)
+                .ok()
+                .and_then(|age| now.checked_sub(age)),
+            None => return Err(not_a_time(text)),
+        },
+    };
+    match time {
+        Some(time) if (0..=9999).contains(&time.to_offset(time::UtcOffset::UTC).year()) => Ok(time),
+        _ => Err(Usage(format!("{text:?} is outside the years 0000 to 9999")).into()),
     }
-    match age(text) {
-        Some(age) => Ok(now - age),
-        None => Err(Usage(format!(
-            "{text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor an age \
+}
+
+fn not_a_time(text: &str) -> anyhow::Error {
+    Usage(format!(
+        "{text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor an age \
              (90s, 15m, 24h, 7d, 2w)"
-        ))
-        .into()),
-    }
+    ))
+    .into()
 }
 
 /// `<number><unit>` with unit s, m, h, d or w.
@@ -144,5 +155,15 @@ mod tests {
         for bad in ["", "h", "24", "24x", "-1h", "yesterday"] {
             assert!(instant(bad, now).is_err(), "{bad}");
         }
+        // Before the year 0000, or past what a date holds at all: a usage error.
+        for far in ["200000w", "99999999w", "18446744073709551615s"] {
+            let error = instant(far, now).unwrap_err();
+            assert!(error.is::<Usage>(), "{far}: {error}");
+        }
+        assert_eq!(
+            instant("105000w", now).unwrap().year(),
+            2026 - 2012,
+            "about 2012 years back"
+        );
     }
 }

@@ -1,7 +1,14 @@
 //! `eventstore`: the command-line tool of eventstore-sql. See docs/cli.md.
 
-// A command-line tool's output is its purpose.
-#![allow(clippy::print_stdout)]
+/// `println!` that returns the write's `io::Result` instead of panicking, so that a
+/// closed pipe (`eventstore stats | head -1`) ends the command quietly (see
+/// `is_broken_pipe`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
 
 mod backend;
 mod cli;

@@ -37,7 +37,7 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> R
                 event.id().to_owned(),
             ]);
         }
-        println!("{table}");
+        outln!("{table}")?;
     } else {
         let appended: Vec<serde_json::Value> = result
             .appended
@@ -55,9 +55,11 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> R
             })
             .collect();
         if cx.output == Output::Json {
-            println!("{}", serde_json::Value::Array(appended));
+            outln!("{}", serde_json::Value::Array(appended))?;
         } else {
-            appended.iter().for_each(|line| println!("{line}"));
+            for line in &appended {
+                outln!("{line}")?;
+            }
         }
     }
     Ok(OK)
@@ -106,7 +108,10 @@ fn from_flags(args: &AppendArgs) -> Result<Event> {
     if let Some(text) = &args.text {
         builder = builder.text(text);
     }
-    if let Some(content_type) = &args.datacontenttype {
+    // Text says what it is: without a content type, CloudEvents JSON would read it back
+    // as JSON data.
+    let text_plain = args.text.as_ref().map(|_| "text/plain");
+    if let Some(content_type) = args.datacontenttype.as_deref().or(text_plain) {
         builder = builder.datacontenttype(content_type);
     }
     if let Some(schema) = &args.dataschema {

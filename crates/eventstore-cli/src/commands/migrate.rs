@@ -24,7 +24,10 @@ pub(crate) async fn run(cx: &Context) -> Result<u8> {
                 backend.close().await?;
                 Vec::new()
             }
-            Err(Error::SchemaOutdated { found, .. }) => {
+            Err(e) => {
+                let Some(&Error::SchemaOutdated { found, .. }) = e.downcast_ref() else {
+                    return Err(e.context(format!("cannot open {url}")));
+                };
                 let backend = target
                     .open(true)
                     .await
@@ -32,19 +35,18 @@ pub(crate) async fn run(cx: &Context) -> Result<u8> {
                 backend.close().await?;
                 (found + 1..=eventstore_sql::sqlite::SCHEMA_VERSION).collect()
             }
-            Err(e) => return Err(anyhow::Error::from(e).context(format!("cannot open {url}"))),
         },
     };
     let table = target.table.as_deref().unwrap_or("events");
     if applied.is_empty() {
-        println!("{url} table {table}: schema up to date");
+        outln!("{url} table {table}: schema up to date")?;
     } else {
         let versions: Vec<String> = applied.iter().map(i64::to_string).collect();
-        println!(
+        outln!(
             "{url} table {table}: applied migration{} {}",
             if applied.len() == 1 { "" } else { "s" },
             versions.join(", ")
-        );
+        )?;
     }
     Ok(OK)
 }

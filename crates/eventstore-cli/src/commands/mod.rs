@@ -10,6 +10,8 @@ mod relay;
 pub(crate) mod stats;
 mod tail;
 
+use std::io::Write as _;
+
 use anyhow::{Context as _, Result};
 use clap::CommandFactory as _;
 
@@ -22,8 +24,10 @@ use crate::failure::OK;
 pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
     match command {
         Command::Completions { shell } => {
-            let mut cli = Cli::command();
-            clap_complete::generate(shell, &mut cli, "eventstore", &mut std::io::stdout());
+            // Into a buffer first: `generate` panics on a write error, such as a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "eventstore", &mut script);
+            std::io::stdout().lock().write_all(&script)?;
             Ok(OK)
         }
         Command::Demo { keep } => demo::run(&cx, keep).await,

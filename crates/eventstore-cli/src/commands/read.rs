@@ -81,10 +81,10 @@ pub(crate) async fn stream(
     if cx.output == Output::Table {
         let version = backend.store().stream_version(subject).await?;
         print_events(cx.output, events).await?;
-        println!(
+        outln!(
             "subject {subject:?} is at version {}",
             version.map_or_else(|| "none (no events)".to_owned(), |v| v.to_string())
-        );
+        )?;
     } else {
         print_events(cx.output, events).await?;
     }

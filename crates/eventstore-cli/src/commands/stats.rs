@@ -36,7 +36,7 @@ const TOP_COLUMNS: [&str; 3] = ["type", "source", "subject"];
 /// Prints the store's statistics.
 pub(crate) async fn run(backend: &Backend, cx: &Context, top: u32) -> Result<u8> {
     let stats = collect(backend, top).await?;
-    print(&stats, backend, cx.output);
+    print(&stats, backend, cx.output)?;
     Ok(OK)
 }
 
@@ -138,7 +138,7 @@ fn readable(time: &Option<String>) -> String {
 }
 
 /// Prints `stats` of `backend`'s table in `output`'s form.
-pub(crate) fn print(stats: &Stats, backend: &Backend, output: Output) {
+pub(crate) fn print(stats: &Stats, backend: &Backend, output: Output) -> std::io::Result<()> {
     if output != Output::Table {
         let top = |i: usize| -> serde_json::Value {
             stats.top[i]
@@ -161,8 +161,7 @@ pub(crate) fn print(stats: &Stats, backend: &Backend, output: Output) {
             "table_bytes": stats.table_bytes,
             "index_bytes": stats.index_bytes,
         });
-        println!("{report}");
-        return;
+        return outln!("{report}");
     }
     let mut summary = Table::new();
     for (name, value) in [
@@ -181,15 +180,16 @@ pub(crate) fn print(stats: &Stats, backend: &Backend, output: Output) {
     ] {
         summary.add_row([name.to_owned(), value]);
     }
-    println!("{summary}");
+    outln!("{summary}")?;
     for (list, column) in stats.top.iter().zip(TOP_COLUMNS) {
         let mut table = Table::new();
         table.set_header([format!("top {column}s"), "events".to_owned()]);
         for (name, count) in list {
             table.add_row([name.clone(), count.to_string()]);
         }
-        println!("{table}");
+        outln!("{table}")?;
     }
+    Ok(())
 }
 
 /// A size in bytes, in the largest unit that keeps it above 1.

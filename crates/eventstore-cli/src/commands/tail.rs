@@ -21,16 +21,19 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &TailArgs) -> Res
     if cx.output == Output::Table {
         eprintln!("following {} (Ctrl-C to stop)", cx.target.display_url());
     }
+    // One listener for the whole run: one made anew each turn would miss a Ctrl-C
+    // pressed while a line was being printed (a reader slow to take it, say).
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     while args.count.is_none_or(|count| seen < count) {
         let next = tokio::select! {
             next = events.try_next() => next?,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         };
         let Some(event) = next else { break };
         // Each line is flushed as it is printed: a reader of a pipe sees it at once.
         match cx.output {
-            Output::Table => println!("{}", event_line(&event)),
-            Output::Json | Output::Jsonl => println!("{}", format.write_event(&event)),
+            Output::Table => outln!("{}", event_line(&event))?,
+            Output::Json | Output::Jsonl => outln!("{}", format.write_event(&event))?,
         }
         seen += 1;
     }

@@ -47,7 +47,7 @@ pub(crate) async fn run(cx: &Context, args: &BenchArgs) -> Result<u8> {
     };
     scratch.remove(&backend).await?;
     let (rows, note) = result?;
-    print(backend.name(), &rows, note.as_deref());
+    print(backend.name(), &rows, note.as_deref())?;
     Ok(OK)
 }
 
@@ -134,7 +134,7 @@ async fn throughput(
     Ok((rows, None))
 }
 
-fn print(backend: &str, rows: &[Measured], note: Option<&str>) {
+fn print(backend: &str, rows: &[Measured], note: Option<&str>) -> std::io::Result<()> {
     let mut table = Table::new();
     table.set_header([backend, "events", "seconds", "events/s"]);
     for row in rows {
@@ -145,8 +145,9 @@ fn print(backend: &str, rows: &[Measured], note: Option<&str>) {
             format!("{:.0}", row.rate()),
         ]);
     }
-    println!("{table}");
+    outln!("{table}")?;
     if let Some(note) = note {
-        println!("{note}");
+        outln!("{note}")?;
     }
+    Ok(())
 }

@@ -33,13 +33,15 @@ pub(crate) async fn run(cx: &Context, keep: bool) -> Result<u8> {
         (cx.target.clone(), None)
     } else {
         let dir = std::env::temp_dir().join(format!("eventstore-demo-{run}"));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
         let url = format!("sqlite://{}", dir.join("demo.db").display());
         (Target { url, table: None }, Some(dir))
     };
-    println!("eventstore-sql demo, run {run}");
-    println!("store: {}", target.display_url());
+    outln!("eventstore-sql demo, run {run}")?;
+    outln!("store: {}", target.display_url())?;
+    // Created after the first lines: a closed pipe ends the demo before it leaves a file.
+    if let Some(dir) = &scratch {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let backend = target
         .open(true)
         .await
@@ -49,16 +51,18 @@ pub(crate) async fn run(cx: &Context, keep: bool) -> Result<u8> {
         Backend::Postgres(store) => walk(store.clone(), &backend, &run).await,
     };
     backend.close().await?;
+    // A fresh file goes even when the walk failed (a closed pipe, say), unless kept.
+    if let Some(dir) = scratch.as_ref().filter(|_| !keep) {
+        remove(dir);
+    }
     result?;
-    match scratch {
-        Some(_) if keep => println!(
+    if scratch.is_some() && keep {
+        outln!(
             "\nThe store is kept: eventstore --database-url {} query",
             target.url
-        ),
-        Some(dir) => remove(&dir),
-        None => {}
+        )?;
     }
-    println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
+    outln!("\ndone in {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(OK)
 }
 
@@ -77,8 +81,8 @@ fn run_tag() -> String {
     )
 }
 
-fn heading(text: &str) {
-    println!("\n== {text}");
+fn heading(text: &str) -> std::io::Result<()> {
+    outln!("\n== {text}")
 }
 
 /// Everything about one demo run's orders.
@@ -123,14 +127,14 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         .publish_with_tx(store.create_orders_table())
         .await?;
 
-    heading("1. An order service writes its row and its event in one transaction");
+    heading("1. An order service writes its row and its event in one transaction")?;
     for (order, total) in [(1, 25.0), (2, 99.5), (3, 12.0)] {
         place(&store, &publisher, &run, order, total).await?;
     }
 
-    heading("2. A failed transaction leaves nothing behind");
+    heading("2. A failed transaction leaves nothing behind")?;
     let refused = place(&store, &publisher, &run, 4, -5.0).await;
-    println!("  rolled back: {}", one_line(refused.err()));
+    outln!("  rolled back: {}", one_line(refused.err()))?;
     let rows = store
         .transact(
             store.order_rows(format!("{}-4", run.tag)),
@@ -141,10 +145,10 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
     let event = events
         .get(&run.source, &format!("{}-placed", run.subject(4)))
         .await?;
-    println!(
+    outln!(
         "  order 4: {rows} rows in demo_orders, event stored: {}",
         if event.is_some() { "yes" } else { "no" }
-    );
+    )?;
     let again = Event::builder()
         .id(format!("{}-placed-again", run.subject(1)))
         .source(&run.source)
@@ -153,12 +157,12 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         .build()?;
     let no_stream = AppendOptions::new().expect(run.subject(1), ExpectedVersion::NoStream);
     let twice = events.append_with(vec![again], no_stream).await;
-    println!(
+    outln!(
         "  order 1 placed again, expecting a new stream: {}",
         one_line(twice.err().map(anyhow::Error::from))
-    );
+    )?;
 
-    heading("3. Orders move on: appends with expected stream versions");
+    heading("3. Orders move on: appends with expected stream versions")?;
     let paid =
         |order, total: f64| run.event(order, "paid", 90, serde_json::json!({ "amount": total }));
     let expect = |order, version| {
@@ -172,31 +176,31 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         .await?;
     let shipped = run.event(1, "shipped", 10, serde_json::json!({ "carrier": "DHL" }));
     events.append_with(vec![shipped], expect(1, 2)).await?;
-    println!("  order 1 paid and shipped, order 2 paid");
+    outln!("  order 1 paid and shipped, order 2 paid")?;
 
-    heading("4. Queries");
-    println!(
+    heading("4. Queries")?;
+    outln!(
         "  by type: eventstore query --type com.example.order.paid --source {}",
         run.source
-    );
+    )?;
     print_events(
         Output::Table,
         events.query(run.ours().ty("com.example.order.paid")),
     )
     .await?;
-    println!("  by subject: eventstore stream {}", run.subject(1));
+    outln!("  by subject: eventstore stream {}", run.subject(1))?;
     print_events(Output::Table, events.stream(&run.subject(1), 1)).await?;
-    println!(
+    outln!(
         "  by time: eventstore query --since 1h --source {}",
         run.source
-    );
+    )?;
     let hour_ago = run.now - Duration::from_secs(3600);
     print_events(Output::Table, events.query(run.ours().time_from(hour_ago))).await?;
 
-    heading("5. A subject replayed into its state");
+    heading("5. A subject replayed into its state")?;
     replay(&events, &run.subject(1)).await?;
 
-    heading("6. A projection catches up, then follows live appends");
+    heading("6. A projection catches up, then follows live appends")?;
     let (projection, state) = OrderStatus::new(format!("demo-status-{tag}"), run.ours());
     let shutdown = CancellationToken::new();
     let runner = ProjectionRunner::new(Arc::new(store.clone())).with(projection);
@@ -205,26 +209,26 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         async move { runner.run(shutdown).await }
     });
     let caught_up = applied(&state, 6).await?;
-    println!(
+    outln!(
         "  caught up on {} events: {}",
         caught_up.applied,
         caught_up.summary()
-    );
+    )?;
     place(&store, &publisher, &run, 5, 42.0).await?;
     let shipped = run.event(2, "shipped", 0, serde_json::json!({ "carrier": "UPS" }));
     events.append_with(vec![shipped], expect(2, 2)).await?;
     let live = applied(&state, 8).await?;
-    println!(
+    outln!(
         "  after 2 live appends, {} events: {}",
         live.applied,
         live.summary()
-    );
+    )?;
     shutdown.cancel();
     for report in projecting.await? {
         report.result?;
     }
 
-    heading("7. The outbox relay delivers every event, in order");
+    heading("7. The outbox relay delivers every event, in order")?;
     let ours: Vec<StoredEvent> = events.query(run.ours()).try_collect().await?;
     let shutdown = CancellationToken::new();
     let printer = Arc::new(Printer::new(ours.len(), shutdown.clone()));
@@ -239,15 +243,15 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         .await
         .context("the relay did not deliver within 20 s")??;
     let delivered = printer.delivered();
-    println!(
+    outln!(
         "  delivered {} events; in sequence order, each order's in version order: {}",
         stats.delivered,
         if in_order(&delivered) { "yes" } else { "NO" }
-    );
+    )?;
 
-    heading("8. Stats");
+    heading("8. Stats")?;
     let report = stats::collect(backend, 5).await?;
-    stats::print(&report, backend, Output::Table);
+    stats::print(&report, backend, Output::Table)?;
     Ok(())
 }
 
@@ -271,7 +275,7 @@ async fn place<S: Shop>(
     let options = AppendOptions::new().expect(run.subject(order), ExpectedVersion::NoStream);
     let done = publisher.publish_with_options(work, options).await?;
     let sequence = done.appended.first_sequence().unwrap_or_default();
-    println!("  order {order} ({total}): row + event #{sequence} committed together");
+    outln!("  order {order} ({total}): row + event #{sequence} committed together")?;
     Ok(())
 }
 
@@ -308,10 +312,15 @@ async fn replay(events: &Arc<dyn EventStore>, subject: &str) -> Result<()> {
         })
         .await?;
     let state = state.lock().unwrap_or_else(PoisonError::into_inner);
-    println!(
+    outln!(
         "  {subject} after {} events: status {}, total {}, paid {}, carrier {}, version {}",
-        stats.events, state.status, state.total, state.paid, state.carrier, state.version
-    );
+        stats.events,
+        state.status,
+        state.total,
+        state.paid,
+        state.carrier,
+        state.version
+    )?;
     Ok(())
 }
 

@@ -79,12 +79,14 @@ struct Reading<'a> {
 
 impl Reading<'_> {
     fn read(&mut self, reader: &mut impl BufRead, format: InputFormat) -> Result<()> {
-        let format = match format {
+        let (format, head) = match format {
             InputFormat::Auto => detect(reader)?,
-            known => known,
+            known => (known, Vec::new()),
         };
+        // What detection read goes back in front: the input is still streamed.
+        let mut reader = std::io::Cursor::new(head).chain(reader);
         match format {
-            InputFormat::Jsonl => self.lines(reader),
+            InputFormat::Jsonl => self.lines(&mut reader),
             InputFormat::Batch | InputFormat::Event | InputFormat::Auto => {
                 let mut text = String::new();
                 reader.read_to_string(&mut text)?;
@@ -97,20 +99,27 @@ impl Reading<'_> {
     fn lines(&mut self, reader: &mut impl BufRead) -> Result<()> {
         let json = JsonFormat::new();
         let mut chunk = self.chunk("line 1");
-        let mut line = String::new();
+        let mut line = Vec::new();
         let mut number = 0u64;
         loop {
             line.clear();
-            let read = reader.read_line(&mut line)?;
+            let read = reader.read_until(b'\n', &mut line)?;
             if read == 0 {
                 break;
             }
             number += 1;
             chunk.bytes += read as u64;
-            if line.trim().is_empty() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            match json.parse_event(&line) {
+            // A line that is not UTF-8 is one bad event, not the end of the input.
+            let parsed = std::str::from_utf8(&line)
+                .map_err(|e| eventstore_sql::Error::Json {
+                    index: None,
+                    message: format!("not UTF-8 text: {e}"),
+                })
+                .and_then(|line| json.parse_event(line));
+            match parsed {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
                     place: format!("line {number}"),
@@ -192,7 +201,13 @@ type Item<'a> = (String, Option<String>, &'a RawValue);
 /// The events of a document, each with its place and, in a conformance-vector file, its
 /// test id.
 fn items(text: &str, format: InputFormat) -> Result<Vec<Item<'_>>, eventstore_sql::Error> {
-    if format == InputFormat::Batch || text.trim_start().starts_with('[') {
+    let batch = match format {
+        InputFormat::Batch => true,
+        InputFormat::Auto => text.trim_start().starts_with('['),
+        // `--format event` means one event (or a vector file), not a batch.
+        InputFormat::Event | InputFormat::Jsonl => false,
+    };
+    if batch {
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
         return Ok(items
             .into_iter()
@@ -238,25 +253,30 @@ fn malformed(error: &serde_json::Error) -> eventstore_sql::Error {
     }
 }
 
-/// Decides the layout from the input's start: `[` is a batch; a first line that is a
-/// whole JSON value is JSON Lines; anything else is one document.
-fn detect(reader: &mut impl BufRead) -> Result<InputFormat> {
-    let buffer = reader.fill_buf()?;
-    let start = buffer.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(start) = start else {
-        return Ok(InputFormat::Jsonl);
+/// Decides the layout from the input's first line that is not blank: `[` starts a
+/// batch; a line that is a whole JSON value is JSON Lines; anything else is one
+/// document. Returns the layout and the lines read, which the caller reads again.
+///
+/// The whole line is read, however it arrives: a first event larger than the reader's
+/// buffer, or one a pipe delivers in pieces, is still seen whole.
+fn detect(reader: &mut impl BufRead) -> Result<(InputFormat, Vec<u8>)> {
+    let mut head = Vec::new();
+    let first_line = loop {
+        let start = head.len();
+        if reader.read_until(b'\n', &mut head)? == 0 {
+            return Ok((InputFormat::Jsonl, head));
+        }
+        let line = head[start..].trim_ascii();
+        if !line.is_empty() {
+            break line;
+        }
     };
-    if buffer[start] == b'[' {
-        return Ok(InputFormat::Batch);
-    }
-    let first_line = match buffer[start..].iter().position(|&b| b == b'\n') {
-        Some(end) => &buffer[start..start + end],
-        None => &buffer[start..],
-    };
-    let whole = serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok();
-    Ok(if whole {
+    let format = if first_line.starts_with(b"[") {
+        InputFormat::Batch
+    } else if serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok() {
         InputFormat::Jsonl
     } else {
         InputFormat::Event
-    })
+    };
+    Ok((format, head))
 }

@@ -78,7 +78,15 @@ pub(crate) async fn import(
 ) -> Result<Summary> {
     // Every file must open before anything is written.
     for path in args.files.iter().filter(|p| p.as_os_str() != "-") {
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let kind = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .file_type();
+        if !readable_kind(kind) {
+            anyhow::bail!("cannot read {}: not a file", path.display());
+        }
     }
     let (sender, mut chunks) = mpsc::channel::<Chunk>(2);
     let files = args.files.clone();
@@ -182,6 +190,19 @@ impl Writer {
             }
         }
     }
+}
+
+/// Whether a file of `kind` holds input: a regular file, or a pipe or terminal
+/// (`/dev/stdin`, `<(zcat …)`). A directory opens, but is not read.
+fn readable_kind(kind: std::fs::FileType) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() || kind.is_char_device() {
+            return true;
+        }
+    }
+    kind.is_file()
 }
 
 /// The inputs' total size, when they are all files.

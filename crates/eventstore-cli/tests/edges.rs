@@ -1,0 +1,275 @@
+//! Edges of the command line: closed pipes, far-off times, awkward import input, exact
+//! relay counts, database files that cannot be opened. On SQLite: none of it depends on
+//! the backend.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Store, json_lines};
+
+/// `count` JSON Lines events `e1`…, each with `padding` bytes of data.
+fn events(count: usize, padding: usize) -> String {
+    let data = "x".repeat(padding);
+    (1..=count)
+        .map(|n| {
+            format!(
+                "{{\"specversion\":\"1.0\",\"id\":\"e{n}\",\"source\":\"/edge\",\"type\":\"t\",\
+                 \"data\":{{\"pad\":\"{data}\"}}}}\n"
+            )
+        })
+        .collect()
+}
+
+/// A store holding `count` events, imported from a file.
+fn store_with(count: usize, padding: usize) -> Store {
+    let store = Store::sqlite();
+    let file = store.dir.path().join("seed.jsonl");
+    std::fs::write(&file, events(count, padding)).unwrap();
+    store.ok(&["import", "--no-progress", file.to_str().unwrap()]);
+    store
+}
+
+/// Waits for `child` to exit, killing it (and failing) after `limit`.
+fn wait_for(mut child: Child, limit: Duration, what: &str) -> common::Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{what} still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::Run(child.wait_with_output().unwrap())
+}
+
+/// Runs `args` with stdout a pipe whose reader is gone before anything is written.
+fn into_a_closed_pipe(store: &Store, args: &[&str]) -> common::Run {
+    let mut child = store
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    wait_for(child, Duration::from_secs(60), &args.join(" "))
+}
+
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let store = store_with(3, 0);
+    for args in [
+        &["-o", "jsonl", "tail", "--from", "start"][..],
+        &["stats"],
+        &["-o", "json", "stats"],
+        &["migrate"],
+        &["append", "--source", "/edge", "--type", "t"],
+        &["-o", "jsonl", "append", "--source", "/edge", "--type", "t"],
+        &["completions", "bash"],
+        &["stream", "s"],
+        &["query"],
+    ] {
+        let run = into_a_closed_pipe(&store, args);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
+        assert!(
+            !run.stderr().contains("panicked"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn a_relay_on_a_closed_pipe_stops_without_losing_events() {
+    // Events larger than a pipe's buffer, so that the relay meets the closed pipe.
+    let total = 200;
+    let store = store_with(total, 2000);
+    let mut child = store
+        .command(&["relay", "printer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("\"e1\""), "{first}");
+    drop(reader);
+    let run = wait_for(child, Duration::from_secs(30), "the relay on a closed pipe");
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(!run.stderr().contains("dead-lettered"), "{}", run.stderr());
+
+    // The next run resumes at or before the batch that failed, and skips nothing.
+    let rest = json_lines(&store.ok(&["relay", "printer", "-n", "1"]));
+    let next: usize = rest[0]["id"].as_str().unwrap()[1..].parse().unwrap();
+    assert!(next < total, "checkpointed past what was written: e{next}");
+    let left = (total - next).to_string();
+    let ids: Vec<String> = json_lines(&store.ok(&["relay", "printer", "-n", &left]))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (next + 1..=total).map(|n| format!("e{n}")).collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn relay_delivers_exactly_count_events() {
+    let store = store_with(250, 0);
+    let count = |args: &[&str]| json_lines(&store.ok(args)).len();
+    assert_eq!(count(&["relay", "r", "-n", "1"]), 1);
+    assert_eq!(count(&["relay", "r", "-n", "150"]), 150);
+    assert_eq!(count(&["relay", "r", "-n", "3", "--batch-size", "2"]), 3);
+    let next = json_lines(&store.ok(&["relay", "r", "-n", "1"]));
+    assert_eq!(
+        next[0]["id"], "e155",
+        "each run checkpointed what it delivered"
+    );
+}
+
+#[test]
+fn a_time_out_of_range_is_a_usage_error() {
+    let store = Store::sqlite();
+    for (flag, age) in [
+        ("--since", "99999999w"),
+        ("--since", "200000w"),
+        ("--until", "99999999w"),
+    ] {
+        let line = store.run(&["query", flag, age]).fails_with(2);
+        assert!(line.contains(flag), "{line}");
+    }
+    let line = store
+        .run(&[
+            "append",
+            "--source",
+            "/a",
+            "--type",
+            "t",
+            "--time",
+            "99999999w",
+        ])
+        .fails_with(2);
+    assert!(line.contains("--time"), "{line}");
+}
+
+#[test]
+fn json_lines_are_detected_from_a_first_line_that_arrives_in_pieces() {
+    let store = Store::sqlite();
+    let mut child = store
+        .command(&["import", "--no-progress"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(br#"{"specversion":"1.0","id":"p1","#)
+        .unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin
+        .write_all(
+            b"\"source\":\"/p\",\"type\":\"t\"}\n\
+              {\"specversion\":\"1.0\",\"id\":\"p2\",\"source\":\"/p\",\"type\":\"t\"}\n",
+        )
+        .unwrap();
+    drop(stdin);
+    let run = common::Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("imported 2 events"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn json_lines_are_detected_from_a_first_event_over_a_mebibyte() {
+    let store = Store::sqlite();
+    let file = store.dir.path().join("big.jsonl");
+    std::fs::write(&file, events(2, 1_500_000)).unwrap();
+    let run = store.run(&["import", "--no-progress", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("imported 2 events"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_one_bad_event() {
+    let store = Store::sqlite();
+    let mut input = events(1, 0).into_bytes();
+    input.extend_from_slice(b"{\"specversion\":\"1.0\",\"id\":\"\xff\xfe\"}\n");
+    input.extend_from_slice(events(3, 0).lines().nth(2).unwrap().as_bytes());
+    input.push(b'\n');
+    let file = store.dir.path().join("mixed.jsonl");
+    std::fs::write(&file, input).unwrap();
+    let run = store.run(&[
+        "import",
+        "--no-progress",
+        "--batch-size",
+        "1",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("mixed.jsonl line 2"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("imported 2 events"),
+        "{}",
+        run.stderr()
+    );
+    let ids = json_lines(&store.ok(&["-o", "jsonl", "query"]));
+    assert_eq!(ids.len(), 2);
+}
+
+#[test]
+fn an_input_that_is_a_directory_stops_the_import_before_anything_is_written() {
+    let store = Store::sqlite();
+    let file = store.dir.path().join("small.jsonl");
+    std::fs::write(&file, events(2, 0)).unwrap();
+    let dir = store.dir.path().join("somedir");
+    std::fs::create_dir(&dir).unwrap();
+    let line = store
+        .run(&[
+            "import",
+            "--no-progress",
+            file.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .fails_with(1);
+    assert!(line.contains("somedir"), "{line}");
+    assert!(store.ok(&["-o", "jsonl", "query"]).trim().is_empty());
+}
+
+#[test]
+fn text_data_is_text_plain() {
+    let store = Store::sqlite();
+    store.ok(&[
+        "append", "--source", "/a", "--type", "t", "--id", "x", "--text", "hello",
+    ]);
+    let got = json_lines(&store.ok(&["-o", "jsonl", "get", "/a", "x"]));
+    assert_eq!(got[0]["datacontenttype"], "text/plain");
+    assert_eq!(got[0]["data"], "hello");
+}
+
+#[test]
+fn a_sqlite_file_that_cannot_be_opened_is_a_runtime_failure() {
+    let mut store = Store::sqlite();
+    store.url = "sqlite:///nonexistent-dir-of-eventstore-tests/x.db".to_owned();
+    let line = store.run(&["query"]).fails_with(1);
+    assert!(line.contains("cannot open"), "{line}");
+    store.run(&["migrate"]).fails_with(1);
+}
