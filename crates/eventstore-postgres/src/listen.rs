@@ -44,7 +44,16 @@ pub(crate) async fn run<T>(
             return;
         }
         drop(alive);
-        match session(&config, tls.clone(), &channel, &signal, &mut local, &mut backoff).await {
+        match session(
+            &config,
+            tls.clone(),
+            &channel,
+            &signal,
+            &mut local,
+            &mut backoff,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%channel, %error, "LISTEN connection lost; reconnecting");
@@ -103,7 +112,13 @@ where
     // announced, and this process's followers look for the others'.
     if local.has_changed().unwrap_or(false) {
         local.borrow_and_update();
-        while_polling(client.batch_execute(&notify), &mut messages, own_pid, signal).await?;
+        while_polling(
+            client.batch_execute(&notify),
+            &mut messages,
+            own_pid,
+            signal,
+        )
+        .await?;
     }
     if let Some(alive) = signal.upgrade() {
         alive.wake();
