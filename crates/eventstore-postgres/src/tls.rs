@@ -83,6 +83,7 @@ impl TlsOptions {
     /// How the server's certificate is checked: as the mode says, except `require`
     /// with a root certificate file, which verifies the chain (libpq: "if a root CA file
     /// exists, the behavior of sslmode=require will be the same as that of verify-ca").
+    #[cfg(feature = "tls")]
     pub(crate) fn verification(&self) -> TlsMode {
         match self.mode {
             TlsMode::Require if self.root_cert.is_some() => TlsMode::VerifyCa,
@@ -152,6 +153,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn require_with_a_root_certificate_verifies_the_chain() {
         assert_eq!(
