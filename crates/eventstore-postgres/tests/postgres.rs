@@ -307,16 +307,7 @@ async fn tls_require_connects_and_verify_full_checks_the_certificate() {
         .open()
         .await
         .expect("sslmode=require connects");
-    let client = store.pool().get().await.unwrap();
-    let ssl: bool = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(ssl, "the connection is encrypted");
+    assert!(encrypted(&store).await, "the connection is encrypted");
     // The server's certificate is self-signed and not for 127.0.0.1: verify-full with
     // the default roots must refuse it.
     let refused = PostgresOptions::from_url(&url)
@@ -541,14 +532,21 @@ async fn sslmode_in_a_key_value_connection_string_is_kept() {
         .open()
         .await
         .unwrap();
+    assert!(
+        !encrypted(&store).await,
+        "sslmode=disable is a plain connection"
+    );
+}
+
+/// Whether a connection of the store's pool is encrypted.
+async fn encrypted(store: &eventstore_postgres::PostgresEventStore) -> bool {
     let client = store.pool().get().await.unwrap();
-    let ssl: bool = client
+    client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
-    assert!(!ssl, "sslmode=disable is a plain connection");
+        .get(0)
 }
