@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::horizon::lock_base;
 use crate::keys::subject_class;
-use crate::types::survives_jsonb;
+use crate::types::data_columns_split;
 
 /// The advisory-lock namespaces of a table (see the keys section of
 /// [`statements`](crate::statements)).
@@ -162,6 +162,7 @@ impl<'a> Batch<'a> {
             events.iter().map(|e| f(e)).collect()
         };
         let data: Vec<Option<DataColumn<'a>>> = events.iter().map(|e| data_columns(e)).collect();
+        let (data_json, data_bytes) = data.iter().map(|d| data_columns_split(*d)).unzip();
         let (mut exp_subjects, mut exp_kinds, mut exp_versions) =
             (Vec::new(), Vec::new(), Vec::new());
         for (subject, expected) in self.options.expectations() {
@@ -192,8 +193,8 @@ impl<'a> Batch<'a> {
             destinations: text(Event::destination),
             extensions: events.iter().map(|e| extensions_column(e)).collect(),
             data_kinds: data.iter().map(|d| d.map(|d| d.kind())).collect(),
-            data_json: data.iter().map(|d| json_column(*d)).collect(),
-            data_bytes: data.iter().map(|d| bytes_column(*d)).collect(),
+            data_json,
+            data_bytes,
             horizon_namespace: keys.horizon,
             skip_duplicates: self.options.duplicate_policy() == OnDuplicate::Skip,
             expected_subjects: exp_subjects,
@@ -340,21 +341,6 @@ pub struct OutcomeRow {
     pub stream_version: Option<i64>,
     /// The subject of a conflict.
     pub subject: Option<String>,
-}
-
-fn json_column(data: Option<DataColumn<'_>>) -> Option<&str> {
-    match data {
-        Some(DataColumn::Json(text)) if survives_jsonb(text) => Some(text),
-        _ => None,
-    }
-}
-
-fn bytes_column(data: Option<DataColumn<'_>>) -> Option<&[u8]> {
-    match data? {
-        DataColumn::Json(text) if survives_jsonb(text) => None,
-        DataColumn::Json(text) | DataColumn::Text(text) => Some(text.as_bytes()),
-        DataColumn::Binary(bytes) => Some(bytes),
-    }
 }
 
 fn skipped(index: usize, event: &Event) -> SkippedEvent {

@@ -2,7 +2,7 @@
 
 use std::pin::pin;
 
-use eventstore_core::sql::{DataColumn, data_columns, extensions_column};
+use eventstore_core::sql::{data_columns, extensions_column};
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{Error, Event, ImportChunks, ImportResult, Result, StreamVersions};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -13,7 +13,7 @@ use crate::batch::recorded_now;
 use crate::error::{db, unique_violation};
 use crate::schema::sequence_name;
 use crate::store::PostgresEventStore;
-use crate::types::{Jsonb, survives_jsonb};
+use crate::types::{Jsonb, data_columns_split};
 
 /// How many events one `COPY` carries: the stream versions of a chunk's new subjects
 /// are looked up before it.
@@ -100,16 +100,8 @@ impl PostgresEventStore {
                     let time = event.time().map(format_fixed);
                     let extensions = extensions_column(event).map(Jsonb);
                     let data = data_columns(event);
-                    let json = match data {
-                        Some(DataColumn::Json(t)) if survives_jsonb(t) => Some(Jsonb(t)),
-                        _ => None,
-                    };
-                    let bytes: Option<&[u8]> = match data {
-                        Some(DataColumn::Json(t)) if survives_jsonb(t) => None,
-                        Some(DataColumn::Json(t) | DataColumn::Text(t)) => Some(t.as_bytes()),
-                        Some(DataColumn::Binary(b)) => Some(b),
-                        None => None,
-                    };
+                    let (json, bytes) = data_columns_split(data);
+                    let json = json.map(Jsonb);
                     let row: [&(dyn ToSql + Sync); 16] = [
                         &version,
                         &recorded_at,

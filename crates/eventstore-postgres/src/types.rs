@@ -2,6 +2,7 @@
 //! JSONB as text.
 
 use bytes::{BufMut as _, BytesMut};
+use eventstore_core::sql::DataColumn;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 /// JSON text bound as `jsonb` (binary format: a version byte, then the text).
@@ -56,6 +57,18 @@ impl<'a> FromSql<'a> for JsonText {
 
     fn accepts(ty: &Type) -> bool {
         matches!(*ty, Type::JSONB | Type::JSON)
+    }
+}
+
+/// An event's data as the table's two columns take it: JSON text `jsonb` keeps as it is
+/// (`data`), or the bytes of anything else, JSON `jsonb` would change included
+/// (`data_bytes`). The JSON is scanned once.
+pub(crate) fn data_columns_split(data: Option<DataColumn<'_>>) -> (Option<&str>, Option<&[u8]>) {
+    match data {
+        None => (None, None),
+        Some(DataColumn::Json(text)) if survives_jsonb(text) => (Some(text), None),
+        Some(DataColumn::Json(text) | DataColumn::Text(text)) => (None, Some(text.as_bytes())),
+        Some(DataColumn::Binary(bytes)) => (None, Some(bytes)),
     }
 }
 
