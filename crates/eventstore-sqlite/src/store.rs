@@ -72,19 +72,24 @@ struct PendingAppend {
 }
 
 impl Shared {
+    /// Every append queued for the writer, taken off the queue.
+    fn take_pending(&self) -> Vec<PendingAppend> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Group commit: appends every queued batch in one write transaction, each inside
     /// a savepoint of its own (unless it is alone) so that one batch's failure (a
     /// conflict, a duplicate) rolls back only that batch, then commits once. Concurrent appenders share the
     /// transaction's cost instead of queueing one commit each.
     fn commit_pending(&self, conn: &mut Connection) {
-        let jobs: Vec<PendingAppend> =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                // An append whose caller stopped waiting (its future dropped) is left out:
-                // it would otherwise commit at some later, unrelated moment, after the
-                // caller had given up on it (and perhaps retried it under a new id).
-                .filter(|job| !job.done.is_closed())
-                .collect();
+        let jobs: Vec<PendingAppend> = self
+            .take_pending()
+            .into_iter()
+            // An append whose caller stopped waiting (its future dropped) is left out:
+            // it would otherwise commit at some later, unrelated moment, after the
+            // caller had given up on it (and perhaps retried it under a new id).
+            .filter(|job| !job.done.is_closed())
+            .collect();
         if jobs.is_empty() {
             return;
         }
@@ -563,14 +568,7 @@ impl EventStore for SqliteEventStore {
             if self.shared.check_open().is_err() {
                 // Closed while queued: `close` has had the writer and returned, and
                 // nothing commits after it. Every append still queued is refused.
-                let queued = std::mem::take(
-                    &mut *self
-                        .shared
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()),
-                );
-                for job in queued {
+                for job in self.shared.take_pending() {
                     let _gone = job.done.send(Err(Error::Closed));
                 }
                 return Err(Error::Closed);
