@@ -273,3 +273,37 @@ fn a_sqlite_file_that_cannot_be_opened_is_a_runtime_failure() {
     assert!(line.contains("cannot open"), "{line}");
     store.run(&["migrate"]).fails_with(1);
 }
+
+#[test]
+fn a_document_that_is_not_utf8_is_refused_and_the_import_goes_on() {
+    let store = Store::sqlite();
+    let mut batch = b"[".to_vec();
+    batch.extend_from_slice(events(1, 0).trim_end().as_bytes());
+    batch.extend_from_slice(b",{\"specversion\":\"1.0\",\"id\":\"\xff\"}]");
+    let bad = store.dir.path().join("bad.json");
+    std::fs::write(&bad, batch).unwrap();
+    let good = store.dir.path().join("good.jsonl");
+    std::fs::write(&good, events(2, 0)).unwrap();
+    let run = store.run(&[
+        "import",
+        "--no-progress",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(run.stderr().contains("not UTF-8"), "{}", run.stderr());
+    assert!(run.stderr().contains("bad.json"), "{}", run.stderr());
+    assert_eq!(json_lines(&store.ok(&["-o", "jsonl", "query"])).len(), 2);
+}
+
+#[test]
+fn an_append_of_a_file_that_is_not_utf8_is_refused() {
+    let store = Store::sqlite();
+    let file = store.dir.path().join("event.json");
+    std::fs::write(&file, b"{\"specversion\":\"1.0\",\"id\":\"\xff\"}").unwrap();
+    let line = store
+        .run(&["append", "--json", file.to_str().unwrap()])
+        .fails_with(3);
+    assert!(line.contains("not UTF-8"), "{line}");
+    assert!(store.ok(&["-o", "jsonl", "query"]).trim().is_empty());
+}

@@ -65,12 +65,24 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> R
     Ok(OK)
 }
 
-/// A file's text, or stdin's for `-`.
-pub(crate) fn read_input(path: &str) -> Result<String> {
-    if path == "-" {
-        return std::io::read_to_string(std::io::stdin()).context("cannot read stdin");
-    }
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))
+/// A file's text, or stdin's for `-`. Input that is not UTF-8 is refused like input
+/// that is not JSON (exit 3), not as a failure to read (exit 1).
+fn read_input(path: &str) -> Result<String> {
+    let bytes = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("cannot read stdin")?;
+        bytes
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read {path}"))?
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        eventstore_sql::Error::Json {
+            index: None,
+            message: format!("{path} is not UTF-8 text: {}", e.utf8_error()),
+        }
+        .into()
+    })
 }
 
 /// One event or a batch.

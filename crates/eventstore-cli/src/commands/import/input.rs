@@ -88,9 +88,9 @@ impl Reading<'_> {
         match format {
             InputFormat::Jsonl => self.lines(&mut reader),
             InputFormat::Batch | InputFormat::Event | InputFormat::Auto => {
-                let mut text = String::new();
-                reader.read_to_string(&mut text)?;
-                self.document(&text, format)
+                let mut bytes = Vec::new();
+                reader.read_to_end(&mut bytes)?;
+                self.document(&bytes, format)
             }
         }
     }
@@ -113,12 +113,7 @@ impl Reading<'_> {
                 continue;
             }
             // A line that is not UTF-8 is one bad event, not the end of the input.
-            let parsed = std::str::from_utf8(&line)
-                .map_err(|e| eventstore_sql::Error::Json {
-                    index: None,
-                    message: format!("not UTF-8 text: {e}"),
-                })
-                .and_then(|line| json.parse_event(line));
+            let parsed = utf8(&line).and_then(|line| json.parse_event(line));
             match parsed {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
@@ -138,9 +133,11 @@ impl Reading<'_> {
     /// A whole document: a batch, one event, or a conformance-vector file. A document
     /// that is not JSON of that shape is reported like an invalid event, and the import
     /// goes on with the next input.
-    fn document(&mut self, text: &str, format: InputFormat) -> Result<()> {
+    fn document(&mut self, bytes: &[u8], format: InputFormat) -> Result<()> {
         let json = JsonFormat::new();
-        let items = match items(text, format) {
+        // A document that is not UTF-8 is refused like one that is not JSON.
+        let parsed = utf8(bytes).and_then(|text| items(text, format));
+        let items = match parsed {
             Ok(items) => items,
             Err(error) => {
                 let mut chunk = self.chunk("the document");
@@ -149,11 +146,11 @@ impl Reading<'_> {
                     test_id: None,
                     error,
                 });
-                chunk.bytes = text.len() as u64;
+                chunk.bytes = bytes.len() as u64;
                 return self.send(chunk);
             }
         };
-        let bytes = text.len() as u64;
+        let size = bytes.len() as u64;
         let mut chunk = self.chunk(items.first().map_or("", |i| &i.0));
         let count = items.len();
         for (n, (place, test_id, raw)) in items.into_iter().enumerate() {
@@ -171,7 +168,7 @@ impl Reading<'_> {
                 self.send(std::mem::replace(&mut chunk, next))?;
             }
         }
-        chunk.bytes = bytes;
+        chunk.bytes = size;
         self.send(chunk)
     }
 
@@ -193,6 +190,14 @@ impl Reading<'_> {
         let _ = self.chunks.blocking_send(chunk);
         Ok(())
     }
+}
+
+/// `bytes` as text; input that is not UTF-8 is refused like input that is not JSON.
+fn utf8(bytes: &[u8]) -> Result<&str, eventstore_sql::Error> {
+    std::str::from_utf8(bytes).map_err(|e| eventstore_sql::Error::Json {
+        index: None,
+        message: format!("not UTF-8 text: {e}"),
+    })
 }
 
 /// An event of a document: its place, its conformance test id, its JSON.
