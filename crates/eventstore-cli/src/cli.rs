@@ -114,6 +114,16 @@ pub(crate) struct Filters {
     /// Only events with this destination.
     #[arg(long)]
     pub(crate) destination: Option<String>,
+    /// Only events with this id (repeat for several; no index serves it alone: add
+    /// --source on a large store).
+    #[arg(long = "id", value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+    /// Only events whose datacontenttype is exactly this.
+    #[arg(long, value_name = "MEDIA_TYPE")]
+    pub(crate) datacontenttype: Option<String>,
+    /// Only events whose dataschema is exactly this URI.
+    #[arg(long, value_name = "URI")]
+    pub(crate) dataschema: Option<String>,
     /// Only events whose string extension NAME equals VALUE (repeat for several).
     #[arg(long = "ext", value_name = "NAME=VALUE")]
     pub(crate) extensions: Vec<String>,

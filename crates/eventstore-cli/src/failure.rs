@@ -65,7 +65,9 @@ pub(crate) fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(store) = cause.downcast_ref::<eventstore_sql::Error>() {
             return match store {
-                eventstore_sql::Error::Config(_) => USAGE,
+                // The CLI builds queries from its flags: a query refused is a flag's
+                // value refused.
+                eventstore_sql::Error::Config(_) | eventstore_sql::Error::InvalidQuery(_) => USAGE,
                 e if e.is_invalid() || e.is_conflict() || e.is_duplicate() => INVALID,
                 _ => RUNTIME,
             };
@@ -105,6 +107,8 @@ mod tests {
     fn codes_by_meaning() {
         let config = anyhow::Error::from(eventstore_sql::Error::Config("bad url".to_owned()));
         assert_eq!(exit_code(&config), USAGE);
+        let query = anyhow::Error::from(eventstore_sql::Error::InvalidQuery("bad".to_owned()));
+        assert_eq!(exit_code(&query), USAGE);
         let invalid = anyhow::Error::from(eventstore_sql::Error::Json {
             index: None,
             message: "eof".to_owned(),

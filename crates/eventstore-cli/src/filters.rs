@@ -32,6 +32,15 @@ impl Filters {
         if let Some(destination) = &self.destination {
             query = query.destination(destination);
         }
+        if !self.ids.is_empty() {
+            query = query.ids(self.ids.iter().cloned());
+        }
+        if let Some(media_type) = &self.datacontenttype {
+            query = query.data_content_type(media_type);
+        }
+        if let Some(uri) = &self.dataschema {
+            query = query.data_schema(uri);
+        }
         for pair in &self.extensions {
             let (name, value) = name_value(pair, "--ext")?;
             query = query.extension(name, value);

@@ -89,6 +89,12 @@ fn append_from_flags_and_json_then_read_back(store: Store) {
     assert_eq!(ids(&["--since", "1h"]), Vec::<String>::new());
     assert_eq!(ids(&["--correlation-id", "c-1"]), ["a1"]);
     assert_eq!(ids(&["--ext", "tenant=acme"]), ["a1"]);
+    assert_eq!(ids(&["--id", "a3", "--id", "a1"]), ["a1", "a3"]);
+    assert_eq!(ids(&["--datacontenttype", "application/json"]), ["a1"]);
+    assert_eq!(
+        ids(&["--dataschema", "https://example.com/s"]),
+        Vec::<String>::new()
+    );
     assert_eq!(ids(&["--offset", "1", "--limit", "1"]), ["a2"]);
     let stream = store.ok(&["-o", "json", "stream", "order-1", "--from", "2"]);
     let stream: serde_json::Value = serde_json::from_str(&stream).expect("one JSON document");

@@ -134,6 +134,22 @@ fn relay_delivers_exactly_count_events() {
 }
 
 #[test]
+fn a_query_the_store_refuses_is_a_usage_error() {
+    let store = Store::sqlite();
+    let line = store.run(&["query", "--ext", "BAD=1"]).fails_with(2);
+    assert!(line.starts_with("error: invalid query"), "{line}");
+    let line = store.run(&["query", "--ext", "id=1"]).fails_with(2);
+    assert!(line.contains("reserves"), "{line}");
+}
+
+#[test]
+fn get_of_an_event_not_stored_says_so_on_one_error_line() {
+    let store = Store::sqlite();
+    let line = store.run(&["get", "/shop", "nope"]).fails_with(3);
+    assert!(line.starts_with("error: no event"), "{line}");
+}
+
+#[test]
 fn a_time_out_of_range_is_a_usage_error() {
     let store = Store::sqlite();
     for (flag, age) in [

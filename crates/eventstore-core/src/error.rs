@@ -49,8 +49,8 @@ pub enum Error {
         id: String,
     },
 
-    /// A query could not be run as given (for example an empty `IN` list or an invalid
-    /// extension name).
+    /// A query could not be run as given (for example an invalid extension name, or a
+    /// time outside the range the store keeps).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
 

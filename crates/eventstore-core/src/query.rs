@@ -22,6 +22,14 @@ pub enum Order {
 /// The sequence range is inclusive. For large tables page with [`after`](Self::after)
 /// (keyset) rather than [`offset`](Self::offset).
 ///
+/// Every CloudEvents attribute can be filtered on (`specversion` aside: every stored
+/// event is 1.0). Indexes serve the type, source, subject, `correlationid`, `topic`,
+/// `destination`, time and sequence filters (and extension filters on PostgreSQL with
+/// its optional index); an `id`, `datacontenttype` or `dataschema` filter narrows a read
+/// served by those, and on its own reads the table in sequence order. To read one event
+/// by its `(source, id)`, use [`EventStore::get`](crate::EventStore::get); `source`
+/// together with `id` is index-served too.
+///
 /// ```
 /// use eventstore_core::{EventQuery, Order};
 ///
@@ -41,6 +49,9 @@ pub struct EventQuery {
     pub(crate) correlation_ids: Option<Vec<String>>,
     pub(crate) topics: Option<Vec<String>>,
     pub(crate) destinations: Option<Vec<String>>,
+    pub(crate) ids: Option<Vec<String>>,
+    pub(crate) data_content_types: Option<Vec<String>>,
+    pub(crate) data_schemas: Option<Vec<String>>,
     pub(crate) extensions: Vec<(String, ExtensionValue)>,
     pub(crate) time_from: Option<OffsetDateTime>,
     pub(crate) time_to: Option<OffsetDateTime>,
@@ -115,6 +126,31 @@ impl EventQuery {
     /// Events with this `destination`.
     pub fn destination(mut self, destination: impl Into<String>) -> Self {
         push(&mut self.destinations, [destination]);
+        self
+    }
+
+    /// Events with this `id` (adds to any ids already given).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        push(&mut self.ids, [id]);
+        self
+    }
+
+    /// Events with any of these ids.
+    pub fn ids(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        push(&mut self.ids, ids);
+        self
+    }
+
+    /// Events whose `datacontenttype` is exactly this text (`application/json` does not
+    /// match `application/json; charset=utf-8`); events without one never match.
+    pub fn data_content_type(mut self, media_type: impl Into<String>) -> Self {
+        push(&mut self.data_content_types, [media_type]);
+        self
+    }
+
+    /// Events whose `dataschema` is exactly this URI; events without one never match.
+    pub fn data_schema(mut self, uri: impl Into<String>) -> Self {
+        push(&mut self.data_schemas, [uri]);
         self
     }
 

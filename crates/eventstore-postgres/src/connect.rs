@@ -38,7 +38,8 @@ pub(crate) fn spawn_listener(
             Ok(())
         }
         mode => Err(Error::Config(format!(
-            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres"
+            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres (the `postgres` feature of \
+             eventstore-sql)"
         ))),
     }
 }
@@ -110,7 +111,8 @@ fn tls_manager(
             ))
         }
         mode => Err(Error::Config(format!(
-            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres"
+            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres (the `postgres` feature of \
+             eventstore-sql)"
         ))),
     }
 }

@@ -175,10 +175,13 @@ impl PostgresEventStore {
 
     /// Appends a batch inside a transaction (or on a client) the caller holds, so that
     /// the caller's own writes and the events commit together. Same semantics as
-    /// [`EventStore::append_with`], except that a concurrent append to the same subject
-    /// that commits first surfaces as [`Error::Conflict`](eventstore_core::Error::Conflict) rather than being retried
-    /// (PostgreSQL aborts the caller's transaction on the unique violation): retry the
-    /// transaction.
+    /// [`EventStore::append_with`]. The batch's subject locks are taken first, in a
+    /// statement of their own, so that in READ COMMITTED (PostgreSQL's default) a
+    /// concurrent append to the same subject is waited for and then appended after. In
+    /// REPEATABLE READ or SERIALIZABLE the transaction's snapshot is older than the
+    /// locks: a version committed since it surfaces as
+    /// [`Error::Conflict`](eventstore_core::Error::Conflict) (or a serialization
+    /// failure); retry the transaction.
     pub async fn append_in(
         &self,
         client: &impl GenericClient,

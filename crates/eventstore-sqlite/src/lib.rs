@@ -47,5 +47,9 @@ mod write;
 pub use dialect::SqliteDialect;
 pub use import::IMPORT_CACHE_KIB;
 pub use options::SqliteOptions;
+/// The rusqlite this backend links: `SqliteEventStore::append_in` takes its
+/// `Connection` (or a `Transaction` of it). A build holds one SQLite library only, so
+/// use this re-export rather than a `rusqlite` dependency of your own that may differ.
+pub use rusqlite;
 pub use schema::SCHEMA_VERSION;
 pub use store::{BoxError, SqliteEventStore, SqliteWork};

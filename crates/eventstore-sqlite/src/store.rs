@@ -335,6 +335,7 @@ impl SqliteEventStore {
                     .to_owned(),
             ));
         }
+        self.shared.write_sql.limits().check(events)?;
         self.shared
             .write_sql
             .append_in_savepoint(conn, events, options)
@@ -514,6 +515,7 @@ impl SqliteEventStore {
                 }
             }
             let (value, events) = work(&tx).map_err(Error::aborted)?;
+            shared.write_sql.limits().check(&events)?;
             let appended = shared.write_sql.append(&tx, &events, &options)?;
             match &checkpoint {
                 None => {}
@@ -550,6 +552,9 @@ impl EventStore for SqliteEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.check_open()?;
+            // Before the queue: an oversized batch is refused at once, not after waiting
+            // for the write lock (and not with a time-out when another process holds it).
+            self.shared.write_sql.limits().check(&events)?;
             let (done, mut result) = tokio::sync::oneshot::channel();
             self.shared
                 .pending

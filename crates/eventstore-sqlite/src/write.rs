@@ -81,13 +81,14 @@ impl WriteSql {
     /// Appends `events` on `conn`, which must be inside a write transaction (the caller
     /// commits, or rolls back on error: a failed batch may have written some of its
     /// events; [`append_in_savepoint`](Self::append_in_savepoint) takes them back).
+    /// The caller has checked the batch against [`limits`](Self::limits), before
+    /// waiting for the writer where it waits.
     pub(crate) fn append(
         &self,
         conn: &Connection,
         events: &[Event],
         options: &AppendOptions,
     ) -> Result<AppendResult> {
-        self.limits.check(events)?;
         let recorded_at = OffsetDateTime::now_utc();
         let recorded_text = format_fixed(recorded_at);
         let mut versions: HashMap<&str, Option<i64>> = HashMap::new();

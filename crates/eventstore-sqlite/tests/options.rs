@@ -288,6 +288,29 @@ async fn a_lock_held_past_the_busy_timeout_is_a_typed_timeout() {
     assert_eq!(count(&store).await, 2, "the timed-out append wrote nothing");
 }
 
+#[tokio::test]
+async fn an_oversized_batch_is_refused_without_waiting_for_the_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteOptions::file(&path)
+        .busy_timeout(std::time::Duration::from_millis(100))
+        .limits(eventstore_core::Limits::default().max_batch_events(1))
+        .open()
+        .await
+        .unwrap();
+    // Another process holds the write lock: a batch checked only once the writer has
+    // it would time out instead.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let error = store
+        .append(vec![event("1"), event("2")])
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid(), "{error:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(count(&store).await, 0);
+}
+
 fn type_time_index_exists(path: &std::path::Path) -> bool {
     rusqlite::Connection::open(path)
         .unwrap()

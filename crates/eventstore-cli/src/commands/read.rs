@@ -64,7 +64,7 @@ pub(crate) async fn get(backend: &Backend, cx: &Context, source: &str, id: &str)
             Ok(OK)
         }
         None => {
-            eprintln!("no event with source {source:?} and id {id:?}");
+            eprintln!("error: no event with source {source:?} and id {id:?}");
             Ok(INVALID)
         }
     }

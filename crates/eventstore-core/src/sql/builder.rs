@@ -82,12 +82,18 @@ pub fn select_events(
         ("topic", &query.topics),
         ("destination", &query.destinations),
     ];
+    // Filters no index serves on its own: they narrow, but leave the read's walk as is.
+    let unindexed = [
+        ("id", &query.ids),
+        ("datacontenttype", &query.data_content_types),
+        ("dataschema", &query.data_schemas),
+    ];
     let narrowed = lists.iter().any(|(_, values)| values.is_some())
         || query
             .extensions
             .iter()
             .any(|(name, _)| is_column_extension(name));
-    for (column, values) in lists {
+    for (column, values) in lists.into_iter().chain(unindexed) {
         let Some(values) = values.as_deref() else {
             continue;
         };
@@ -104,7 +110,8 @@ pub fn select_events(
     for (name, value) in &query.extensions {
         if !is_extension_name(name) {
             return Err(Error::InvalidQuery(format!(
-                "extension name {name:?} is not valid: use only a-z and 0-9"
+                "extension name {name:?} is not valid: use only lower-case letters a-z and \
+                 digits 0-9, and not a name the specification reserves (id, source, type, …)"
             )));
         }
         if let ExtensionValue::Timestamp(t) = value {
