@@ -48,8 +48,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     export("FAULT_REPEATS", &figures.faults.to_string());
     // One test binary at a time, each test alone: the figures are what each test saw,
     // printed as it finishes.
-    let runs: [(&str, &[&str]); 4] = [
-        ("eventstore-sqlite", &["stress", "crash", "conformance"]),
+    let runs: [(&str, &[&str]); 3] = [
+        (
+            "eventstore-sqlite",
+            &["stress", "crash", "replay", "conformance"],
+        ),
         (
             "eventstore-postgres",
             &[
@@ -62,7 +65,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "conformance",
             ],
         ),
-        ("eventstore-replay", &["sqlite"]),
         ("eventstore-outbox", &["sqlite"]),
     ];
     for (package, tests) in runs {
@@ -75,9 +77,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             // Projection and relay crash rounds restart a runner over hundreds of events
             // each: a fifth of the appender's kills keeps the run within minutes.
             let crashes = match (package, *test) {
-                ("eventstore-replay" | "eventstore-outbox", _) | (_, "replay" | "outbox") => {
-                    (figures.crashes / 5).max(1)
-                }
+                ("eventstore-outbox", _) | (_, "replay" | "outbox") => (figures.crashes / 5).max(1),
                 _ => figures.crashes,
             };
             export("CRASH_REPEATS", &crashes.to_string());

@@ -27,6 +27,7 @@ pub mod crash;
 pub mod data;
 pub mod import;
 pub mod relay_crash;
+pub mod replay;
 pub mod sender;
 pub mod stress;
 pub mod suite;

@@ -1,19 +1,24 @@
 //! One runner of a projection applies at a time, even while handling an event or its
-//! retries outlast the lease's time to live, and during a rebuild: on a SQLite file.
+//! retries outlast the lease's time to live, and during a rebuild. The second runner
+//! works through a handle of its own on the database, as another process would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{EventStore, RetryPolicy, StoredEvent};
+use eventstore_core::{
+    CheckpointStore, EventStore, LeaseStore, RetryPolicy, StoredEvent, TransactionalStore,
+};
 use eventstore_replay::{BoxError, Projection, ProjectionReport, ProjectionRunner};
-use eventstore_sqlite::SqliteEventStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::ReplayFixture;
+use crate::data::event;
+
 const TTL: Duration = Duration::from_millis(500);
-const EVENTS: i64 = 4;
+const EVENTS: usize = 4;
 
 /// What every copy of the projection saw, whichever runner it belongs to.
 #[derive(Default)]
@@ -29,14 +34,14 @@ struct Seen {
 
 impl Seen {
     fn handled(&self) -> Vec<i64> {
-        self.handled.lock().unwrap().clone()
+        self.handled.lock().expect("not poisoned").clone()
     }
 
-    /// Waits until every event was handled (a hang guard, not a timing).
-    async fn wait_for_all(&self) {
+    /// Waits until every one of `sequences` was handled (a hang guard, not a timing).
+    async fn wait_for_all(&self, sequences: &[i64]) {
         for _ in 0..2400 {
             let handled = self.handled();
-            if (1..=EVENTS).all(|s| handled.contains(&s)) {
+            if sequences.iter().all(|s| handled.contains(s)) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,9 +59,9 @@ impl Seen {
         panic!("no event handled");
     }
 
-    /// One handler at a time; every event at least once, each first handled after
-    /// every earlier one.
-    fn assert_one_at_a_time_in_order(&self) {
+    /// One handler at a time; every one of `sequences` at least once, each first
+    /// handled after every earlier one.
+    fn assert_one_at_a_time_in_order(&self, sequences: &[i64]) {
         assert_eq!(
             self.most_in_flight.load(Ordering::SeqCst),
             1,
@@ -69,7 +74,7 @@ impl Seen {
                 first.push(sequence);
             }
         }
-        assert_eq!(first, (1..=EVENTS).collect::<Vec<_>>(), "out of order");
+        assert_eq!(first, sequences, "out of order");
     }
 }
 
@@ -107,27 +112,30 @@ impl Projection for Slow {
         {
             return Err("index unavailable".into());
         }
-        self.seen.handled.lock().unwrap().push(event.sequence());
+        self.seen
+            .handled
+            .lock()
+            .expect("not poisoned")
+            .push(event.sequence());
         Ok(())
     }
 }
 
-async fn store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .unwrap();
-    let events = (0..EVENTS)
-        .map(|i| eventstore_testkit::data::event(format!("e{i}")))
-        .collect();
-    store.append(events).await.unwrap();
-    Arc::new(store)
+/// The fixture's store with [`EVENTS`] events, their sequences, and a second handle on
+/// the database.
+async fn stores<F: ReplayFixture>(fixture: &F) -> (Arc<F::Store>, Arc<F::Store>, Vec<i64>) {
+    let store = Arc::clone(fixture.store());
+    let events = (0..EVENTS).map(|i| event(format!("e{i}"))).collect();
+    let appended = store.append(events).await.expect("the events append");
+    let sequences = appended.appended.iter().map(|a| a.sequence).collect();
+    let other = Arc::new(F::open(&fixture.location()).await);
+    (store, other, sequences)
 }
 
-fn runner(
-    store: &Arc<SqliteEventStore>,
-    seen: &Arc<Seen>,
-    delay: Duration,
-) -> ProjectionRunner<SqliteEventStore> {
+fn runner<S>(store: &Arc<S>, seen: &Arc<Seen>, delay: Duration) -> ProjectionRunner<S>
+where
+    S: TransactionalStore + CheckpointStore + LeaseStore + 'static,
+{
     let projection = Slow {
         seen: Arc::clone(seen),
         delay,
@@ -142,63 +150,70 @@ fn runner(
         })
 }
 
-fn spawn(
-    runner: ProjectionRunner<SqliteEventStore>,
+fn spawn<S>(
+    runner: ProjectionRunner<S>,
     shutdown: &CancellationToken,
-) -> JoinHandle<Vec<ProjectionReport>> {
+) -> JoinHandle<Vec<ProjectionReport>>
+where
+    S: TransactionalStore + CheckpointStore + LeaseStore + 'static,
+{
     let shutdown = shutdown.clone();
     tokio::spawn(async move { runner.run(shutdown).await })
 }
 
-/// A runner starts applying; then a second starts, and both run until every event
-/// was handled.
-async fn two_runners(store: &Arc<SqliteEventStore>, seen: &Arc<Seen>, delay: Duration) {
+/// A runner starts applying; then a second starts, on the other handle, and both run
+/// until every event was handled.
+async fn two_runners<F: ReplayFixture>(fixture: &F, seen: &Arc<Seen>, delay: Duration) -> Vec<i64> {
+    let (store, other, sequences) = stores(fixture).await;
     let shutdown = CancellationToken::new();
-    let first = spawn(runner(store, seen, delay), &shutdown);
+    let first = spawn(runner(&store, seen, delay), &shutdown);
     seen.wait_until_started().await;
-    let second = spawn(runner(store, seen, delay), &shutdown);
-    seen.wait_for_all().await;
+    let second = spawn(runner(&other, seen, delay), &shutdown);
+    seen.wait_for_all(&sequences).await;
     shutdown.cancel();
     for run in [first, second] {
-        let reports = run.await.unwrap();
+        let reports = run.await.expect("the runner finishes");
         assert!(reports[0].result.is_ok(), "{reports:?}");
     }
+    sequences
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_event_slower_than_the_lease_keeps_one_runner_applying() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+/// Handling an event takes longer than the lease's time to live: the runner renews its
+/// lease meanwhile, and a second runner never applies beside it.
+pub async fn an_event_slower_than_the_lease_keeps_one_runner_applying<F: ReplayFixture>(
+    fixture: F,
+) {
     let seen = Arc::new(Seen::default());
-    two_runners(&store, &seen, TTL * 8 / 5).await;
-    seen.assert_one_at_a_time_in_order();
+    let sequences = two_runners(&fixture, &seen, TTL * 8 / 5).await;
+    seen.assert_one_at_a_time_in_order(&sequences);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retries_outlasting_the_lease_keep_one_runner_applying() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+/// An event's failures and their back-off last twice the lease's time to live: the
+/// runner keeps its lease through its retries, and a second runner never applies
+/// beside it.
+pub async fn retries_outlasting_the_lease_keep_one_runner_applying<F: ReplayFixture>(fixture: F) {
     // Eight failures of 100 ms, with back-off between: twice the lease's time to live.
     let seen = Arc::new(Seen::default());
     seen.failures.store(8, Ordering::SeqCst);
-    two_runners(&store, &seen, Duration::from_millis(100)).await;
-    seen.assert_one_at_a_time_in_order();
+    let sequences = two_runners(&fixture, &seen, Duration::from_millis(100)).await;
+    seen.assert_one_at_a_time_in_order(&sequences);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rebuild_longer_than_the_lease_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+/// A rebuild lasting about five times the lease's time to live keeps the lease all
+/// along: a runner started meanwhile, on the other handle, waits for it.
+pub async fn a_rebuild_longer_than_the_lease_keeps_it<F: ReplayFixture>(fixture: F) {
+    let (store, other, sequences) = stores(&fixture).await;
     let seen = Arc::new(Seen::default());
-    let delay = TTL * 3 / 5; // the rebuild takes about five times the lease's time to live
+    let delay = TTL * 3 / 5;
     let rebuilding = runner(&store, &seen, delay);
     let rebuild = tokio::spawn(async move { rebuilding.rebuild("p").await });
     seen.wait_until_started().await;
     let shutdown = CancellationToken::new();
-    let running = spawn(runner(&store, &seen, delay), &shutdown);
-    assert_eq!(rebuild.await.unwrap().unwrap(), EVENTS as u64);
+    let running = spawn(runner(&other, &seen, delay), &shutdown);
+    let rebuilt = rebuild.await.expect("the rebuild finishes");
+    assert_eq!(rebuilt.expect("the rebuild succeeds"), EVENTS as u64);
     shutdown.cancel();
-    let reports = running.await.unwrap();
+    let reports = running.await.expect("the runner finishes");
     assert!(reports[0].result.is_ok(), "{reports:?}");
-    seen.assert_one_at_a_time_in_order();
+    seen.assert_one_at_a_time_in_order(&sequences);
 }
