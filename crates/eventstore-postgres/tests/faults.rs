@@ -9,12 +9,9 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use eventstore_core::{
-    CheckpointStore, Event, EventQuery, EventStore, Position, RetryPolicy, StoredEvent, follow,
-};
+use eventstore_core::{Event, EventQuery, EventStore, Position, StoredEvent, follow};
 use eventstore_outbox::OutboxRelay;
 use eventstore_postgres::{PostgresEventStore, PostgresOptions};
 use eventstore_replay::{BoxError, Projection, ProjectionRunner};
@@ -386,106 +383,34 @@ async fn statement_and_lock_timeouts_are_typed() {
     }
 }
 
-/// On its first event, has another session hold a write lock on the store's checkpoint
-/// table for a second: saving the checkpoint times out (`statement_timeout`), again and
-/// again past the retries. PostgreSQL's side of SQLite's test of the same name
-/// (`eventstore-replay/tests/sqlite_faults.rs`), whose lock is on the database file.
-struct LocksTheCheckpointsOnce {
-    checkpoints: String,
-    locked: AtomicBool,
-    handled: std::sync::Mutex<Vec<i64>>,
-}
-
-#[async_trait::async_trait]
-impl Projection for LocksTheCheckpointsOnce {
-    fn name(&self) -> &str {
-        "p"
-    }
-
-    async fn handle(&self, event: &StoredEvent) -> Result<(), BoxError> {
-        if !self.locked.swap(true, Ordering::SeqCst) {
-            let lock = format!("BEGIN; LOCK TABLE {} IN EXCLUSIVE MODE", self.checkpoints);
-            let (locked, taken) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
-                let client = common::admin().await;
-                client.batch_execute(&lock).await.expect("the lock");
-                locked.send(()).expect("the handler waits");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                client.batch_execute("ROLLBACK").await.expect("unlock");
-            });
-            taken.await.expect("the lock is taken");
-        }
-        self.handled.lock().unwrap().push(event.sequence());
-        Ok(())
-    }
-}
-
-/// A projection whose checkpoint cannot be saved for a while (its statements time out)
-/// waits the outage out and goes on from its checkpoint: every event handled, in order,
-/// the projection not stopped.
+/// A projection waits out its checkpoint's statements timing out (`statement_timeout`
+/// 200 ms) while another session locks the checkpoint table for a second: the replay
+/// suite's test, SQLite's outage being its write lock held
+/// (`eventstore-replay/tests/sqlite_faults.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_outage_while_applying_is_waited_out() {
     let schema = common::Schema::new("fault_apply");
     let store = open(&schema, "&options=-c%20statement_timeout%3D200").await;
-    let appended = store.append(batch(0, 5)).await.expect("the events append");
-    let sequences: Vec<i64> = appended.appended.iter().map(|a| a.sequence).collect();
-    let projection = Arc::new(LocksTheCheckpointsOnce {
-        checkpoints: store.table().derived_qualified("checkpoints"),
-        locked: AtomicBool::new(false),
-        handled: std::sync::Mutex::new(Vec::new()),
-    });
-    let runner = ProjectionRunner::new(Arc::new(store.clone()))
-        .with(SharedProjection(Arc::clone(&projection)))
-        .retry(RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(40),
+    let lock = format!(
+        "BEGIN; LOCK TABLE {} IN EXCLUSIVE MODE",
+        store.table().derived_qualified("checkpoints")
+    );
+    let outage = move || {
+        let lock = lock.clone();
+        let (locked, taken) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let client = common::admin().await;
+            client.batch_execute(&lock).await.expect("the lock");
+            locked.send(()).expect("the handler waits");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            client.batch_execute("ROLLBACK").await.expect("unlock");
         });
-    let shutdown = CancellationToken::new();
-    let run = runner.run(shutdown.clone());
-    tokio::pin!(run);
-    // Until every event's checkpoint is saved, or the runner ends (a hang guard, not
-    // a timing).
-    let last = sequences.last().copied();
-    let through = async {
-        for _ in 0..2400 {
-            if store.load_checkpoint("projection/p").await.ok().flatten() == last {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Box::pin(async move { taken.await.expect("the lock is taken") })
+            as futures::future::BoxFuture<'static, ()>
     };
-    let reports = tokio::select! {
-        reports = &mut run => reports,
-        () = through => {
-            shutdown.cancel();
-            run.await
-        }
-    };
-    assert!(
-        reports[0].result.is_ok(),
-        "the projection stopped: {:?}",
-        reports[0].result
-    );
-    let mut handled = projection.handled.lock().unwrap().clone();
-    assert!(
-        handled.len() > sequences.len(),
-        "the outage was felt: the first event handled again ({handled:?})"
-    );
-    handled.dedup();
-    assert_eq!(handled, sequences);
-}
-
-/// A projection shared with the test, to look at what it handled.
-struct SharedProjection<P>(Arc<P>);
-
-#[async_trait::async_trait]
-impl<P: Projection> Projection for SharedProjection<P> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    async fn handle(&self, event: &StoredEvent) -> Result<(), BoxError> {
-        self.0.handle(event).await
-    }
+    eventstore_testkit::replay::a_store_outage_while_applying_is_waited_out(
+        Arc::new(store),
+        Box::new(outage),
+    )
+    .await;
 }

@@ -32,6 +32,7 @@ use crate::Coordination;
 mod common;
 mod killed;
 mod lease;
+mod outage;
 mod projections;
 mod replays;
 mod subscribe;
@@ -44,6 +45,7 @@ pub use lease::{
     an_event_slower_than_the_lease_keeps_one_runner_applying,
     retries_outlasting_the_lease_keep_one_runner_applying,
 };
+pub use outage::{Outage, a_store_outage_while_applying_is_waited_out};
 pub use projections::{
     a_failing_projection_is_retried_then_reported_while_others_go_on,
     projections_follow_live_side_by_side_and_rebuild_to_the_same_state,
