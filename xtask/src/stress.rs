@@ -48,10 +48,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     export("FAULT_REPEATS", &figures.faults.to_string());
     // One test binary at a time, each test alone: the figures are what each test saw,
     // printed as it finishes.
-    let runs: [(&str, &[&str]); 3] = [
+    let runs: [(&str, &[&str]); 2] = [
         (
             "eventstore-sqlite",
-            &["stress", "crash", "replay", "conformance"],
+            &["stress", "crash", "replay", "delivery", "conformance"],
         ),
         (
             "eventstore-postgres",
@@ -62,10 +62,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "gap",
                 "replay",
                 "outbox",
+                "delivery",
                 "conformance",
             ],
         ),
-        ("eventstore-outbox", &["sqlite"]),
     ];
     for (package, tests) in runs {
         for test in tests {
@@ -76,8 +76,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             };
             // Projection and relay crash rounds restart a runner over hundreds of events
             // each: a fifth of the appender's kills keeps the run within minutes.
-            let crashes = match (package, *test) {
-                ("eventstore-outbox", _) | (_, "replay" | "outbox") => (figures.crashes / 5).max(1),
+            let crashes = match *test {
+                "replay" | "delivery" => (figures.crashes / 5).max(1),
                 _ => figures.crashes,
             };
             export("CRASH_REPEATS", &crashes.to_string());

@@ -1,5 +1,7 @@
 //! The outbox on PostgreSQL: business writes and events in one transaction (the store's,
-//! or one the caller holds through tokio-postgres or deadpool), and the relay.
+//! or one the caller holds through tokio-postgres or deadpool), and the relay while
+//! writers hold PostgreSQL transactions open. The rest of the relay's behaviour is the
+//! backend-agnostic suite's (`eventstore_testkit::delivery`), run by `tests/delivery.rs`.
 
 mod common;
 
@@ -7,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventstore_core::{
-    AppendOptions, DeadLetterStore, Event, EventQuery, EventStore, RetryPolicy, TransactionalStore,
+    AppendOptions, CheckpointMove, Error, Event, EventQuery, EventStore, ExpectedVersion,
+    TransactionalStore,
 };
 use eventstore_outbox::{OutboxRelay, RelayStats, TransactionalPublisher};
 use eventstore_postgres::{PostgresEventStore, PostgresWork};
-use eventstore_testkit::relay_crash::{self, FileSender};
-use eventstore_testkit::{crash, sender::Recorder};
+use eventstore_testkit::sender::Recorder;
 use futures::TryStreamExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +107,27 @@ async fn business_writes_and_events_commit_together_or_not_at_all() {
             .unwrap_err()
             .is_duplicate()
     );
+    // The append fails (the stream moved on): the business row is rolled back too.
+    let options = AppendOptions::new().expect("o4", ExpectedVersion::Exists);
+    let err = publisher
+        .publish_with_options(place(s, "o4", false), options)
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    // A store error raised inside the work passes through typed.
+    let invalid: PostgresWork<()> = Box::new(|_| {
+        Box::pin(async {
+            let event = Event::builder().id("").source("/x").ty("t").build()?;
+            Ok(((), vec![event]))
+        })
+    });
+    assert!(
+        publisher
+            .publish_with_tx(invalid)
+            .await
+            .unwrap_err()
+            .is_invalid()
+    );
     assert_eq!((orders(&store, s).await, events(&store).await), (1, 1));
 }
 
@@ -166,102 +189,6 @@ fn spawn(
     )
 }
 
-async fn append_numbered(store: &PostgresEventStore, range: std::ops::Range<usize>) {
-    store
-        .append(range.map(|i| created(&format!("o{i}"))).collect())
-        .await
-        .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_relay_delivers_in_order_and_a_killed_one_redelivers_only_its_batch() {
-    // Batches fill from the backlog even on a loaded machine: with the default 2 ms
-    // linger, a batch could go out short while the next rows were still being read, and
-    // the sender would then hang on a batch other than the third.
-    const FILL: Duration = Duration::from_secs(5);
-    let (_schema, store) = setup("obx_relay").await;
-    let arc = Arc::new(store.clone());
-    append_numbered(&store, 0..100).await;
-    let hanging = Arc::new(Recorder::hanging_on(3));
-    let relay = OutboxRelay::new("r", arc.clone(), hanging.clone())
-        .batch_size(10)
-        .linger(FILL)
-        .lease_ttl(Duration::from_millis(300));
-    let (_stop, task) = spawn(relay);
-    hanging.wait_for(30).await;
-    task.abort();
-    let _ = task.await;
-    let first = hanging.ids();
-    assert_eq!(first.len(), 30);
-
-    let sender = Arc::new(Recorder::default());
-    let relay = OutboxRelay::new("r", arc.clone(), sender.clone())
-        .batch_size(10)
-        .linger(FILL)
-        .lease_ttl(Duration::from_millis(300));
-    let (stop, task) = spawn(relay);
-    sender.wait_for(80).await;
-    append_numbered(&store, 100..110).await; // live
-    sender.wait_for(90).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
-    let second = sender.ids();
-    assert_eq!(
-        second[..10],
-        first[20..30],
-        "the batch in flight is delivered again"
-    );
-    let mut all = first[..20].to_vec();
-    all.extend(second);
-    let expected: Vec<String> = (0..110).map(|i| format!("o{i}-created")).collect();
-    assert_eq!(all, expected);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_relay_per_name_and_poison_events_are_dead_lettered() {
-    let (_schema, store) = setup("obx_lease").await;
-    let arc = Arc::new(store.clone());
-    let ttl = Duration::from_millis(300);
-    let a = Arc::new(Recorder::default());
-    let b = Arc::new(Recorder::default());
-    let (stop_a, task_a) = spawn(OutboxRelay::new("shared", arc.clone(), a.clone()).lease_ttl(ttl));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (stop_b, task_b) = spawn(OutboxRelay::new("shared", arc.clone(), b.clone()).lease_ttl(ttl));
-    append_numbered(&store, 0..20).await;
-    a.wait_for(20).await;
-    tokio::time::sleep(ttl * 2).await;
-    assert!(b.ids().is_empty());
-    stop_a.cancel();
-    task_a.await.unwrap().unwrap();
-    append_numbered(&store, 20..30).await;
-    b.wait_for(10).await;
-    stop_b.cancel();
-    task_b.await.unwrap().unwrap();
-
-    let quick = RetryPolicy {
-        max_attempts: 3,
-        initial_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    };
-    let picky = Arc::new(Recorder::refusing("o4-created"));
-    let (stop, task) = spawn(OutboxRelay::new("picky", arc.clone(), picky.clone()).retry(quick));
-    picky.wait_for(29).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    stop.cancel();
-    let stats = task.await.unwrap().unwrap();
-    assert_eq!((stats.delivered, stats.dead_lettered), (29, 1));
-    let letters = store.dead_letters("picky").await.unwrap();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].id, "o4-created");
-    assert!(
-        letters[0]
-            .error
-            .ends_with("malformed for the broker (reply: \"\u{fffd}\u{1}\")"),
-        "{:?}",
-        letters[0].error
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_relay_skips_nothing_while_writers_hold_transactions_open_and_roll_back() {
     let (_schema, store) = setup("obx_gap").await;
@@ -307,44 +234,22 @@ async fn the_relay_skips_nothing_while_writers_hold_transactions_open_and_roll_b
     assert_eq!(events(&store).await, committed);
 }
 
-/// The child side of the crash test: a relay delivering to a file until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by a_relay_process_killed_mid_stream as a child process"]
-async fn child_relay_process() {
-    let (Ok(schema), Some(out)) = (
-        std::env::var("EVENTSTORE_CHILD_SCHEMA"),
-        std::env::var_os("EVENTSTORE_CHILD_OUT"),
-    ) else {
-        return;
-    };
-    let store = Arc::new(Schema::options_for(&schema).open().await.unwrap());
-    let sender = Arc::new(FileSender::new(out));
-    let relay = OutboxRelay::new("crash", store, sender)
-        .batch_size(relay_crash::BATCH)
-        .lease_ttl(Duration::from_millis(300));
-    relay.run(CancellationToken::new()).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most_a_batch() {
-    let (schema, store) = setup("obx_crash").await;
-    let out = std::env::temp_dir().join(format!("{}.delivered", schema.name));
-    // `CRASH_REPEATS` kills (default 1), each after the child delivered some more.
-    let kills = crash::rounds(1);
-    let total = relay_crash::PER_KILL * kills;
-    append_numbered(&store, 0..total).await;
-    let expected: Vec<String> = (0..total).map(|i| format!("o{i}-created")).collect();
-    let env = [
-        ("EVENTSTORE_CHILD_SCHEMA", schema.name.as_str()),
-        ("EVENTSTORE_CHILD_OUT", out.to_str().unwrap()),
-    ];
-    let spawn = |kill| crash::spawn_child("child_relay_process", kill, &env);
-    let relay_store = Arc::new(store.clone());
-    relay_crash::killed_relays(kills, &expected, &out, spawn, |sender| async move {
-        let relay =
-            OutboxRelay::new("crash", relay_store, sender).lease_ttl(Duration::from_millis(300));
-        relay.run(CancellationToken::new()).await.unwrap();
-    })
-    .await;
-    let _ = std::fs::remove_file(&out);
+async fn a_checkpoint_name_no_backend_keeps_is_refused_before_the_work_runs() {
+    let (schema, store) = setup("obx_name").await;
+    let s = schema.name.as_str();
+    let refused = store
+        .transact_at_checkpoint(
+            place(s, "nul", false),
+            AppendOptions::new(),
+            "projection/\0",
+            CheckpointMove::To(1),
+        )
+        .await;
+    match refused {
+        Err(e @ Error::Config(_)) => assert!(e.to_string().contains("checkpoint name"), "{e}"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(orders(&store, s).await, 0);
+    assert!(store.get("/shop", "nul-created").await.unwrap().is_none());
 }

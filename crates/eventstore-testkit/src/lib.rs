@@ -25,6 +25,7 @@ pub mod arb;
 pub mod bad_input;
 pub mod crash;
 pub mod data;
+pub mod delivery;
 pub mod import;
 pub mod relay_crash;
 pub mod replay;
