@@ -45,6 +45,7 @@ pub struct PostgresOptions {
     pub(crate) auto_migrate: bool,
     pub(crate) extensions_index: bool,
     pub(crate) limits: Limits,
+    pub(crate) page_size: u64,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -94,6 +95,7 @@ impl PostgresOptions {
             auto_migrate: true,
             extensions_index: true,
             limits: Limits::default(),
+            page_size: 1000,
         }
     }
 
@@ -170,6 +172,20 @@ impl PostgresOptions {
     pub fn extensions_index(mut self, create: bool) -> Self {
         self.extensions_index = create;
         self
+    }
+
+    /// How many rows a read bounded by the caller's horizon
+    /// ([`EventQuery::within_horizon`](eventstore_core::EventQuery::within_horizon), how
+    /// followers and projection rebuilds read) fetches per page (default 1000): such a
+    /// read holds about two pages of events in memory, and a pooled connection only
+    /// while it fetches a page. Other reads are streamed on one connection as the
+    /// consumer takes their rows.
+    pub fn page_size(mut self, rows: u64) -> Result<Self> {
+        if rows == 0 {
+            return Err(Error::Config("page_size must be at least 1".to_owned()));
+        }
+        self.page_size = rows;
+        Ok(self)
     }
 
     /// The largest event and batch an append accepts (default [`Limits::default`]).

@@ -181,15 +181,18 @@ struct Rows {
 /// stops reading the socket when the consumer lags), so memory stays bounded whatever
 /// the result's size; the pooled connection goes back when the stream ends or is
 /// dropped. A read bounded by the caller's horizon (`EventQuery::within_horizon`, how
-/// followers read) is [`paged`] instead.
+/// followers read) is [`paged`] instead, `page_size` rows a page.
 pub(crate) fn stream(
     pool: Pool,
     table: TableName,
     read: Read,
     known: Arc<KnownHorizon>,
+    page_size: u64,
 ) -> EventStream {
     let read = match read {
-        Read::Query(query) if query.is_within_horizon() => return paged(pool, table, *query),
+        Read::Query(query) if query.is_within_horizon() => {
+            return paged(pool, table, *query, page_size);
+        }
         read => read,
     };
     enum State {
@@ -236,16 +239,13 @@ pub(crate) fn stream(
     .boxed()
 }
 
-/// Rows per page of a [`paged`] read: as many as a SQLite store's default page. At
-/// most two pages are in memory at once (see [`paged`]).
-const PAGE: u64 = 1000;
-
 /// Rows handed over at a time while a page is read.
 const CHUNK: usize = 64;
 
-/// Streams a follower's read (bounded by the caller's horizon) page by page, keyset
-/// paged on the sequence, on a task of its own that holds a pooled connection only
-/// while it reads a page, never while it waits for the consumer. Streamed on one
+/// Streams a follower's read (bounded by the caller's horizon) page by page
+/// (`PostgresOptions::page_size` rows each, as many as a SQLite store's page by
+/// default), keyset paged on the sequence, on a task of its own that holds a pooled
+/// connection only while it reads a page, never while it waits for the consumer. Streamed on one
 /// connection instead, a follower held it for its whole catch-up while projections and
 /// relays wait for one of the same pool to apply an event or save a checkpoint; as many
 /// followers as the pool has connections stalled them all until the pool's wait
@@ -258,18 +258,20 @@ const CHUNK: usize = 64;
 /// before last, so at most two pages are in memory and the next page is read while the
 /// consumer takes this one. Nothing is read before the stream is first polled; dropping
 /// the stream stops the task.
-fn paged(pool: Pool, table: TableName, query: EventQuery) -> EventStream {
+fn paged(pool: Pool, table: TableName, query: EventQuery, page_size: u64) -> EventStream {
     enum State {
-        Start(Pool, TableName, Box<EventQuery>, tracing::Span),
+        Start(Pool, TableName, Box<EventQuery>, u64, tracing::Span),
         Reading(Pages),
         Done,
     }
     // The read's span, entered by the store while the read is created, for the task.
     let span = tracing::Span::current();
-    let start = State::Start(pool, table, Box::new(query), span);
+    let start = State::Start(pool, table, Box::new(query), page_size, span);
     futures::stream::unfold(start, |state| async move {
         let mut p = match state {
-            State::Start(pool, table, query, span) => Pages::start(pool, table, *query, span),
+            State::Start(pool, table, query, page_size, span) => {
+                Pages::start(pool, table, *query, page_size, span)
+            }
             State::Reading(p) => p,
             State::Done => return None,
         };
@@ -318,13 +320,19 @@ struct Pages {
 }
 
 impl Pages {
-    /// Starts the task reading the pages of `query`.
-    fn start(pool: Pool, table: TableName, query: EventQuery, span: tracing::Span) -> Self {
+    /// Starts the task reading the pages of `query`, `page_size` rows each.
+    fn start(
+        pool: Pool,
+        table: TableName,
+        query: EventQuery,
+        page_size: u64,
+        span: tracing::Span,
+    ) -> Self {
         let with_values = planned_with_values(&query);
         let (sender, chunks) = mpsc::unbounded_channel();
         // The page being taken and the one being read.
         let taken = Arc::new(Semaphore::new(2));
-        let pager = Pager::query(query, PAGE);
+        let pager = Pager::query(query, page_size);
         let task = fetch_pages(pool, table, pager, with_values, Arc::clone(&taken), sender);
         Self {
             chunks,

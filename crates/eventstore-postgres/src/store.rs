@@ -54,6 +54,8 @@ struct Shared {
     /// The highest safe horizon computed (see [`KnownHorizon`]).
     known: Arc<KnownHorizon>,
     limits: Limits,
+    /// Rows per page of a read bounded by the caller's horizon.
+    page_size: u64,
     /// Whether [`PostgresEventStore::migrate`] creates the extensions' index.
     extensions_index: bool,
     /// Wakes followers after commits; knows whether the store is closed.
@@ -110,6 +112,7 @@ impl PostgresEventStore {
                 contention: Contention::default(),
                 known: Arc::default(),
                 limits: options.limits,
+                page_size: options.page_size,
                 extensions_index: options.extensions_index,
                 table,
                 signal: Arc::new(CommitSignal::new(options.poll_interval)),
@@ -322,6 +325,7 @@ impl EventStore for PostgresEventStore {
             self.shared.table.clone(),
             Read::Query(Box::new(query)),
             self.shared.known.clone(),
+            self.shared.page_size,
         )
     }
 
@@ -354,6 +358,7 @@ impl EventStore for PostgresEventStore {
             self.shared.table.clone(),
             Read::Sql(sql),
             self.shared.known.clone(),
+            self.shared.page_size,
         )
     }
 

@@ -538,6 +538,28 @@ async fn sslmode_in_a_key_value_connection_string_is_kept() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_reads_come_in_pages_of_the_configured_size() {
+    let schema = common::Schema::new("pagesize");
+    let store = schema.options().page_size(3).unwrap().open().await.unwrap();
+    let events: Vec<_> = (0..10).map(|i| event(&i.to_string(), "s")).collect();
+    store.append(events).await.unwrap();
+    let horizon = store.horizon().await.unwrap().safe;
+    // A page of 3 rows at a time, from an offset and up to a limit that are not page
+    // boundaries.
+    let read: Vec<_> = store
+        .query(EventQuery::new().within_horizon(horizon).offset(1).limit(8))
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<_> = read.iter().map(|e| e.id()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    assert!(matches!(
+        schema.options().page_size(0),
+        Err(eventstore_core::Error::Config(_))
+    ));
+}
+
 /// Whether a connection of the store's pool is encrypted.
 async fn encrypted(store: &eventstore_postgres::PostgresEventStore) -> bool {
     let client = store.pool().get().await.unwrap();

@@ -44,3 +44,22 @@ mod memory_mapped {
 
     eventstore_testkit::conformance_suite!(fresh);
 }
+
+mod small_pages {
+    use super::*;
+    use eventstore_sqlite::SqliteOptions;
+
+    /// Reads in pages of 3 rows, so that every read crosses page boundaries at its
+    /// limit, its offset and its keyset position.
+    async fn fresh() -> Fixture {
+        let store = SqliteOptions::in_memory()
+            .page_size(3)
+            .expect("a valid page size")
+            .open()
+            .await
+            .expect("store opens");
+        Fixture::new(store)
+    }
+
+    eventstore_testkit::paging_suite!(fresh);
+}

@@ -27,6 +27,7 @@ pub mod crash;
 pub mod data;
 pub mod delivery;
 pub mod import;
+mod model;
 pub mod relay_crash;
 pub mod replay;
 pub mod sender;
@@ -127,6 +128,15 @@ macro_rules! conformance_suite {
             concurrent_checkpoint_saves_keep_the_highest,
             concurrent_lease_requests_have_one_winner
         );
+        $crate::conformance_suite!(@fresh $fresh; random_queries_match_the_model);
+    };
+    (@fresh $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::suite::$name(|| $fresh()).await;
+            }
+        )*
     };
     (@coordination $fresh:path; $($name:ident),* $(,)?) => {
         $(
@@ -163,6 +173,33 @@ macro_rules! conformance_suite {
                 $crate::suite::$name(&*fixture.store).await;
             }
         )*
+    };
+}
+
+/// Generates the query tests of [`conformance_suite!`] (the fixed filter list, keyset
+/// pages, long reads, random queries against the model) for a store configured to read
+/// in small pages, where the edges of paging (a page boundary at the limit, at the
+/// offset, at a keyset position) are everywhere. Call it in a module of its own, beside
+/// `conformance_suite!`:
+///
+/// ```ignore
+/// mod small_pages {
+///     async fn fresh() -> eventstore_testkit::Fixture {
+///         let store = SqliteOptions::in_memory().page_size(3)?.open().await?;
+///         eventstore_testkit::Fixture::new(store)
+///     }
+///     eventstore_testkit::paging_suite!(fresh);
+/// }
+/// ```
+#[macro_export]
+macro_rules! paging_suite {
+    ($fresh:path) => {
+        $crate::conformance_suite!(@each $fresh;
+            every_filter_matches_the_model,
+            orders_limits_offsets_and_keyset_pages,
+            long_reads_are_paged_without_loss
+        );
+        $crate::conformance_suite!(@fresh $fresh; random_queries_match_the_model);
     };
 }
 

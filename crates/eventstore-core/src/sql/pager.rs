@@ -63,18 +63,25 @@ impl Pager {
     }
 
     /// The statement for the next page, or `None` when the read is complete.
+    ///
+    /// A query refused as invalid is refused here even when it has no page to read
+    /// (`limit(0)`), as a backend that runs its statement in one piece refuses it.
     pub fn next_sql(&self, dialect: &dyn Dialect, table: &TableName) -> Option<Result<Sql>> {
-        if self.is_done() {
+        if self.done {
             return None;
         }
         let page = Some(self.page_limit());
-        Some(match &self.cursor {
+        let sql = match &self.cursor {
             Cursor::Query(query) => select_events(dialect, table, query, page),
             Cursor::Stream {
                 subject,
                 from_version,
             } => Ok(select_stream(dialect, table, subject, *from_version, page)),
-        })
+        };
+        if self.is_done() {
+            return sql.err().map(Err);
+        }
+        Some(sql)
     }
 
     /// Moves past a page that `next_sql`'s statement returned.

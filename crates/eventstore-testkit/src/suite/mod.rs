@@ -5,6 +5,7 @@ mod bad_input;
 mod coordination;
 mod follow;
 mod query;
+mod random_query;
 mod roundtrip;
 
 pub use append::*;
@@ -12,4 +13,5 @@ pub use bad_input::*;
 pub use coordination::*;
 pub use follow::*;
 pub use query::*;
+pub use random_query::*;
 pub use roundtrip::*;
