@@ -4,10 +4,61 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod
 #[cfg(not(feature = "tls"))]
 use eventstore_core::Error;
 use eventstore_core::Result;
+use tokio_postgres::CancelToken;
 
 use crate::error::db;
 use crate::options::PostgresOptions;
 use crate::tls::TlsMode;
+
+/// How the store's connections are made: in plain text, or through rustls.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// No TLS (`sslmode=disable`, or `prefer` in a build without TLS support).
+    Plain,
+    /// TLS, verified as the options ask.
+    #[cfg(feature = "tls")]
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Connector {
+    /// The connector `options` ask for; `config`'s `sslmode` is set to match.
+    pub(crate) fn new(
+        config: &mut tokio_postgres::Config,
+        options: &PostgresOptions,
+    ) -> Result<Self> {
+        config.ssl_mode(options.tls.mode.ssl_mode());
+        if options.tls.mode == TlsMode::Disable {
+            return Ok(Self::Plain);
+        }
+        #[cfg(feature = "tls")]
+        {
+            Ok(Self::Tls(crate::rustls::connector(&options.tls)?))
+        }
+        #[cfg(not(feature = "tls"))]
+        match options.tls.mode {
+            // Without TLS support, "prefer" means plain TCP, as in a libpq built without
+            // OpenSSL.
+            TlsMode::Prefer => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                Ok(Self::Plain)
+            }
+            mode => Err(Error::Config(format!(
+                "sslmode {mode:?} needs the `tls` feature of eventstore-postgres (the \
+                 `postgres` feature of eventstore-sql)"
+            ))),
+        }
+    }
+
+    /// Asks the server to cancel what the connection of `token` is running (best
+    /// effort: a failure to reach the server is ignored).
+    pub(crate) async fn cancel(&self, token: CancelToken) {
+        let _ = match self {
+            Self::Plain => token.cancel_query(tokio_postgres::NoTls).await,
+            #[cfg(feature = "tls")]
+            Self::Tls(tls) => token.cancel_query(tls.clone()).await,
+        };
+    }
+}
 
 /// Starts the LISTEN/NOTIFY connection (see [`crate::listen`]) with the options' TLS.
 pub(crate) fn spawn_listener(
@@ -16,37 +67,24 @@ pub(crate) fn spawn_listener(
     channel: String,
     signal: &std::sync::Arc<eventstore_core::CommitSignal>,
 ) -> Result<()> {
-    config.ssl_mode(options.tls.mode.ssl_mode());
+    let connector = Connector::new(&mut config, options)?;
     if let Some(timeout) = options.connect_timeout {
         config.connect_timeout(timeout);
     }
-    if options.tls.mode == TlsMode::Disable {
-        crate::listen::spawn(config, tokio_postgres::NoTls, channel, signal);
-        return Ok(());
+    match connector {
+        Connector::Plain => crate::listen::spawn(config, tokio_postgres::NoTls, channel, signal),
+        #[cfg(feature = "tls")]
+        Connector::Tls(tls) => crate::listen::spawn(config, tls, channel, signal),
     }
-    #[cfg(feature = "tls")]
-    {
-        let connector = crate::rustls::connector(&options.tls)?;
-        crate::listen::spawn(config, connector, channel, signal);
-        Ok(())
-    }
-    #[cfg(not(feature = "tls"))]
-    match options.tls.mode {
-        TlsMode::Prefer => {
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            crate::listen::spawn(config, tokio_postgres::NoTls, channel, signal);
-            Ok(())
-        }
-        mode => Err(Error::Config(format!(
-            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres (the `postgres` feature of \
-             eventstore-sql)"
-        ))),
-    }
+    Ok(())
 }
 
-/// A pool for `config` with the options' size, time-outs and TLS.
-pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions) -> Result<Pool> {
-    config.ssl_mode(options.tls.mode.ssl_mode());
+/// A pool for `config` with the options' size, time-outs and TLS, and its connector.
+pub(crate) fn pool(
+    mut config: tokio_postgres::Config,
+    options: &PostgresOptions,
+) -> Result<(Pool, Connector)> {
+    let connector = Connector::new(&mut config, options)?;
     // The append statement is one large prepared statement whose custom plans cost
     // more to make (about 1.5 ms) than to run: generic plans tripled single-event
     // append rates in the benchmark. The store's own reads are keyed lookups and
@@ -64,12 +102,12 @@ pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = if options.tls.mode == TlsMode::Disable {
-        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-    } else {
-        tls_manager(config, options, manager_config)?
+    let manager = match &connector {
+        Connector::Plain => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        #[cfg(feature = "tls")]
+        Connector::Tls(tls) => Manager::from_config(config, tls.clone(), manager_config),
     };
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(options.pool_size)
         // The most recently used connection first: its server process, caches and
         // prepared statements are warm. First-in-first-out (deadpool's default) sends
@@ -79,40 +117,6 @@ pub(crate) fn pool(mut config: tokio_postgres::Config, options: &PostgresOptions
         .create_timeout(options.connect_timeout)
         .runtime(Runtime::Tokio1)
         .build()
-        .map_err(db)
-}
-
-#[cfg(feature = "tls")]
-fn tls_manager(
-    config: tokio_postgres::Config,
-    options: &PostgresOptions,
-    manager_config: ManagerConfig,
-) -> Result<Manager> {
-    let connector = crate::rustls::connector(&options.tls)?;
-    Ok(Manager::from_config(config, connector, manager_config))
-}
-
-#[cfg(not(feature = "tls"))]
-fn tls_manager(
-    config: tokio_postgres::Config,
-    options: &PostgresOptions,
-    manager_config: ManagerConfig,
-) -> Result<Manager> {
-    match options.tls.mode {
-        // Without TLS support, "prefer" means plain TCP, as in a libpq built without
-        // OpenSSL.
-        TlsMode::Prefer => {
-            let mut config = config;
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            Ok(Manager::from_config(
-                config,
-                tokio_postgres::NoTls,
-                manager_config,
-            ))
-        }
-        mode => Err(Error::Config(format!(
-            "sslmode {mode:?} needs the `tls` feature of eventstore-postgres (the `postgres` feature of \
-             eventstore-sql)"
-        ))),
-    }
+        .map_err(db)?;
+    Ok((pool, connector))
 }

@@ -32,24 +32,22 @@ impl CheckpointStore for PostgresEventStore {
             "SELECT position FROM {} WHERE name = $1",
             companion(self.table(), "checkpoints")
         );
-        let client = self.client().await?;
-        let row = client.query_opt(&sql, &[&name]).await.map_err(db)?;
+        let row = self
+            .with_client(async |client| client.query_opt(&sql, &[&name]).await.map_err(db))
+            .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<()> {
         check_name("checkpoint name", name)?;
-        let client = self.client().await?;
-        // Prepared once per connection: a relay saves one checkpoint per batch, and an
-        // unprepared statement costs a second round trip each time.
-        let save = client
-            .prepare_cached(&advance_checkpoint_sql(self.table()))
-            .await
-            .map_err(db)?;
-        client
-            .execute(&save, &[&name, &position])
-            .await
-            .map_err(db)?;
+        let sql = advance_checkpoint_sql(self.table());
+        self.with_client(async |client| {
+            // Prepared once per connection: a relay saves one checkpoint per batch, and
+            // an unprepared statement costs a second round trip each time.
+            let save = client.prepare_cached(&sql).await.map_err(db)?;
+            client.execute(&save, &[&name, &position]).await.map_err(db)
+        })
+        .await?;
         Ok(())
     }
 
@@ -59,11 +57,8 @@ impl CheckpointStore for PostgresEventStore {
             "DELETE FROM {} WHERE name = $1",
             companion(self.table(), "checkpoints")
         );
-        self.client()
-            .await?
-            .execute(&sql, &[&name])
-            .await
-            .map_err(db)?;
+        self.with_client(async |client| client.execute(&sql, &[&name]).await.map_err(db))
+            .await?;
         Ok(())
     }
 }
@@ -84,11 +79,14 @@ impl LeaseStore for PostgresEventStore {
             companion(self.table(), "leases")
         );
         let seconds = ttl.min(MAX_LEASE_TTL).as_secs_f64();
-        let client = self.client().await?;
-        let changed = client
-            .execute(&sql, &[&name, &holder, &seconds])
-            .await
-            .map_err(db)?;
+        let changed = self
+            .with_client(async |client| {
+                client
+                    .execute(&sql, &[&name, &holder, &seconds])
+                    .await
+                    .map_err(db)
+            })
+            .await?;
         Ok(changed == 1)
     }
 
@@ -99,11 +97,8 @@ impl LeaseStore for PostgresEventStore {
             "DELETE FROM {} WHERE name = $1 AND holder = $2",
             companion(self.table(), "leases")
         );
-        self.client()
-            .await?
-            .execute(&sql, &[&name, &holder])
-            .await
-            .map_err(db)?;
+        self.with_client(async |client| client.execute(&sql, &[&name, &holder]).await.map_err(db))
+            .await?;
         Ok(())
     }
 }
@@ -117,20 +112,15 @@ impl DeadLetterStore for PostgresEventStore {
             "INSERT INTO {} (relay, sequence, source, event_id, error) VALUES ($1, $2, $3, $4, $5)",
             companion(self.table(), "dead_letters")
         );
-        let client = self.client().await?;
-        client
-            .execute(
-                &sql,
-                &[
-                    &relay,
-                    &event.sequence(),
-                    &event.source(),
-                    &event.id(),
-                    &error,
-                ],
-            )
-            .await
-            .map_err(db)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            &relay,
+            &event.sequence(),
+            &event.source(),
+            &event.id(),
+            &error,
+        ];
+        self.with_client(async |client| client.execute(&sql, &params).await.map_err(db))
+            .await?;
         Ok(())
     }
 
@@ -141,8 +131,9 @@ impl DeadLetterStore for PostgresEventStore {
              WHERE relay = $1 ORDER BY id",
             companion(self.table(), "dead_letters")
         );
-        let client = self.client().await?;
-        let rows = client.query(&sql, &[&relay]).await.map_err(db)?;
+        let rows = self
+            .with_client(async |client| client.query(&sql, &[&relay]).await.map_err(db))
+            .await?;
         Ok(rows
             .iter()
             .map(|row| DeadLetter {
@@ -175,11 +166,10 @@ impl SnapshotStore for PostgresEventStore {
              WHERE excluded.stream_version > s.stream_version",
             companion(self.table(), "snapshots")
         );
-        let client = self.client().await?;
-        client
-            .execute(&sql, &[&name, &subject, &stream_version, &state.as_str()])
-            .await
-            .map_err(db)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&name, &subject, &stream_version, &state.as_str()];
+        self.with_client(async |client| client.execute(&sql, &params).await.map_err(db))
+            .await?;
         Ok(())
     }
 
@@ -190,12 +180,12 @@ impl SnapshotStore for PostgresEventStore {
             "SELECT stream_version, state, taken_at FROM {} WHERE name = $1 AND subject = $2",
             companion(self.table(), "snapshots")
         );
-        let client = self.client().await?;
-        let Some(row) = client
-            .query_opt(&sql, &[&name, &subject])
-            .await
-            .map_err(db)?
-        else {
+        let row = self
+            .with_client(async |client| {
+                client.query_opt(&sql, &[&name, &subject]).await.map_err(db)
+            })
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let state = Json::from_string(row.get(1)).map_err(|e| eventstore_core::Error::Corrupt {

@@ -32,6 +32,7 @@
 
 mod append_sql;
 mod batch;
+mod checkout;
 mod columns;
 mod connect;
 mod contention;

@@ -5,7 +5,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use deadpool_postgres::{Object, Pool, PoolError};
 use eventstore_core::sql::{Pager, Sql, TableName, select_events};
 use eventstore_core::{Error, EventQuery, EventStream, Result};
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
@@ -15,6 +14,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream};
 use tracing::Instrument as _;
 
+use deadpool_postgres::Object;
+
+use crate::checkout::{Checkout, Connections};
 use crate::columns::{EventColumns, decode_event};
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
@@ -170,7 +172,7 @@ async fn run(client: &Object, sql: &Sql, with_values: bool) -> Result<Pin<Box<Ro
 
 /// A read under way.
 struct Rows {
-    client: Object,
+    client: Checkout,
     rows: Pin<Box<RowStream>>,
     table: TableName,
     known: Arc<KnownHorizon>,
@@ -183,7 +185,7 @@ struct Rows {
 /// dropped. A read bounded by the caller's horizon (`EventQuery::within_horizon`, how
 /// followers read) is [`paged`] instead, `page_size` rows a page.
 pub(crate) fn stream(
-    pool: Pool,
+    pool: Connections,
     table: TableName,
     read: Read,
     known: Arc<KnownHorizon>,
@@ -196,13 +198,13 @@ pub(crate) fn stream(
         read => read,
     };
     enum State {
-        Start(Pool, TableName, Read, Arc<KnownHorizon>),
+        Start(Connections, TableName, Read, Arc<KnownHorizon>),
         Reading(Box<Rows>),
     }
     futures::stream::try_unfold(State::Start(pool, table, read, known), |state| async move {
         let mut r = match state {
             State::Start(pool, table, read, known) => {
-                let client = pool.get().await.map_err(db)?;
+                let client = pool.get().await?;
                 let with_values = matches!(&read, Read::Query(q) if planned_with_values(q));
                 let (sql, rest) = plan(&client, &table, read, &known).await?;
                 let rows = run(&client, &sql, with_values).await?;
@@ -224,10 +226,12 @@ pub(crate) fn stream(
                 return Ok(Some((decode_event(&row)?, State::Reading(r))));
             }
             let Some(rest) = r.rest.take().filter(|rest| rest.seen < rest.limit) else {
+                r.client.release();
                 return Ok(None);
             };
             let safe = pooled_horizon(&r.client, &r.table, &r.known).await?.safe;
             let Some(query) = rest.rest(safe) else {
+                r.client.release();
                 return Ok(None);
             };
             // The rest of a keyset page: a short range of sequences, whose generic plan
@@ -258,9 +262,9 @@ const CHUNK: usize = 64;
 /// before last, so at most two pages are in memory and the next page is read while the
 /// consumer takes this one. Nothing is read before the stream is first polled; dropping
 /// the stream stops the task.
-fn paged(pool: Pool, table: TableName, query: EventQuery, page_size: u64) -> EventStream {
+fn paged(pool: Connections, table: TableName, query: EventQuery, page_size: u64) -> EventStream {
     enum State {
-        Start(Pool, TableName, Box<EventQuery>, u64, tracing::Span),
+        Start(Connections, TableName, Box<EventQuery>, u64, tracing::Span),
         Reading(Pages),
         Done,
     }
@@ -322,7 +326,7 @@ struct Pages {
 impl Pages {
     /// Starts the task reading the pages of `query`, `page_size` rows each.
     fn start(
-        pool: Pool,
+        pool: Connections,
         table: TableName,
         query: EventQuery,
         page_size: u64,
@@ -358,7 +362,7 @@ impl Drop for Fetcher {
 /// and hands their rows over, then the error that ended the read if one did; stops
 /// when the receiver is gone.
 async fn fetch_pages(
-    pool: Pool,
+    pool: Connections,
     table: TableName,
     mut pager: Pager,
     with_values: bool,
@@ -390,16 +394,13 @@ async fn fetch_pages(
 /// handing its rows over in chunks; returns how many rows it had and the sequence and
 /// stream version of the last. The rows read before an error are handed over first.
 async fn fetch_page(
-    pool: &Pool,
+    pool: &Connections,
     sql: &Sql,
     with_values: bool,
     chunks: &mpsc::UnboundedSender<Result<Chunk>>,
 ) -> Result<(usize, Option<(i64, Option<i64>)>)> {
     // The pool closes when the store does (`EventStore::close`).
-    let client = pool.get().await.map_err(|e| match e {
-        PoolError::Closed => Error::Closed,
-        e => db(e),
-    })?;
+    let client = pool.get().await?;
     let mut rows = run(&client, sql, with_values).await?;
     let (mut count, mut last) = (0, None);
     let mut chunk = Vec::with_capacity(CHUNK);
@@ -420,6 +421,10 @@ async fn fetch_page(
             Err(e) => break Err(db(e)),
         }
     };
+    if read.is_ok() {
+        // The page is read whole: nothing is in flight on the connection.
+        client.release();
+    }
     if !chunk.is_empty() {
         last = chunk.last().map(last_position).transpose()?;
         chunks

@@ -15,7 +15,9 @@ use tracing::Instrument as _;
 
 use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql, plain_append_sql};
 use crate::batch::{Batch, LockKeys};
+use crate::checkout::{Checkout, Connections};
 use crate::columns::decode_event;
+use crate::connect::Connector;
 use crate::contention::Contention;
 use crate::dialect::{PostgresDialect, to_sql};
 use crate::error::db;
@@ -42,6 +44,8 @@ pub struct PostgresEventStore {
 
 struct Shared {
     pool: Pool,
+    /// How the pool's connections reach the server, to cancel a call given up on.
+    connector: Connector,
     owns_pool: bool,
     table: TableName,
     append_sql: String,
@@ -86,7 +90,7 @@ impl PostgresEventStore {
         let table = options.table_name()?;
         let mut client = match &options.source {
             Source::Config(config) => {
-                let pool = connect::pool((**config).clone(), &options.clone().pool_size(1)?)?;
+                let (pool, _) = connect::pool((**config).clone(), &options.clone().pool_size(1)?)?;
                 pool.get().await.map_err(db)?
             }
             Source::Pool(pool) => pool.get().await.map_err(db)?,
@@ -96,13 +100,20 @@ impl PostgresEventStore {
 
     pub(crate) async fn open_with(options: PostgresOptions) -> Result<Self> {
         let table = options.table_name()?;
-        let (pool, owns_pool) = match &options.source {
-            Source::Config(config) => (connect::pool((**config).clone(), &options)?, true),
-            Source::Pool(pool) => (pool.clone(), false),
+        let (pool, connector, owns_pool) = match &options.source {
+            Source::Config(config) => {
+                let (pool, connector) = connect::pool((**config).clone(), &options)?;
+                (pool, connector, true)
+            }
+            // The application's pool: its TLS is not known here, so a call given up on
+            // is cancelled over a plain connection, which a server requiring TLS
+            // refuses (the connection still leaves the pool).
+            Source::Pool(pool) => (pool.clone(), Connector::Plain, false),
         };
         let store = Self {
             shared: Arc::new(Shared {
                 pool,
+                connector,
                 owns_pool,
                 append_sql: append_sql(&table),
                 plain_append_sql: plain_append_sql(&table),
@@ -126,12 +137,17 @@ impl PostgresEventStore {
                 &store.shared.signal,
             )?;
         }
-        let mut client = store.client().await?;
-        if options.auto_migrate {
-            schema::migrate(&mut client, &store.shared.table, options.extensions_index).await?;
-        } else {
-            schema::check(&**client, &store.shared.table).await?;
-        }
+        store
+            .with_client(async |client| {
+                if options.auto_migrate {
+                    schema::migrate(client, &store.shared.table, options.extensions_index)
+                        .await
+                        .map(drop)
+                } else {
+                    schema::check(&***client, &store.shared.table).await
+                }
+            })
+            .await?;
         Ok(store)
     }
 
@@ -140,12 +156,9 @@ impl PostgresEventStore {
     /// [`extensions_index`](PostgresOptions::extensions_index) if asked for and missing;
     /// returns the versions applied. Safe to call from many processes at once.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        let mut client = self.client().await?;
-        schema::migrate(
-            &mut client,
-            &self.shared.table,
-            self.shared.extensions_index,
-        )
+        self.with_client(async |client| {
+            schema::migrate(client, &self.shared.table, self.shared.extensions_index).await
+        })
         .await
     }
 
@@ -216,9 +229,33 @@ impl PostgresEventStore {
         .await
     }
 
-    pub(crate) async fn client(&self) -> Result<Object> {
+    /// The pool and its connector, for a read on a task of its own.
+    fn connections(&self) -> Connections {
+        Connections {
+            pool: self.shared.pool.clone(),
+            connector: self.shared.connector.clone(),
+        }
+    }
+
+    /// A pooled connection for one call, which must end with [`Checkout::release`]
+    /// (see [`with_client`](Self::with_client)).
+    pub(crate) async fn client(&self) -> Result<Checkout> {
         self.shared.check_open()?;
-        self.shared.pool.get().await.map_err(db)
+        let object = self.shared.pool.get().await.map_err(db)?;
+        Ok(Checkout::new(object, self.shared.connector.clone()))
+    }
+
+    /// Runs `call` on a pooled connection, which goes back to the pool when `call` ends;
+    /// a call given up on first takes it out of the pool and cancels its statement
+    /// (see [`crate::checkout`]).
+    pub(crate) async fn with_client<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut Object) -> Result<T>,
+    ) -> Result<T> {
+        let mut checkout = self.client().await?;
+        let result = call(&mut checkout).await;
+        checkout.release();
+        result
     }
 }
 
@@ -239,7 +276,6 @@ impl EventStore for PostgresEventStore {
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
             self.shared.limits.check(&events)?;
-            let client = self.client().await?;
             let batch = Batch::new(&events, &options)?;
             // The common case takes the cheaper statement; a stored event or an
             // expectation needs the full one.
@@ -253,7 +289,7 @@ impl EventStore for PostgresEventStore {
             let mut locked = batch.checks_unwritten_subjects()
                 || (batch.has_subjects() && self.shared.contention.locks_first());
             let mut attempts = 0;
-            loop {
+            self.with_client(async |client| loop {
                 attempts += 1;
                 let sql = if plain { &self.shared.plain_append_sql } else { &self.shared.append_sql };
                 let statement = client.prepare_cached(sql).await.map_err(db)?;
@@ -268,7 +304,7 @@ impl EventStore for PostgresEventStore {
                     // open on the pooled connection.
                     let (begun, attempted, committed) = futures::join!(
                         client.batch_execute("BEGIN"),
-                        attempt_locked(&**client, &lock, &statement, self.shared.keys, &batch, plain),
+                        attempt_locked(&***client, &lock, &statement, self.shared.keys, &batch, plain),
                         client.batch_execute("COMMIT"),
                     );
                     begun.map_err(db)?;
@@ -276,7 +312,7 @@ impl EventStore for PostgresEventStore {
                     committed.map_err(db)?;
                     attempted
                 } else {
-                    attempt(&**client, &statement, self.shared.keys, &batch, plain).await?
+                    attempt(&***client, &statement, self.shared.keys, &batch, plain).await?
                 };
                 match outcome {
                     Attempt::Done(result) => {
@@ -308,7 +344,8 @@ impl EventStore for PostgresEventStore {
                         tokio::time::sleep(Duration::from_micros(100 * jitter)).await;
                     }
                 }
-            }
+            })
+            .await
         }
         .instrument(span)
         .await
@@ -321,7 +358,7 @@ impl EventStore for PostgresEventStore {
         let span = tracing::debug_span!("query", table = %self.shared.table);
         let _entered = span.enter();
         stream(
-            self.shared.pool.clone(),
+            self.connections(),
             self.shared.table.clone(),
             Read::Query(Box::new(query)),
             self.shared.known.clone(),
@@ -331,14 +368,17 @@ impl EventStore for PostgresEventStore {
 
     async fn get(&self, source: &str, id: &str) -> Result<Option<StoredEvent>> {
         let sql = select_by_id(&PostgresDialect, &self.shared.table, source, id);
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&sql.text).await.map_err(db)?;
         let params: Vec<_> = sql.params.iter().map(to_sql).collect();
         let refs: Vec<_> = params
             .iter()
             .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        let row = client.query_opt(&statement, &refs).await.map_err(db)?;
+        let row = self
+            .with_client(async |client| {
+                let statement = client.prepare_cached(&sql.text).await.map_err(db)?;
+                client.query_opt(&statement, &refs).await.map_err(db)
+            })
+            .await?;
         row.as_ref().map(decode_event).transpose()
     }
 
@@ -354,7 +394,7 @@ impl EventStore for PostgresEventStore {
             None,
         );
         stream(
-            self.shared.pool.clone(),
+            self.connections(),
             self.shared.table.clone(),
             Read::Sql(sql),
             self.shared.known.clone(),
@@ -367,21 +407,23 @@ impl EventStore for PostgresEventStore {
             // No event holds U+0000, and PostgreSQL's `text` cannot take it.
             return Ok(None);
         }
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.shared.current_version_sql)
-            .await
-            .map_err(db)?;
-        let row = client
-            .query_one(&statement, &[&subject])
-            .await
-            .map_err(db)?;
+        let row = self
+            .with_client(async |client| {
+                let statement = client
+                    .prepare_cached(&self.shared.current_version_sql)
+                    .await
+                    .map_err(db)?;
+                client.query_one(&statement, &[&subject]).await.map_err(db)
+            })
+            .await?;
         Ok(row.get(0))
     }
 
     async fn horizon(&self) -> Result<Horizon> {
-        let client = self.client().await?;
-        pooled_horizon(&client, &self.shared.table, &self.shared.known).await
+        self.with_client(async |client| {
+            pooled_horizon(client, &self.shared.table, &self.shared.known).await
+        })
+        .await
     }
 
     fn wakeups(&self) -> Wakeups {

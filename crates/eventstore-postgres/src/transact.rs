@@ -66,61 +66,63 @@ impl PostgresEventStore {
         options: AppendOptions,
         checkpoint: Option<(&str, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let checkpoints = companion(self.table(), "checkpoints");
-        if let Some((name, CheckpointMove::To(position))) = checkpoint {
-            // Lock the checkpoint's row, so that a concurrent runner of the same name
-            // waits here and then sees this one's move.
-            tx.execute(
-                &format!("INSERT INTO {checkpoints} (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING"),
-                &[&name],
-            )
-            .await
-            .map_err(db)?;
-            let current: i64 = tx
-                .query_one(
-                    &format!("SELECT position FROM {checkpoints} WHERE name = $1 FOR UPDATE"),
-                    &[&name],
-                )
-                .await
-                .map_err(db)?
-                .get(0);
-            if current >= position {
-                return Ok(None);
-            }
-        }
-        let (value, events) = work(&tx).await.map_err(Error::aborted)?;
-        let appended = if events.is_empty() && options.expectations().next().is_none() {
-            // Nothing to append or check (a projection's state change): no round trip.
-            AppendResult {
-                appended: Vec::new(),
-                skipped: Vec::new(),
-                recorded_at: recorded_now(),
-            }
-        } else {
-            self.append_in(&*tx, events, options).await?
-        };
-        match checkpoint {
-            None => {}
-            Some((name, CheckpointMove::Reset)) => {
+        self.with_client(async move |client| {
+            let tx = client.transaction().await.map_err(db)?;
+            let checkpoints = companion(self.table(), "checkpoints");
+            if let Some((name, CheckpointMove::To(position))) = checkpoint {
+                // Lock the checkpoint's row, so that a concurrent runner of the same name
+                // waits here and then sees this one's move.
                 tx.execute(
-                    &format!("DELETE FROM {checkpoints} WHERE name = $1"),
+                    &format!("INSERT INTO {checkpoints} (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING"),
                     &[&name],
                 )
                 .await
                 .map_err(db)?;
+                let current: i64 = tx
+                    .query_one(
+                        &format!("SELECT position FROM {checkpoints} WHERE name = $1 FOR UPDATE"),
+                        &[&name],
+                    )
+                    .await
+                    .map_err(db)?
+                    .get(0);
+                if current >= position {
+                    return Ok(None);
+                }
             }
-            Some((name, CheckpointMove::To(position))) => {
-                tx.execute(&advance_checkpoint_sql(self.table()), &[&name, &position])
+            let (value, events) = work(&tx).await.map_err(Error::aborted)?;
+            let appended = if events.is_empty() && options.expectations().next().is_none() {
+                // Nothing to append or check (a projection's state change): no round trip.
+                AppendResult {
+                    appended: Vec::new(),
+                    skipped: Vec::new(),
+                    recorded_at: recorded_now(),
+                }
+            } else {
+                self.append_in(&*tx, events, options).await?
+            };
+            match checkpoint {
+                None => {}
+                Some((name, CheckpointMove::Reset)) => {
+                    tx.execute(
+                        &format!("DELETE FROM {checkpoints} WHERE name = $1"),
+                        &[&name],
+                    )
                     .await
                     .map_err(db)?;
+                }
+                Some((name, CheckpointMove::To(position))) => {
+                    tx.execute(&advance_checkpoint_sql(self.table()), &[&name, &position])
+                        .await
+                        .map_err(db)?;
+                }
             }
-        }
-        tx.commit().await.map_err(db)?;
-        if !appended.appended.is_empty() {
-            self.notify_committed();
-        }
-        Ok(Some(Transacted { value, appended }))
+            tx.commit().await.map_err(db)?;
+            if !appended.appended.is_empty() {
+                self.notify_committed();
+            }
+            Ok(Some(Transacted { value, appended }))
+        })
+        .await
     }
 }
