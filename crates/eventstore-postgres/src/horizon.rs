@@ -92,7 +92,8 @@ pub fn horizon_from(head: i64, safe: i64) -> Result<Horizon> {
 /// Computes the horizon of `table` on `client` (a pooled client, or a transaction the
 /// caller holds). Read events up to [`Horizon::safe`] in a later statement, with a
 /// snapshot taken after this one: READ COMMITTED (PostgreSQL's default), not
-/// REPEATABLE READ.
+/// REPEATABLE READ or SERIALIZABLE, whose transactions read with their first snapshot:
+/// an event at or below the horizon that committed since would be skipped.
 pub async fn horizon(client: &impl GenericClient, table: &TableName) -> Result<Horizon> {
     let row = client
         .query_one(&horizon_sql(table), &[&horizon_param(table)])

@@ -47,6 +47,7 @@ mod options;
 mod read;
 #[cfg(feature = "tls")]
 mod rustls;
+mod savepoint;
 mod schema;
 pub mod statements;
 mod store;

@@ -66,6 +66,17 @@ pub(crate) fn companion(table: &TableName, suffix: &str) -> String {
     format!("\"{}\".{}", schema_of(table), table.derived(suffix))
 }
 
+/// `table` qualified by its schema: its own, or `public` when it has none. The store
+/// names every relation and lock of a table so (its sequence, its advisory locks, its
+/// channel), whatever a connection's `search_path`: a driver on the same schema
+/// qualifies the table it is given with this, to name the same relations.
+pub fn qualified(table: &TableName) -> TableName {
+    table
+        .clone()
+        .in_schema(schema_of(table))
+        .expect("a table's schema, or `public`, is an identifier")
+}
+
 /// The table's qualified, quoted name.
 pub(crate) fn table_name(table: &TableName) -> String {
     format!("\"{}\".\"{}\"", schema_of(table), table.as_str())
@@ -203,6 +214,14 @@ pub(crate) async fn check(client: &impl GenericClient, table: &TableName) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unqualified_table_is_in_public() {
+        let table = TableName::new("ev").unwrap();
+        assert_eq!(qualified(&table).quoted(), "\"public\".\"ev\"");
+        let app = table.in_schema("app").unwrap();
+        assert_eq!(qualified(&app), app);
+    }
 
     #[test]
     fn renders_qualified_names() {

@@ -20,6 +20,15 @@
 //!    SQLSTATE 23505 (a concurrent writer committed first), the
 //!    [`UniqueViolation`]'s [`into_error`](UniqueViolation::into_error).
 //!
+//! A batch that skips duplicates ([`in_savepoint`]) runs steps 2 and 3 in a savepoint:
+//! [`SAVEPOINT_SQL`] before them; on a violation [`retries_after`] accepts,
+//! [`ROLLBACK_TO_SAVEPOINT_SQL`] and steps 2 and 3 once more; [`RELEASE_SAVEPOINT_SQL`]
+//! after the append statement succeeded. Outside a transaction block the savepoint
+//! statements fail with a SQLSTATE [`is_outside_transaction_code`] accepts: ignore it.
+//!
+//! The table a driver is given is [`qualified`] first (`public` when it names no
+//! schema), as the store names its relations and locks whatever the `search_path`.
+//!
 //! Reads use the shared query builder of `eventstore_core::sql` with
 //! [`PostgresDialect`](crate::PostgresDialect); a follower of the global order (a
 //! query with `after`, ascending: [`follows`]) first bounds its query by the horizon
@@ -35,3 +44,8 @@ pub use crate::columns::{EventColumns, decode_event, time_column};
 pub use crate::error::is_timeout_code;
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};
 pub use crate::keys::notify_channel;
+pub use crate::savepoint::{
+    RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, in_savepoint,
+    is_outside_transaction_code, retries_after,
+};
+pub use crate::schema::qualified;

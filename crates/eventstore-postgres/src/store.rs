@@ -25,7 +25,8 @@ use crate::horizon::{KnownHorizon, horizon, pooled_horizon};
 use crate::keys::notify_channel;
 use crate::options::{PostgresOptions, Source};
 use crate::read::{Read, failed, stream};
-use crate::write::{Attempt, attempt, attempt_locked};
+use crate::savepoint::in_savepoint;
+use crate::write::{Attempt, attempt, attempt_in_savepoint, attempt_locked};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
@@ -184,7 +185,10 @@ impl PostgresEventStore {
     }
 
     /// The horizon computed on a client or transaction the caller holds (see
-    /// [`horizon`](crate::horizon())).
+    /// [`horizon`](crate::horizon())). Read up to it in a later statement under READ
+    /// COMMITTED (PostgreSQL's default): a REPEATABLE READ or SERIALIZABLE transaction
+    /// reads with its first snapshot, which may predate events at or below the horizon
+    /// (committed since), so a follower reading there would skip them.
     pub async fn horizon_in(&self, client: &impl GenericClient) -> Result<Horizon> {
         horizon(client, &self.shared.table).await
     }
@@ -197,6 +201,15 @@ impl PostgresEventStore {
     /// REPEATABLE READ or SERIALIZABLE the transaction's snapshot is older than the
     /// locks: a version committed since it surfaces as
     /// [`Error::Conflict`](eventstore_core::Error::Conflict) (or a serialization
+    /// failure); retry the transaction.
+    ///
+    /// With [`OnDuplicate::Skip`](eventstore_core::OnDuplicate::Skip) the batch runs in
+    /// a savepoint (one more round trip, to release it), so that an event a concurrent
+    /// transaction commits while this append waits for it is skipped too: the append
+    /// rolls back to the savepoint and runs once more, on a new snapshot that sees it
+    /// (READ COMMITTED). In REPEATABLE READ or SERIALIZABLE the snapshot stays the
+    /// transaction's, and that event is an
+    /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization
     /// failure); retry the transaction.
     pub async fn append_in(
         &self,
@@ -219,8 +232,13 @@ impl PostgresEventStore {
                 client.prepare(&self.shared.append_sql)
             );
             let (lock, statement) = (lock.map_err(db)?, statement.map_err(db)?);
-            match attempt_locked(client, &lock, &statement, self.shared.keys, &batch, false).await?
-            {
+            let keys = self.shared.keys;
+            let attempted = if in_savepoint(&options) {
+                attempt_in_savepoint(client, &lock, &statement, keys, &batch).await?
+            } else {
+                attempt_locked(client, &lock, &statement, keys, &batch, false).await?
+            };
+            match attempted {
                 Attempt::Done(result) => result,
                 Attempt::Raced(violation) => Err(violation.into_error(&options)),
             }

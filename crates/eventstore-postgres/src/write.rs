@@ -7,6 +7,10 @@ use tokio_postgres::{GenericClient, Row, Statement};
 
 use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
 use crate::error::{db, unique_violation};
+use crate::savepoint::{
+    RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, is_outside_transaction_code,
+    retries_after,
+};
 use crate::types::Jsonb;
 
 /// What one attempt of the append statement came to.
@@ -124,6 +128,54 @@ pub(crate) async fn attempt_locked(
     // the cause.
     locked?;
     attempted
+}
+
+/// Runs [`attempt_locked`] in a savepoint, for a batch that skips duplicates inside a
+/// caller's transaction (see [`crate::savepoint`]): after a `(source, id)` that a
+/// concurrent transaction committed while the append waited, rolls back to the
+/// savepoint and runs the attempt once more, on a new snapshot.
+pub(crate) async fn attempt_in_savepoint(
+    client: &impl GenericClient,
+    lock: &Statement,
+    statement: &Statement,
+    keys: LockKeys,
+    batch: &Batch<'_>,
+) -> Result<Attempt> {
+    // The savepoint goes with the locks and the append: still one round trip.
+    let (saved, attempted) = futures::join!(
+        savepoint(client, SAVEPOINT_SQL),
+        attempt_locked(client, lock, statement, keys, batch, false)
+    );
+    saved?;
+    let attempted = match attempted? {
+        Attempt::Raced(violation) if retries_after(&violation) => {
+            let (back, again) = futures::join!(
+                savepoint(client, ROLLBACK_TO_SAVEPOINT_SQL),
+                attempt_locked(client, lock, statement, keys, batch, false)
+            );
+            back?;
+            again?
+        }
+        attempted => attempted,
+    };
+    if let Attempt::Done(_) = attempted {
+        savepoint(client, RELEASE_SAVEPOINT_SQL).await?;
+    }
+    Ok(attempted)
+}
+
+/// Runs a savepoint statement. Outside a transaction block, where it fails and none is
+/// needed (a failed statement rolls back alone), it does nothing.
+async fn savepoint(client: &impl GenericClient, sql: &str) -> Result<()> {
+    match client.batch_execute(sql).await {
+        Err(e)
+            if e.code()
+                .is_some_and(|c| is_outside_transaction_code(c.code())) =>
+        {
+            Ok(())
+        }
+        done => done.map_err(db),
+    }
 }
 
 fn outcome_row(row: &Row) -> OutcomeRow {

@@ -572,3 +572,103 @@ async fn encrypted(store: &eventstore_postgres::PostgresEventStore) -> bool {
         .unwrap()
         .get(0)
 }
+
+/// Waits until the server backend `pid` waits for a lock another transaction holds, or
+/// until `task`, which runs on it, has finished (then its result tells why).
+async fn wait_for_lock<T>(
+    admin: &tokio_postgres::Client,
+    pid: i32,
+    task: &tokio::task::JoinHandle<T>,
+) {
+    for _ in 0..1000 {
+        let waiting: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                 WHERE pid = $1 AND wait_event_type = 'Lock')",
+                &[&pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting || task.is_finished() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("backend {pid} never waited for a lock");
+}
+
+/// `append_in` with `OnDuplicate::Skip` skips an event that a concurrent transaction
+/// commits while the append waits for it (the unique index makes it wait), in the
+/// caller's transaction (rolled back to a savepoint and run again) and on a client
+/// outside a transaction, as `append_with` does; the rest is appended, with gap-free
+/// stream versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_in_skips_a_duplicate_committed_meanwhile() {
+    use eventstore_core::{AppendOptions, OnDuplicate};
+
+    let schema = common::Schema::new("skip_race");
+    let store = schema.open().await;
+    let admin = common::admin().await;
+    store.append(vec![event("first", "s")]).await.unwrap();
+    for (in_transaction, version) in [(true, 2), (false, 3)] {
+        // No subject: nothing to lock, so the append waits on the unique index instead.
+        let once = Event::builder()
+            .id(format!("once-{in_transaction}"))
+            .source("/pg")
+            .ty("pg.event")
+            .build()
+            .unwrap();
+        let mut holder = store.pool().get().await.unwrap();
+        let first = holder.transaction().await.unwrap();
+        store
+            .append_in(&*first, vec![once.clone()], AppendOptions::new())
+            .await
+            .unwrap();
+        let mut client = store.pool().get().await.unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let second = tokio::spawn({
+            let store = store.clone();
+            let batch = vec![once, event(&format!("other-{in_transaction}"), "s")];
+            let options = AppendOptions::new().on_duplicate(OnDuplicate::Skip);
+            async move {
+                if !in_transaction {
+                    return store.append_in(&**client, batch, options).await;
+                }
+                let tx = client.transaction().await.unwrap();
+                let done = store.append_in(&*tx, batch, options).await;
+                if done.is_ok() {
+                    tx.commit().await.unwrap();
+                }
+                done
+            }
+        });
+        wait_for_lock(&admin, pid, &second).await;
+        first.commit().await.unwrap();
+        let done = second
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("in a transaction: {in_transaction}: {e}"));
+        assert_eq!(done.skipped.len(), 1);
+        assert_eq!(done.skipped[0].index, 0);
+        assert_eq!(done.appended.len(), 1);
+        assert_eq!(done.appended[0].stream_version, Some(version));
+        assert_eq!(store.stream_version("s").await.unwrap(), Some(version));
+    }
+    let stored: Vec<_> = store.query(EventQuery::new()).try_collect().await.unwrap();
+    let ids: Vec<&str> = stored.iter().map(|e| e.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "first",
+            "once-true",
+            "other-true",
+            "once-false",
+            "other-false"
+        ]
+    );
+}

@@ -14,6 +14,7 @@
 //! // Once, at start-up: create or migrate the event table.
 //! eventstore_postgres::PostgresOptions::from_url(url)?.open().await?;
 //!
+//! // `public.events`, where those default options put it.
 //! let store = SqlxEventStore::new(TableName::new("events")?);
 //! let pool = sqlx::PgPool::connect(url).await?;
 //! let mut tx = pool.begin().await?;

@@ -2,12 +2,14 @@
 
 use eventstore_core::sql::{Sql, TableName, select_by_id, select_events, select_stream};
 use eventstore_core::{
-    AppendOptions, AppendResult, Event, EventQuery, Horizon, Limits, Result, StoredEvent,
+    AppendOptions, AppendResult, Error, Event, EventQuery, Horizon, Limits, Result, StoredEvent,
 };
 use eventstore_postgres::PostgresDialect;
 use eventstore_postgres::statements::{
-    Batch, LockKeys, OutcomeRow, append_sql, current_version_sql, follows, horizon_from,
-    horizon_param, horizon_sql, lock_subjects_sql, notify_channel, recorded_now,
+    Batch, LockKeys, OutcomeRow, RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL,
+    UniqueViolation, append_sql, current_version_sql, follows, horizon_from, horizon_param,
+    horizon_sql, in_savepoint, is_outside_transaction_code, lock_subjects_sql, notify_channel,
+    qualified, recorded_now, retries_after,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -19,6 +21,10 @@ use crate::error::{db, unique_violation};
 
 /// A stream of stored events read on a connection the caller holds, borrowing it.
 pub type EventStreamIn<'c> = BoxStream<'c, Result<StoredEvent>>;
+
+/// What one run of the append statement came to: its outcome, or the unique violation
+/// (SQLSTATE 23505) it ran into.
+type Attempt = std::result::Result<Result<AppendResult>, UniqueViolation>;
 
 /// The event store of one table, used on sqlx connections and transactions the
 /// application holds: its events are appended and read inside the application's own
@@ -36,18 +42,29 @@ pub struct SqlxEventStore {
     lock_subjects_sql: String,
     current_version_sql: String,
     horizon_sql: String,
+    /// The horizon statement, with the transaction's isolation level beside it.
+    follow_sql: String,
     keys: LockKeys,
     limits: Limits,
 }
 
 impl SqlxEventStore {
     /// The store of `table` (for example `TableName::new("events")?.in_schema("app")?`).
+    /// A table without a schema is in `public`, as on the PostgreSQL backend (whose
+    /// default schema that is), whatever the connection's `search_path`: the store
+    /// names its table, sequence, locks and channel so.
     pub fn new(table: TableName) -> Self {
+        let table = qualified(&table);
+        let horizon_sql = horizon_sql(&table);
         Self {
             append_sql: append_sql(&table),
             lock_subjects_sql: lock_subjects_sql(),
             current_version_sql: current_version_sql(&table),
-            horizon_sql: horizon_sql(&table),
+            follow_sql: format!(
+                "SELECT horizon.*, current_setting('transaction_isolation') \
+                 FROM ({horizon_sql}) horizon"
+            ),
+            horizon_sql,
             keys: LockKeys::new(&table),
             limits: Limits::default(),
             table,
@@ -62,7 +79,7 @@ impl SqlxEventStore {
         self
     }
 
-    /// The store's table.
+    /// The store's table, qualified by its schema.
     pub fn table(&self) -> &TableName {
         &self.table
     }
@@ -76,6 +93,15 @@ impl SqlxEventStore {
     /// skipped); the horizon lock is held until the transaction ends, so followers wait
     /// for it rather than skip its events.
     ///
+    /// With [`OnDuplicate::Skip`](eventstore_core::OnDuplicate::Skip) the batch runs in
+    /// a savepoint (two more round trips), so that an event a concurrent transaction
+    /// commits while this append waits for it is skipped too: the append rolls back to
+    /// the savepoint and runs once more, on a new snapshot that sees it (READ
+    /// COMMITTED). In REPEATABLE READ or SERIALIZABLE the snapshot stays the
+    /// transaction's, and that event is an
+    /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization
+    /// failure).
+    ///
     /// On an error the statement failed and PostgreSQL has aborted the transaction:
     /// roll it back (dropping it does) and retry the transaction if appropriate.
     pub async fn append_in(
@@ -88,69 +114,90 @@ impl SqlxEventStore {
         async {
             self.limits.check(&events)?;
             let batch = Batch::new(&events, &options)?;
-            // Lock the batch's subjects in a statement of their own, so that the append
-            // statement's snapshot, taken after it, sees every version committed before
-            // the locks.
-            let subjects = batch.subjects();
-            if !subjects.is_empty() {
-                sqlx::query(AssertSqlSafe(self.lock_subjects_sql.as_str()))
-                    .bind(self.keys.subject)
-                    .bind(subjects)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-            }
-            let recorded_at = recorded_now();
-            let p = batch.params(self.keys, recorded_at);
-            let rows = sqlx::query(AssertSqlSafe(self.append_sql.as_str()))
-                .bind(p.ids)
-                .bind(p.sources)
-                .bind(p.types)
-                .bind(p.subjects)
-                .bind(p.times)
-                .bind(p.datacontenttypes)
-                .bind(p.dataschemas)
-                .bind(p.correlationids)
-                .bind(p.topics)
-                .bind(p.destinations)
-                // JSON as text: the statement casts it to `jsonb[]`.
-                .bind(p.extensions)
-                .bind(p.data_kinds)
-                .bind(p.data_json)
-                .bind(p.data_bytes)
-                .bind(p.horizon_namespace)
-                .bind(p.skip_duplicates)
-                .bind(p.expected_subjects)
-                .bind(p.expected_kinds)
-                .bind(p.expected_versions)
-                .bind(p.recorded_at)
-                .bind(p.subject_namespace)
-                .fetch_all(&mut *conn)
-                .await;
-            match rows {
-                Ok(rows) => {
-                    let rows = rows
-                        .iter()
-                        .map(|row| {
-                            Ok(OutcomeRow {
-                                outcome: row.try_get(0)?,
-                                n: row.try_get(1)?,
-                                stream_version: row.try_get(2)?,
-                                subject: row.try_get(3)?,
-                            })
-                        })
-                        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-                        .map_err(db)?;
-                    batch.outcome(rows, recorded_at)
+            let attempted = if in_savepoint(&options) {
+                savepoint(conn, SAVEPOINT_SQL).await?;
+                let mut attempted = self.attempt(conn, &batch).await?;
+                if let Err(violation) = &attempted
+                    && retries_after(violation)
+                {
+                    savepoint(conn, ROLLBACK_TO_SAVEPOINT_SQL).await?;
+                    attempted = self.attempt(conn, &batch).await?;
                 }
-                Err(e) => match unique_violation(&e) {
-                    Some(violation) => Err(violation.into_error(&options)),
-                    None => Err(db(e)),
-                },
-            }
+                if attempted.is_ok() {
+                    savepoint(conn, RELEASE_SAVEPOINT_SQL).await?;
+                }
+                attempted
+            } else {
+                self.attempt(conn, &batch).await?
+            };
+            attempted.unwrap_or_else(|violation| Err(violation.into_error(&options)))
         }
         .instrument(span)
         .await
+    }
+
+    /// Takes the batch's subject locks, then runs the append statement once.
+    async fn attempt(&self, conn: &mut PgConnection, batch: &Batch<'_>) -> Result<Attempt> {
+        // Lock the batch's subjects in a statement of their own, so that the append
+        // statement's snapshot, taken after it, sees every version committed before
+        // the locks.
+        let subjects = batch.subjects();
+        if !subjects.is_empty() {
+            sqlx::query(AssertSqlSafe(self.lock_subjects_sql.as_str()))
+                .bind(self.keys.subject)
+                .bind(subjects)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        let recorded_at = recorded_now();
+        let p = batch.params(self.keys, recorded_at);
+        let rows = sqlx::query(AssertSqlSafe(self.append_sql.as_str()))
+            .bind(p.ids)
+            .bind(p.sources)
+            .bind(p.types)
+            .bind(p.subjects)
+            .bind(p.times)
+            .bind(p.datacontenttypes)
+            .bind(p.dataschemas)
+            .bind(p.correlationids)
+            .bind(p.topics)
+            .bind(p.destinations)
+            // JSON as text: the statement casts it to `jsonb[]`.
+            .bind(p.extensions)
+            .bind(p.data_kinds)
+            .bind(p.data_json)
+            .bind(p.data_bytes)
+            .bind(p.horizon_namespace)
+            .bind(p.skip_duplicates)
+            .bind(p.expected_subjects)
+            .bind(p.expected_kinds)
+            .bind(p.expected_versions)
+            .bind(p.recorded_at)
+            .bind(p.subject_namespace)
+            .fetch_all(conn)
+            .await;
+        match rows {
+            Ok(rows) => {
+                let rows = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(OutcomeRow {
+                            outcome: row.try_get(0)?,
+                            n: row.try_get(1)?,
+                            stream_version: row.try_get(2)?,
+                            subject: row.try_get(3)?,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+                    .map_err(db)?;
+                Ok(Ok(batch.outcome(rows, recorded_at)))
+            }
+            Err(e) => match unique_violation(&e) {
+                Some(violation) => Ok(Err(violation)),
+                None => Err(db(e)),
+            },
+        }
     }
 
     /// Queues a wake-up of the store's followers in every process (a `NOTIFY` on the
@@ -171,12 +218,22 @@ impl SqlxEventStore {
     /// own uncommitted events). A query that follows the global order (`after`,
     /// ascending) stops at the safe [`horizon`](Self::horizon_in), as the store's
     /// followers do.
+    ///
+    /// Such a query needs READ COMMITTED (PostgreSQL's default), on `conn` outside a
+    /// transaction or in a READ COMMITTED transaction: the horizon is computed from the
+    /// present, while a REPEATABLE READ or SERIALIZABLE transaction reads with its first
+    /// snapshot, which misses an event below the horizon committed since, and a
+    /// follower would move past it for good. There it fails with
+    /// [`Error::InvalidQuery`] naming the isolation level, before reading anything
+    /// (checked in the horizon's own statement; a connection outside a transaction
+    /// whose `default_transaction_isolation` is higher is refused too). Plain queries
+    /// run in any transaction.
     pub fn query_in<'c>(&self, conn: &'c mut PgConnection, query: EventQuery) -> EventStreamIn<'c> {
         let table = self.table.clone();
-        let horizon = self.horizon_sql.clone();
+        let follow = self.follow_sql.clone();
         futures::stream::once(async move {
             let query = if follows(&query) {
-                let safe = horizon_on(&mut *conn, &horizon, &table).await?.safe;
+                let safe = follow_horizon(&mut *conn, &follow, &table).await?.safe;
                 query.up_to(safe)
             } else {
                 query
@@ -233,7 +290,10 @@ impl SqlxEventStore {
 
     /// The safe sequence horizon computed on `conn`: how far a follower of the global
     /// order may read without skipping an event that commits later. Read up to it in a
-    /// later statement under READ COMMITTED (PostgreSQL's default).
+    /// later statement under READ COMMITTED (PostgreSQL's default): a REPEATABLE READ or
+    /// SERIALIZABLE transaction reads with its first snapshot, which may miss events at
+    /// or below the horizon that committed since (see [`query_in`](Self::query_in),
+    /// which refuses to follow there).
     pub async fn horizon_in(&self, conn: &mut PgConnection) -> Result<Horizon> {
         horizon_on(conn, &self.horizon_sql, &self.table).await
     }
@@ -246,6 +306,39 @@ async fn horizon_on(conn: &mut PgConnection, sql: &str, table: &TableName) -> Re
         .await
         .map_err(db)?;
     horizon_from(head, safe)
+}
+
+/// The horizon for a follower reading on `conn` (`sql`: the horizon statement with the
+/// transaction's isolation level): refused unless the reads that follow take a new
+/// snapshot, as under READ COMMITTED (and READ UNCOMMITTED, the same in PostgreSQL).
+async fn follow_horizon(conn: &mut PgConnection, sql: &str, table: &TableName) -> Result<Horizon> {
+    let (head, safe, isolation): (i64, i64, String) = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(horizon_param(table))
+        .fetch_one(conn)
+        .await
+        .map_err(db)?;
+    if !matches!(isolation.as_str(), "read committed" | "read uncommitted") {
+        return Err(Error::InvalidQuery(format!(
+            "a query that follows the global order (`after`, ascending) cannot run in a \
+             {isolation} transaction, whose snapshot may miss events below the safe horizon \
+             that committed since: read under READ COMMITTED (outside the transaction, or in \
+             one begun with ISOLATION LEVEL READ COMMITTED)"
+        )));
+    }
+    horizon_from(head, safe)
+}
+
+/// Runs a savepoint statement. Outside a transaction block, where it fails and none is
+/// needed (a failed statement rolls back alone), it does nothing.
+async fn savepoint(conn: &mut PgConnection, sql: &'static str) -> Result<()> {
+    match sqlx::raw_sql(sql).execute(conn).await {
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref().is_some_and(is_outside_transaction_code) =>
+        {
+            Ok(())
+        }
+        done => done.map(drop).map_err(db),
+    }
 }
 
 fn prepare(sql: Sql) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {

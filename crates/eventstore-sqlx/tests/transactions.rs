@@ -503,3 +503,266 @@ async fn a_lock_wait_past_the_lock_timeout_is_a_timeout() {
     first.commit().await.unwrap();
     f.drop_schema().await;
 }
+
+/// Waits until the server backend `pid` waits for a lock another transaction holds, or
+/// until `task`, which runs on it, has finished (then its result tells why).
+async fn wait_for_lock<T>(pool: &PgPool, pid: i32, task: &tokio::task::JoinHandle<T>) {
+    for _ in 0..1000 {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE pid = $1 AND wait_event_type = 'Lock')",
+        )
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting || task.is_finished() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("backend {pid} never waited for a lock");
+}
+
+/// A follower reading with `after` inside a transaction begun by `begin`, whose
+/// snapshot is taken while a lower sequence is still in flight, after that sequence
+/// commits: the sequences it reads.
+async fn follow_past_a_late_commit(
+    f: &Fixture,
+    begin: &'static str,
+) -> eventstore_core::Result<Vec<i64>> {
+    let mut late = f.pool.begin().await.unwrap();
+    f.sqlx
+        .append_in(&mut late, vec![order_created(1)], AppendOptions::new())
+        .await
+        .unwrap();
+    f.postgres.append(vec![order_created(2)]).await.unwrap();
+    let mut reader = f.pool.begin_with(begin).await.unwrap();
+    // The reader's first statement: a REPEATABLE READ snapshot is taken here.
+    sqlx::query("SELECT 1").execute(&mut *reader).await.unwrap();
+    late.commit().await.unwrap();
+    let followed: eventstore_core::Result<Vec<_>> = f
+        .sqlx
+        .query_in(&mut reader, EventQuery::new().after(0))
+        .try_collect()
+        .await;
+    // Refused before reading: the transaction is still usable, for plain queries too.
+    let plain: Vec<_> = f
+        .sqlx
+        .query_in(&mut reader, EventQuery::new())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!plain.is_empty());
+    reader.rollback().await.unwrap();
+    followed.map(|events| events.iter().map(|e| e.sequence()).collect())
+}
+
+/// A follower computes the horizon from the present, and reads with its transaction's
+/// snapshot: in REPEATABLE READ or SERIALIZABLE that snapshot can miss an event below
+/// the horizon committed since, which the follower would move past for good. So it is
+/// refused there, with a typed error, and reads everything under READ COMMITTED.
+#[tokio::test]
+async fn a_follower_needs_read_committed() {
+    for (level, begin) in [
+        ("repeatable read", "BEGIN ISOLATION LEVEL REPEATABLE READ"),
+        ("serializable", "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+    ] {
+        let f = Fixture::new("snapshot").await;
+        let error = follow_past_a_late_commit(&f, begin).await.unwrap_err();
+        match &error {
+            eventstore_core::Error::InvalidQuery(message) => {
+                assert!(message.contains(level), "{message}");
+                assert!(message.contains("READ COMMITTED"), "{message}");
+            }
+            other => panic!("expected an invalid query in {level}, got {other}"),
+        }
+        f.drop_schema().await;
+    }
+    let f = Fixture::new("snapshot").await;
+    let followed = follow_past_a_late_commit(&f, "BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await
+        .unwrap();
+    assert_eq!(followed, [1, 2]);
+    f.drop_schema().await;
+}
+
+/// A table named without a schema is in `public`, as on the PostgreSQL backend, whatever
+/// the connection's `search_path`: the table, its sequence, its locks and its channel
+/// are one table's, not a table of the `search_path` with `public`'s sequence. (The
+/// table has a name of its own in `public`, dropped at the end.)
+#[tokio::test]
+async fn a_table_without_a_schema_is_in_public_whatever_the_search_path() {
+    let f = Fixture::new("search_path").await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!("t_sqlx_public_{}_{nanos}", std::process::id());
+    let open = |schema: &str| {
+        PostgresOptions::from_url(&database_url())
+            .unwrap()
+            .schema(schema)
+            .unwrap()
+            .table(&name)
+            .unwrap()
+            .open()
+    };
+    let store = SqlxEventStore::new(TableName::new(&name).unwrap());
+    // Everything that could fail before the clean-up, as one result.
+    let outcome = async {
+        let public = open("public").await?;
+        // A table of the same name in the schema the connection's `search_path` names.
+        let decoy = open(&f.schema).await?;
+        let mut conn = f
+            .pool
+            .acquire()
+            .await
+            .map_err(eventstore_core::Error::database)?;
+        sqlx::query(AssertSqlSafe(format!("SET search_path = \"{}\"", f.schema)))
+            .execute(&mut *conn)
+            .await
+            .map_err(eventstore_core::Error::database)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(eventstore_core::Error::database)?;
+        store
+            .append_in(&mut tx, vec![order_created(1)], AppendOptions::new())
+            .await?;
+        tx.commit()
+            .await
+            .map_err(eventstore_core::Error::database)?;
+        let followed: Vec<_> = store
+            .query_in(&mut conn, EventQuery::new().after(0))
+            .try_collect()
+            .await?;
+        let found = (
+            public.get("/shop", "order-1-created").await?.is_some(),
+            decoy.get("/shop", "order-1-created").await?.is_some(),
+            followed.len(),
+        );
+        public.close().await?;
+        decoy.close().await?;
+        Ok::<_, eventstore_core::Error>((found, public.table().clone()))
+    }
+    .await;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS public.\"{name}\", public.\"{name}_checkpoints\", \
+         public.\"{name}_leases\", public.\"{name}_dead_letters\", public.\"{name}_snapshots\"; \
+         DROP SEQUENCE IF EXISTS public.\"{name}_sequence\"; \
+         DELETE FROM public.eventstore_migrations WHERE table_name = '{name}'"
+    )))
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    f.drop_schema().await;
+    let (found, public) = outcome.unwrap();
+    assert_eq!(
+        found,
+        (true, false, 1),
+        "(in public, in the decoy, followed)"
+    );
+    assert_eq!(store.table(), &public);
+}
+
+/// Where the appending connection is.
+#[derive(Debug, Clone, Copy)]
+enum Session {
+    ReadCommitted,
+    RepeatableRead,
+    NoTransaction,
+}
+
+/// With `OnDuplicate::Skip`, appends a stored event and a new one while another
+/// transaction holds the stored one uncommitted, on a connection `session` says; that
+/// transaction commits while the append waits for it. The append's result, and the
+/// events stored after.
+async fn skip_a_duplicate_committed_meanwhile(
+    session: Session,
+) -> (
+    eventstore_core::Result<eventstore_core::AppendResult>,
+    Vec<eventstore_core::StoredEvent>,
+    Option<i64>,
+) {
+    let f = Fixture::new("skip_race").await;
+    // No subject: nothing to lock, so the append waits on the unique index instead.
+    let once = Event::builder()
+        .id("once")
+        .source("/race")
+        .ty("t")
+        .build()
+        .unwrap();
+    f.postgres.append(vec![order_created(1)]).await.unwrap();
+    let mut first = f.pool.begin().await.unwrap();
+    f.sqlx
+        .append_in(&mut first, vec![once.clone()], AppendOptions::new())
+        .await
+        .unwrap();
+    let mut conn = f.pool.acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let second = {
+        let store = f.sqlx.clone();
+        // The second event goes to a stream at version 1: it must take version 2.
+        let mut other = order_created(1).into_builder();
+        other = other.id("order-1-paid").ty("order.paid");
+        let batch = vec![once, other.build().unwrap()];
+        let options = AppendOptions::new().on_duplicate(eventstore_core::OnDuplicate::Skip);
+        tokio::spawn(async move {
+            let begin = match session {
+                Session::ReadCommitted => "BEGIN",
+                Session::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                Session::NoTransaction => {
+                    return store.append_in(&mut conn, batch, options).await;
+                }
+            };
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, begin)
+                .await
+                .unwrap();
+            let done = store.append_in(&mut tx, batch, options).await;
+            if done.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            done
+        })
+    };
+    wait_for_lock(&f.pool, pid, &second).await;
+    first.commit().await.unwrap();
+    let done = second.await.unwrap();
+    let stored = f.events().await;
+    let version = f.postgres.stream_version("order-1").await.unwrap();
+    f.drop_schema().await;
+    (done, stored, version)
+}
+
+/// `OnDuplicate::Skip` skips an event a concurrent transaction commits while the append
+/// waits for it, in the caller's READ COMMITTED transaction (rolled back to a savepoint
+/// and run again) and on a connection outside a transaction, and appends the rest with
+/// gap-free stream versions. In REPEATABLE READ the transaction's snapshot cannot see it:
+/// a duplicate, as documented.
+#[tokio::test]
+async fn skip_skips_a_duplicate_committed_meanwhile() {
+    for session in [Session::ReadCommitted, Session::NoTransaction] {
+        let (done, stored, version) = skip_a_duplicate_committed_meanwhile(session).await;
+        let done = done.unwrap_or_else(|e| panic!("{session:?}: {e}"));
+        assert_eq!(done.skipped.len(), 1, "{session:?}");
+        assert_eq!(
+            (done.skipped[0].index, done.skipped[0].id.as_str()),
+            (0, "once")
+        );
+        assert_eq!(done.appended.len(), 1, "{session:?}");
+        assert_eq!(done.appended[0].stream_version, Some(2), "{session:?}");
+        let ids: Vec<&str> = stored.iter().map(|e| e.event().id()).collect();
+        assert_eq!(
+            ids,
+            ["order-1-created", "once", "order-1-paid"],
+            "{session:?}"
+        );
+        assert_eq!(version, Some(2), "{session:?}");
+    }
+    let (done, stored, _) = skip_a_duplicate_committed_meanwhile(Session::RepeatableRead).await;
+    let error = done.unwrap_err();
+    assert!(error.is_duplicate(), "{error}");
+    assert_eq!(stored.len(), 2);
+}
