@@ -23,12 +23,15 @@ pub struct ImportResult {
     pub recorded_at: OffsetDateTime,
 }
 
-/// An import's events in chunks of at most `size`, each event checked against the
-/// event size limit (with its index in the whole import) before its chunk is handed
-/// out, so that a chunk with an oversized event is never written.
+/// An import's events in chunks of at most `size` events, each event checked against
+/// the event size limit (with its index in the whole import) before its chunk is
+/// handed out, so that a chunk with an oversized event is never written.
 ///
-/// The batch limits do not apply: an import is meant for loads larger than any append,
-/// and what bounds its memory is the chunk.
+/// The batch limits do not refuse an import: it is meant for loads larger than any
+/// append. What bounds its memory is the chunk, so the batch-bytes limit
+/// ([`Limits::batch_bytes`]) ends one: a chunk ends with the event that brings the sum
+/// of its events' [`Event::size`] to that limit, so it holds at most the limit plus one
+/// event. Events are pulled from the iterator only as their chunk is filled.
 ///
 /// ```
 /// use eventstore_core::{Event, ImportChunks, Limits};
@@ -38,6 +41,14 @@ pub struct ImportResult {
 /// let chunks: Vec<Vec<Event>> = ImportChunks::new(events, Limits::default(), 2)
 ///     .collect::<Result<_, _>>()?;
 /// assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+///
+/// // Chunks of 1 KiB events end at a 3 KiB batch-bytes limit, whatever their count.
+/// let events = (0..5).map(|i| Event::builder().id(i.to_string()).source("/s").ty("t").binary(vec![0; 1024]).build());
+/// let events: Vec<Event> = events.collect::<Result<_, _>>()?;
+/// let limits = Limits::default().max_batch_bytes(3 * 1024);
+/// let chunks: Vec<Vec<Event>> = ImportChunks::new(events, limits, 1_000)
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
 /// # Ok::<(), eventstore_core::Error>(())
 /// ```
 #[derive(Debug)]
@@ -51,7 +62,8 @@ pub struct ImportChunks<I> {
 }
 
 impl<I: Iterator<Item = Event>> ImportChunks<I> {
-    /// Cuts `events` into chunks of `size` events (at least one).
+    /// Cuts `events` into chunks of `size` events (at least one), or fewer where their
+    /// sizes reach `limits`' batch-bytes limit.
     pub fn new(events: impl IntoIterator<IntoIter = I>, limits: Limits, size: usize) -> Self {
         Self {
             events: events.into_iter(),
@@ -70,15 +82,22 @@ impl<I: Iterator<Item = Event>> Iterator for ImportChunks<I> {
         if self.failed {
             return None;
         }
-        let chunk: Vec<Event> = self.events.by_ref().take(self.size).collect();
-        if chunk.is_empty() {
-            return None;
-        }
-        for (offset, event) in chunk.iter().enumerate() {
-            if let Err(e) = self.limits.check_event(self.taken + offset, event) {
+        let mut chunk = Vec::new();
+        let mut bytes = 0usize;
+        // At least one event a chunk, whatever the limit.
+        while chunk.len() < self.size && (chunk.is_empty() || bytes < self.limits.batch_bytes()) {
+            let Some(event) = self.events.next() else {
+                break;
+            };
+            if let Err(e) = self.limits.check_event(self.taken + chunk.len(), &event) {
                 self.failed = true;
                 return Some(Err(e));
             }
+            bytes = bytes.saturating_add(event.size());
+            chunk.push(event);
+        }
+        if chunk.is_empty() {
+            return None;
         }
         self.taken += chunk.len();
         Some(Ok(chunk))
@@ -169,6 +188,48 @@ mod tests {
         let v = error.as_validation().expect("a validation error");
         assert_eq!((v.attribute(), v.index()), ("event", Some(3)));
         assert!(chunks.next().is_none(), "nothing after a refused chunk");
+    }
+
+    #[test]
+    fn a_chunk_ends_once_its_events_reach_the_batch_bytes_limit() {
+        // Ten events of one size (ids of one digit), three to the limit's worth.
+        let size = event(0, 100).size();
+        let limits = Limits::default().max_batch_bytes(3 * size);
+        let pulled = std::cell::Cell::new(0);
+        let events = (0..10).map(|i| {
+            pulled.set(pulled.get() + 1);
+            event(i, 100)
+        });
+        let mut chunks = ImportChunks::new(events, limits, 1_000);
+        assert_eq!(chunks.next().unwrap().unwrap().len(), 3);
+        assert_eq!(
+            pulled.get(),
+            3,
+            "no event is pulled before its chunk is filled"
+        );
+        let rest: Vec<usize> = chunks.map(|c| c.unwrap().len()).collect();
+        assert_eq!(rest, [3, 3, 1]);
+
+        // An event over the batch-bytes limit (within the event limit) is a chunk of
+        // its own; the count still bounds a chunk; an oversized event is still named by
+        // its index in the whole import.
+        let limits = limits.max_event_bytes(10 * size);
+        let events = vec![
+            event(0, 100),
+            event(1, 100),
+            event(2, 5 * size),
+            event(3, 5 * size),
+            event(4, 100),
+            event(5, 100),
+            event(6, 100),
+            event(7, 11 * size),
+        ];
+        let mut chunks = ImportChunks::new(events, limits, 2);
+        let lens: Vec<usize> = chunks.by_ref().take(4).map(|c| c.unwrap().len()).collect();
+        assert_eq!(lens, [2, 1, 1, 2]);
+        let error = chunks.next().unwrap().unwrap_err();
+        assert_eq!(error.as_validation().unwrap().index(), Some(7));
+        assert!(chunks.next().is_none());
     }
 
     #[test]

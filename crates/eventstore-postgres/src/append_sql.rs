@@ -12,7 +12,8 @@
 //! exclusively instead of the subject locks: PostgreSQL's lock table has room for
 //! `max_locks_per_transaction × max_connections` locks (6,400 by default) across all
 //! sessions, and a 20,000-subject batch failed with "out of shared memory". It then
-//! waits for every other append to the table, and they for it.
+//! waits for every other append to the table, and they for it. A bulk import takes it
+//! exclusively too ([`lock_appends_sql`]), for the whole import.
 //!
 //! The result rows say what happened:
 //!
@@ -129,7 +130,7 @@ pub const MAX_SUBJECT_LOCKS: usize = 256;
 /// locks' namespace; the append lock is the `bigint` key with that namespace in its high
 /// 32 bits, apart from every `(int4, int4)` subject lock.
 fn appends_cte(namespace: &str, subjects: &str) -> String {
-    let key = format!("{namespace}::int4::int8 << 32");
+    let key = append_lock_key(namespace);
     format!(
         "appends AS MATERIALIZED (
     SELECT wide, (wide AND pg_advisory_xact_lock({key}) IS NOT NULL)
@@ -137,6 +138,22 @@ fn appends_cte(namespace: &str, subjects: &str) -> String {
     FROM (SELECT count(*) > {MAX_SUBJECT_LOCKS} AS wide FROM {subjects}) c
 ), "
     )
+}
+
+/// The table's append lock as an SQL `bigint` expression: the subject locks' namespace
+/// (the placeholder `namespace`) in the high 32 bits, zeros below.
+fn append_lock_key(namespace: &str) -> String {
+    format!("{namespace}::int4::int8 << 32")
+}
+
+/// Takes the table's append lock exclusively (`$1` the subject locks' namespace), as a
+/// wide batch does, until the transaction ends: it waits for every append in flight to
+/// the table, and every later append waits for it. The import takes it before its
+/// horizon lock, the order in which appends take theirs (the append lock shared, then
+/// the subject locks, then the horizon lock), so no two writers wait on each other in a
+/// cycle.
+pub(crate) fn lock_appends_sql() -> String {
+    format!("SELECT pg_advisory_xact_lock({})", append_lock_key("$1"))
 }
 
 /// The plain append's text for `table`: the common case (no expectations, duplicates

@@ -366,13 +366,14 @@ pub fn recorded_now() -> OffsetDateTime {
 }
 
 /// A unique violation (SQLSTATE 23505) of the event table: which constraint, and the
-/// key values the server reported.
+/// key the server reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UniqueViolation {
     /// The constraint's (index's) name.
     pub constraint: String,
-    /// The key values of the server's detail message.
-    pub key: Vec<String>,
+    /// The key as the server's detail message shows it, its values joined with ", ":
+    /// `/a, 1` of `Key (source, id)=(/a, 1) already exists.`; empty without a detail.
+    pub key: String,
 }
 
 impl UniqueViolation {
@@ -381,7 +382,7 @@ impl UniqueViolation {
     pub fn new(constraint: Option<&str>, detail: Option<&str>) -> Self {
         Self {
             constraint: constraint.unwrap_or_default().to_owned(),
-            key: detail.and_then(key_values).unwrap_or_default(),
+            key: detail.and_then(key_text).unwrap_or_default().to_owned(),
         }
     }
 
@@ -390,43 +391,42 @@ impl UniqueViolation {
     /// `(subject, stream_version)` index, with the version another writer took as the
     /// actual one (the stream has reached at least that), else [`Error::Duplicate`].
     pub fn into_error(self, options: &AppendOptions) -> Error {
+        // The key is one text, its values joined with ", ", which a subject or an id may
+        // hold too: it is split where only the other value cannot, after the subject
+        // (a version is digits) and before the id (a source, a URI-reference, holds no
+        // space).
         if self.constraint.ends_with("_subject_version") {
-            // The version is the last value; a subject holding ", " was split apart.
-            let mut key = self.key;
-            let actual = key.pop().and_then(|v| v.parse().ok());
-            let subject = key.join(", ");
+            let (subject, actual) = match self.key.rsplit_once(", ") {
+                Some((subject, version)) => (subject.to_owned(), version.parse().ok()),
+                None => (self.key, None),
+            };
             Error::Conflict {
                 expected: options.expected(&subject),
                 subject,
                 actual,
             }
         } else {
-            let mut key = self.key.into_iter();
+            let (source, id) = self.key.split_once(", ").unwrap_or((&self.key, ""));
             Error::Duplicate {
-                event_source: key.next().unwrap_or_default(),
-                id: key.next().unwrap_or_default(),
+                event_source: source.to_owned(),
+                id: id.to_owned(),
             }
         }
     }
 }
 
-/// The values of `Key (a, b)=(x, y) already exists.`; best effort (values containing
-/// ", " are split wrongly), used only to name the event in an error message.
-fn key_values(detail: &str) -> Option<Vec<String>> {
+/// The key's text of `Key (a, b)=(x, y) already exists.`: `x, y`.
+fn key_text(detail: &str) -> Option<&str> {
+    // The column list holds no ")=(", and the values end at the last ") already
+    // exists", whatever they hold.
     let start = detail.find(")=(")? + 3;
     let end = detail.rfind(") already exists")?;
-    Some(
-        detail
-            .get(start..end)?
-            .split(", ")
-            .map(str::to_owned)
-            .collect(),
-    )
+    detail.get(start..end)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::key_values;
+    use super::key_text;
 
     #[test]
     fn a_lost_stream_version_names_the_version_taken() {
@@ -445,10 +445,26 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_is_named_by_its_whole_id() {
+        let violation = super::UniqueViolation::new(
+            Some("events_source_id"),
+            Some("Key (source, id)=(/s, order 7, line 2) already exists."),
+        );
+        let error = violation.into_error(&eventstore_core::AppendOptions::new());
+        let eventstore_core::Error::Duplicate { event_source, id } = error else {
+            panic!("{error}");
+        };
+        assert_eq!(
+            (event_source.as_str(), id.as_str()),
+            ("/s", "order 7, line 2")
+        );
+    }
+
+    #[test]
     fn reads_the_key_of_a_detail() {
         assert_eq!(
-            key_values("Key (source, id)=(/a, 1) already exists.").unwrap(),
-            ["/a", "1"]
+            key_text("Key (source, id)=(/a, 1) already exists.").unwrap(),
+            "/a, 1"
         );
     }
 }

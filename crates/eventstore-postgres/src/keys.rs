@@ -13,8 +13,8 @@
 //!   `eventstore-sql/subject:<schema>.<table>`, the second the subject's `hashtext`;
 //! - the table's append lock (shared by every batch that takes subject locks,
 //!   exclusive for a batch over [`MAX_SUBJECT_LOCKS`](crate::statements::MAX_SUBJECT_LOCKS)
-//!   subjects): the `bigint` key with that same hash in its high 32 bits and zeros
-//!   below, apart from every `(int4, int4)` key;
+//!   subjects and for a bulk import): the `bigint` key with that same hash in its high
+//!   32 bits and zeros below, apart from every `(int4, int4)` key;
 //! - the sequence horizon: the high 32 bits are the hash of
 //!   `eventstore-sql/horizon:<schema>.<table>` and the low 32 bits carry a sequence
 //!   value (see [`crate::horizon`]).

@@ -173,6 +173,11 @@ impl PostgresEventStore {
         self.shared.limits
     }
 
+    /// The advisory-lock namespaces of the table.
+    pub(crate) fn keys(&self) -> LockKeys {
+        self.shared.keys
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &Pool {
         &self.shared.pool

@@ -11,7 +11,8 @@ use crate::error::db;
 use crate::store::SqliteEventStore;
 use crate::write::{WriteSql, constraint_error, insert_row};
 
-/// Events per chunk: the unit the event size limit is checked on, and the new subjects
+/// The most events per chunk (fewer once their sizes reach the batch-bytes limit: see
+/// [`ImportChunks`]): the unit the event size limit is checked on, and the new subjects
 /// of which are looked up, before the chunk is written (as PostgreSQL's `COPY` chunks).
 const CHUNK: usize = 20_000;
 
@@ -28,8 +29,9 @@ impl SqliteEventStore {
     /// sequences in iteration order and stream versions after their subjects' current
     /// ones. A `(source, id)` already stored, or twice in the import, fails it with
     /// [`Error::Duplicate`]; an event over the store's event size limit, with
-    /// [`Error::Invalid`] (the batch limits do not apply: an import is meant for loads
-    /// larger than any append).
+    /// [`Error::Invalid`] (the batch limits do not refuse an import, which is meant for
+    /// loads larger than any append: the batch-bytes limit only ends the chunks it is
+    /// written in, see [`ImportChunks`]).
     ///
     /// The import takes the store's writer like an append does, so appends queued
     /// before it commit first and those queued during it wait for it (none can

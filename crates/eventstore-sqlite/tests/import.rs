@@ -1,15 +1,15 @@
 //! Bulk import on SQLite database files: the backend-agnostic import tests, and what
-//! only SQLite promises (an import beside appends to its own subjects always lands).
+//! only SQLite promises (an import survives reopening the file).
 
-use std::sync::Arc;
-
-use eventstore_sqlite::SqliteEventStore;
+use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
 use eventstore_testkit::Fixture;
-use eventstore_testkit::import::{Importer, import_beside_appends, importer};
+use eventstore_testkit::import::{Importer, RARE_POLLS, importer};
 
 async fn fresh() -> (Fixture, Importer) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
+    let store = SqliteOptions::file(dir.path().join("events.db"))
+        .poll_interval(RARE_POLLS)
+        .open()
         .await
         .expect("store opens");
     let import = importer(store.clone(), |store, events| {
@@ -19,14 +19,6 @@ async fn fresh() -> (Fixture, Importer) {
 }
 
 eventstore_testkit::import_suite!(fresh);
-
-/// SQLite's import takes the writer as appends do, so appends to its subjects wait for
-/// it instead of making it conflict.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn appends_to_the_imported_subjects_wait_and_the_import_lands() {
-    let (fixture, import) = fresh().await;
-    assert!(import_beside_appends(Arc::clone(&fixture.store), import).await);
-}
 
 /// A store reopened on the file sees the import: it was committed, not left in the
 /// writer's transaction.
