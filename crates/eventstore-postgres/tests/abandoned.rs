@@ -14,13 +14,7 @@ async fn an_append_given_up_on_leaves_no_busy_connection_in_the_pool() {
     // Another session holds the subject's append lock: an append to it waits.
     let mut other = common::admin().await;
     let tx = other.transaction().await.unwrap();
-    let held = eventstore_postgres::PostgresOptions::from_url(&common::database_url())
-        .unwrap()
-        .schema(&schema.name)
-        .unwrap()
-        .open()
-        .await
-        .unwrap();
+    let held = schema.open().await;
     held.append_in(
         &tx,
         vec![eventstore_testkit::data::on_subject("held", "s")],

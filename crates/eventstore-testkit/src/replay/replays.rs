@@ -87,14 +87,7 @@ pub async fn replays_follow_a_subject_or_a_type_in_order_and_stop_at_a_failing_h
     let err = replayer
         .replay(EventQuery::new(), |e| {
             handled.push(e.sequence());
-            let fail = e.id() == "order-3-created";
-            async move {
-                if fail {
-                    Err::<(), BoxError>("bad data".into())
-                } else {
-                    Ok(())
-                }
-            }
+            fails_on(&e, "order-3-created", "bad data")
         })
         .await
         .expect_err("the replay stops");
@@ -114,14 +107,7 @@ pub async fn replays_follow_a_subject_or_a_type_in_order_and_stop_at_a_failing_h
     let err = replayer
         .replay_by_type("order.noted", None, |e| {
             handled += 1;
-            let fail = e.id() == "order-4-note3";
-            async move {
-                if fail {
-                    Err::<(), BoxError>("no".into())
-                } else {
-                    Ok(())
-                }
-            }
+            fails_on(&e, "order-4-note3", "no")
         })
         .await
         .expect_err("the replay stops");
@@ -249,4 +235,17 @@ pub async fn snapshots_replay_only_what_came_after<F: ReplayFixture>(fixture: F)
         .await
         .expect("the state loads");
     assert_eq!(state, 10, "an older snapshot never replaces a newer one");
+}
+
+/// A handler's outcome that fails, with `message`, on the event `id` only.
+fn fails_on(
+    event: &StoredEvent,
+    id: &str,
+    message: &'static str,
+) -> std::future::Ready<Result<(), BoxError>> {
+    std::future::ready(if event.id() == id {
+        Err(message.into())
+    } else {
+        Ok(())
+    })
 }
