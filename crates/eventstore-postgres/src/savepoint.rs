@@ -43,10 +43,14 @@ pub fn in_savepoint(options: &AppendOptions) -> bool {
 
 /// Whether an append that failed with `violation` in the savepoint is rolled back to it
 /// and run once more: a `(source, id)` committed by a concurrent transaction, which the
-/// new statement can skip. A stream version taken meanwhile is a conflict, as without
-/// the savepoint.
-pub fn retries_after(violation: &UniqueViolation) -> bool {
-    violation.constraint.ends_with("_source_id")
+/// new statement can skip, unless it is the one the attempt before failed on
+/// (`previous`): then the new snapshot did not see it (REPEATABLE READ or
+/// SERIALIZABLE) and no retry would. Each retry that goes on has skipped one more
+/// event, so an append retries at most once per event of its batch. A stream version
+/// taken meanwhile is a conflict, as without the savepoint.
+#[must_use]
+pub fn retries_after(violation: &UniqueViolation, previous: Option<&UniqueViolation>) -> bool {
+    violation.constraint.ends_with("_source_id") && previous != Some(violation)
 }
 
 /// Whether a SQLSTATE is the failure of a savepoint statement outside a transaction

@@ -22,8 +22,8 @@
 //!
 //! A batch that skips duplicates ([`in_savepoint`]) runs steps 2 and 3 in a savepoint:
 //! [`SAVEPOINT_SQL`] before them; on a violation [`retries_after`] accepts,
-//! [`ROLLBACK_TO_SAVEPOINT_SQL`] and steps 2 and 3 once more; [`RELEASE_SAVEPOINT_SQL`]
-//! after the append statement succeeded. Outside a transaction block the savepoint
+//! [`ROLLBACK_TO_SAVEPOINT_SQL`] and steps 2 and 3 again, while each retry skips one
+//! more event; [`RELEASE_SAVEPOINT_SQL`] after the append statement succeeded. Outside a transaction block the savepoint
 //! statements fail with a SQLSTATE [`is_outside_transaction_code`] accepts: ignore it.
 //!
 //! The table a driver is given is [`qualified`] first (`public` when it names no

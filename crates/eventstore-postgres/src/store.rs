@@ -211,7 +211,7 @@ impl PostgresEventStore {
     /// With [`OnDuplicate::Skip`](eventstore_core::OnDuplicate::Skip) the batch runs in
     /// a savepoint (one more round trip, to release it), so that an event a concurrent
     /// transaction commits while this append waits for it is skipped too: the append
-    /// rolls back to the savepoint and runs once more, on a new snapshot that sees it
+    /// rolls back to the savepoint and runs again, on a new snapshot that sees it
     /// (READ COMMITTED). In REPEATABLE READ or SERIALIZABLE the snapshot stays the
     /// transaction's, and that event is an
     /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization

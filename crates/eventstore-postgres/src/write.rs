@@ -133,7 +133,8 @@ pub(crate) async fn attempt_locked(
 /// Runs [`attempt_locked`] in a savepoint, for a batch that skips duplicates inside a
 /// caller's transaction (see [`crate::savepoint`]): after a `(source, id)` that a
 /// concurrent transaction committed while the append waited, rolls back to the
-/// savepoint and runs the attempt once more, on a new snapshot.
+/// savepoint and runs the attempt again, on a new snapshot, as long as each retry skips
+/// one more event (see [`retries_after`]).
 pub(crate) async fn attempt_in_savepoint(
     client: &impl GenericClient,
     lock: &Statement,
@@ -147,17 +148,21 @@ pub(crate) async fn attempt_in_savepoint(
         attempt_locked(client, lock, statement, keys, batch, false)
     );
     saved?;
-    let attempted = match attempted? {
-        Attempt::Raced(violation) if retries_after(&violation) => {
-            let (back, again) = futures::join!(
-                savepoint(client, ROLLBACK_TO_SAVEPOINT_SQL),
-                attempt_locked(client, lock, statement, keys, batch, false)
-            );
-            back?;
-            again?
+    let mut attempted = attempted?;
+    let mut previous = None;
+    while let Attempt::Raced(violation) = attempted {
+        if !retries_after(&violation, previous.as_ref()) {
+            attempted = Attempt::Raced(violation);
+            break;
         }
-        attempted => attempted,
-    };
+        let (back, again) = futures::join!(
+            savepoint(client, ROLLBACK_TO_SAVEPOINT_SQL),
+            attempt_locked(client, lock, statement, keys, batch, false)
+        );
+        back?;
+        attempted = again?;
+        previous = Some(violation);
+    }
     if let Attempt::Done(_) = attempted {
         savepoint(client, RELEASE_SAVEPOINT_SQL).await?;
     }

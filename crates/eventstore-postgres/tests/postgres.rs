@@ -598,8 +598,8 @@ async fn wait_for_lock<T>(
     panic!("backend {pid} never waited for a lock");
 }
 
-/// `append_in` with `OnDuplicate::Skip` skips an event that a concurrent transaction
-/// commits while the append waits for it (the unique index makes it wait), in the
+/// `append_in` with `OnDuplicate::Skip` skips events that concurrent transactions
+/// commit while the append waits for them (the unique index makes it wait), in the
 /// caller's transaction (rolled back to a savepoint and run again) and on a client
 /// outside a transaction, as `append_with` does; the rest is appended, with gap-free
 /// stream versions.
@@ -613,16 +613,28 @@ async fn append_in_skips_a_duplicate_committed_meanwhile() {
     store.append(vec![event("first", "s")]).await.unwrap();
     for (in_transaction, version) in [(true, 2), (false, 3)] {
         // No subject: nothing to lock, so the append waits on the unique index instead.
-        let once = Event::builder()
-            .id(format!("once-{in_transaction}"))
-            .source("/pg")
-            .ty("pg.event")
-            .build()
-            .unwrap();
+        let unsubjected = |id: String| {
+            Event::builder()
+                .id(id)
+                .source("/pg")
+                .ty("pg.event")
+                .build()
+                .unwrap()
+        };
+        let once = unsubjected(format!("once-{in_transaction}"));
+        let twice = unsubjected(format!("twice-{in_transaction}"));
+        // Two other transactions each hold one of the batch's events: the append skips
+        // both, whichever order they commit in.
         let mut holder = store.pool().get().await.unwrap();
         let first = holder.transaction().await.unwrap();
         store
             .append_in(&*first, vec![once.clone()], AppendOptions::new())
+            .await
+            .unwrap();
+        let mut holder2 = store.pool().get().await.unwrap();
+        let first2 = holder2.transaction().await.unwrap();
+        store
+            .append_in(&*first2, vec![twice.clone()], AppendOptions::new())
             .await
             .unwrap();
         let mut client = store.pool().get().await.unwrap();
@@ -633,7 +645,7 @@ async fn append_in_skips_a_duplicate_committed_meanwhile() {
             .get(0);
         let second = tokio::spawn({
             let store = store.clone();
-            let batch = vec![once, event(&format!("other-{in_transaction}"), "s")];
+            let batch = vec![once, twice, event(&format!("other-{in_transaction}"), "s")];
             let options = AppendOptions::new().on_duplicate(OnDuplicate::Skip);
             async move {
                 if !in_transaction {
@@ -649,12 +661,14 @@ async fn append_in_skips_a_duplicate_committed_meanwhile() {
         });
         wait_for_lock(&admin, pid, &second).await;
         first.commit().await.unwrap();
+        wait_for_lock(&admin, pid, &second).await;
+        first2.commit().await.unwrap();
         let done = second
             .await
             .unwrap()
             .unwrap_or_else(|e| panic!("in a transaction: {in_transaction}: {e}"));
-        assert_eq!(done.skipped.len(), 1);
-        assert_eq!(done.skipped[0].index, 0);
+        let skipped: Vec<usize> = done.skipped.iter().map(|s| s.index).collect();
+        assert_eq!(skipped, [0, 1]);
         assert_eq!(done.appended.len(), 1);
         assert_eq!(done.appended[0].stream_version, Some(version));
         assert_eq!(store.stream_version("s").await.unwrap(), Some(version));
@@ -666,8 +680,10 @@ async fn append_in_skips_a_duplicate_committed_meanwhile() {
         [
             "first",
             "once-true",
+            "twice-true",
             "other-true",
             "once-false",
+            "twice-false",
             "other-false"
         ]
     );

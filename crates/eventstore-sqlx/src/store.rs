@@ -96,7 +96,7 @@ impl SqlxEventStore {
     /// With [`OnDuplicate::Skip`](eventstore_core::OnDuplicate::Skip) the batch runs in
     /// a savepoint (two more round trips), so that an event a concurrent transaction
     /// commits while this append waits for it is skipped too: the append rolls back to
-    /// the savepoint and runs once more, on a new snapshot that sees it (READ
+    /// the savepoint and runs again, on a new snapshot that sees it (READ
     /// COMMITTED). In REPEATABLE READ or SERIALIZABLE the snapshot stays the
     /// transaction's, and that event is an
     /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization
@@ -117,11 +117,15 @@ impl SqlxEventStore {
             let attempted = if in_savepoint(&options) {
                 savepoint(conn, SAVEPOINT_SQL).await?;
                 let mut attempted = self.attempt(conn, &batch).await?;
-                if let Err(violation) = &attempted
-                    && retries_after(violation)
-                {
+                let mut previous = None;
+                while let Err(violation) = attempted {
+                    if !retries_after(&violation, previous.as_ref()) {
+                        attempted = Err(violation);
+                        break;
+                    }
                     savepoint(conn, ROLLBACK_TO_SAVEPOINT_SQL).await?;
                     attempted = self.attempt(conn, &batch).await?;
+                    previous = Some(violation);
                 }
                 if attempted.is_ok() {
                     savepoint(conn, RELEASE_SAVEPOINT_SQL).await?;
