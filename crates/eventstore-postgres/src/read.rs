@@ -177,6 +177,8 @@ struct Rows {
     table: TableName,
     known: Arc<KnownHorizon>,
     rest: Option<Continuation>,
+    /// Rows the read's limit still allows, if it has one.
+    left: Option<u64>,
 }
 
 /// Streams a read. The server sends rows as the consumer takes them (tokio-postgres
@@ -200,44 +202,100 @@ pub(crate) fn stream(
     enum State {
         Start(Connections, TableName, Read, Arc<KnownHorizon>),
         Reading(Box<Rows>),
+        Done,
     }
     futures::stream::try_unfold(State::Start(pool, table, read, known), |state| async move {
         let mut r = match state {
             State::Start(pool, table, read, known) => {
                 let client = pool.get().await?;
                 let with_values = matches!(&read, Read::Query(q) if planned_with_values(q));
-                let (sql, rest) = plan(&client, &table, read, &known).await?;
-                let rows = run(&client, &sql, with_values).await?;
+                let left = match &read {
+                    Read::Query(query) => query.limit_value(),
+                    Read::Sql(_) => None,
+                };
+                let started = async {
+                    let (sql, rest) = plan(&client, &table, read, &known).await?;
+                    Ok::<_, Error>((run(&client, &sql, with_values).await?, rest))
+                }
+                .await;
+                // A statement that failed has ended: nothing is in flight.
+                let (rows, rest) = match started {
+                    Ok(started) => started,
+                    Err(e) => {
+                        client.release();
+                        return Err(e);
+                    }
+                };
                 Box::new(Rows {
                     client,
                     rows,
                     table,
                     known,
                     rest,
+                    left,
                 })
             }
             State::Reading(r) => r,
+            State::Done => return Ok(None),
         };
         loop {
-            if let Some(row) = r.rows.try_next().await.map_err(db)? {
-                if let Some(rest) = &mut r.rest {
-                    rest.seen += 1;
+            match r.rows.try_next().await {
+                Ok(Some(row)) => {
+                    if let Some(rest) = &mut r.rest {
+                        rest.seen += 1;
+                    }
+                    let event = decode_event(&row)?;
+                    r.left = r.left.map(|left| left.saturating_sub(1));
+                    if r.left != Some(0) {
+                        return Ok(Some((event, State::Reading(r))));
+                    }
+                    // The limit's last row: the statement's end is right behind it. Read
+                    // it now, so that a consumer who stops at the limit (a `limit(1)`
+                    // read taken with one `next()`) leaves an idle connection behind.
+                    return match r.rows.try_next().await {
+                        Ok(None) => {
+                            r.client.release();
+                            Ok(Some((event, State::Done)))
+                        }
+                        Ok(Some(_)) => Err(Error::database("more rows than the read's limit")),
+                        Err(e) => {
+                            r.client.release();
+                            Err(db(e))
+                        }
+                    };
                 }
-                return Ok(Some((decode_event(&row)?, State::Reading(r))));
+                Ok(None) => {}
+                Err(e) => {
+                    // The statement failed: it has ended.
+                    r.client.release();
+                    return Err(db(e));
+                }
             }
-            let Some(rest) = r.rest.take().filter(|rest| rest.seen < rest.limit) else {
-                r.client.release();
-                return Ok(None);
-            };
-            let safe = pooled_horizon(&r.client, &r.table, &r.known).await?.safe;
-            let Some(query) = rest.rest(safe) else {
-                r.client.release();
-                return Ok(None);
-            };
-            // The rest of a keyset page: a short range of sequences, whose generic plan
-            // reads it along the primary key.
-            let sql = select_events(&PostgresDialect, &r.table, &query, None)?;
-            r.rows = run(&r.client, &sql, false).await?;
+            let continued = async {
+                let Some(rest) = r.rest.take().filter(|rest| rest.seen < rest.limit) else {
+                    return Ok(None);
+                };
+                let safe = pooled_horizon(&r.client, &r.table, &r.known).await?.safe;
+                let Some(query) = rest.rest(safe) else {
+                    return Ok(None);
+                };
+                // The rest of a keyset page: a short range of sequences, whose generic
+                // plan reads it along the primary key.
+                let sql = select_events(&PostgresDialect, &r.table, &query, None)?;
+                run(&r.client, &sql, false).await.map(Some)
+            }
+            .await;
+            match continued {
+                Ok(Some(rows)) => r.rows = rows,
+                Ok(None) => {
+                    r.client.release();
+                    return Ok(None);
+                }
+                Err(e) => {
+                    r.client.release();
+                    return Err(e);
+                }
+            }
         }
     })
     .boxed()
@@ -401,7 +459,14 @@ async fn fetch_page(
 ) -> Result<(usize, Option<(i64, Option<i64>)>)> {
     // The pool closes when the store does (`EventStore::close`).
     let client = pool.get().await?;
-    let mut rows = run(&client, sql, with_values).await?;
+    let mut rows = match run(&client, sql, with_values).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // The statement failed: it has ended.
+            client.release();
+            return Err(e);
+        }
+    };
     let (mut count, mut last) = (0, None);
     let mut chunk = Vec::with_capacity(CHUNK);
     let read = loop {
@@ -421,10 +486,8 @@ async fn fetch_page(
             Err(e) => break Err(db(e)),
         }
     };
-    if read.is_ok() {
-        // The page is read whole: nothing is in flight on the connection.
-        client.release();
-    }
+    // The page's statement has ended, whole or failed: nothing is in flight.
+    client.release();
     if !chunk.is_empty() {
         last = chunk.last().map(last_position).transpose()?;
         chunks

@@ -53,3 +53,57 @@ async fn an_append_given_up_on_leaves_no_busy_connection_in_the_pool() {
     assert_eq!(store.stream_version("s").await.unwrap(), None);
     assert!(store.get("/testkit", "waits").await.unwrap().is_none());
 }
+
+/// The backend process behind the store's only pooled connection.
+async fn backend(store: &eventstore_postgres::PostgresEventStore) -> i32 {
+    let client = store.pool().get().await.unwrap();
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Reads that end, whether with their last row, at their limit, or with an error the
+/// store returns, give their connection back to the pool: with a pool of one, the same
+/// backend serves every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_end_keep_their_connection() {
+    use eventstore_core::EventQuery;
+    use futures::{StreamExt as _, TryStreamExt as _};
+
+    let schema = common::Schema::new("keep");
+    let store = schema.options().pool_size(1).unwrap().open().await.unwrap();
+    let events = (0..5)
+        .map(|i| eventstore_testkit::data::event(format!("e{i}")))
+        .collect();
+    store.append(events).await.unwrap();
+    let pid = backend(&store).await;
+
+    let all: Vec<_> = store.query(EventQuery::new()).try_collect().await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(backend(&store).await, pid, "a read to its end");
+
+    // One `next()` on a read limited to one event, then the stream dropped.
+    let first = store.query(EventQuery::new().limit(1)).next().await;
+    assert!(first.is_some_and(|e| e.is_ok()));
+    assert_eq!(backend(&store).await, pid, "a read stopped at its limit");
+
+    let refused = store
+        .query(EventQuery::new().extension("BAD", "x"))
+        .try_collect::<Vec<_>>()
+        .await;
+    assert!(matches!(
+        refused,
+        Err(eventstore_core::Error::InvalidQuery(_))
+    ));
+    assert_eq!(backend(&store).await, pid, "a read refused");
+
+    let followed: Vec<_> = store
+        .query(EventQuery::new().within_horizon(i64::MAX))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(followed.len(), 5);
+    assert_eq!(backend(&store).await, pid, "a paged read");
+}
