@@ -24,6 +24,21 @@ impl Dialect for SqliteDialect {
         EVENT_COLUMNS
     }
 
+    /// A short list as `IN (?, ?, …)`, which SQLite plans as index look-ups; a long one
+    /// as one JSON array read with `json_each`, as SQLite takes at most 32,766
+    /// parameters a statement.
+    fn any_of(&self, column: &str, values: &[String], b: &mut Binder<'_>) -> String {
+        if values.len() <= LONGEST_IN_LIST {
+            let placeholders: Vec<String> = values
+                .iter()
+                .map(|v| b.bind(SqlValue::Text(v.clone())))
+                .collect();
+            return format!("{column} IN ({})", placeholders.join(", "));
+        }
+        let list = b.bind(SqlValue::TextList(values.to_vec()));
+        format!("{column} IN (SELECT value FROM json_each({list}))")
+    }
+
     fn extension_equals(&self, name: &str, value: &ExtensionValue, b: &mut Binder<'_>) -> String {
         // The name was validated as [a-z0-9]+, and is bound anyway.
         let path = b.bind(SqlValue::Text(format!("$.{name}.{}", value.kind().tag())));
@@ -40,6 +55,9 @@ impl Dialect for SqliteDialect {
     }
 }
 
+/// The most values a filter binds one parameter each; a longer list is one parameter.
+const LONGEST_IN_LIST: usize = 1000;
+
 /// How many `(time)` index entries a read with a time range scans for where its first
 /// match lies: ~4 ms when the range holds more (the index holds each entry's sequence,
 /// ~43 ns an entry on a million events), against a walk of the history before the range
@@ -54,8 +72,8 @@ pub(crate) fn to_sql(value: &SqlValue) -> ToSqlOutput<'_> {
         SqlValue::Text(t) => ToSqlOutput::Borrowed(t.as_str().into()),
         SqlValue::Time(t) => ToSqlOutput::Owned(Value::Text(format_fixed(*t))),
         SqlValue::Json(j) => ToSqlOutput::Owned(Value::Text(j.to_string())),
-        // SqliteDialect binds lists element by element; should one reach SQLite, it
-        // arrives as a JSON array for `json_each`.
+        // A long `IN` list (see `SqliteDialect::any_of`), as a JSON array for
+        // `json_each`.
         SqlValue::TextList(list) => ToSqlOutput::Owned(Value::Text(
             serde_json::Value::from(list.clone()).to_string(),
         )),

@@ -94,6 +94,7 @@ macro_rules! conformance_suite {
             stream_reads_from_a_version,
             events_without_subject_have_no_stream_version,
             every_filter_matches_the_model,
+            long_lists_are_answered,
             orders_limits_offsets_and_keyset_pages,
             extension_filters_match_typed_values,
             time_ranges_are_nanosecond_exact,
