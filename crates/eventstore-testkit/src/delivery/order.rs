@@ -50,10 +50,13 @@ pub async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_li
 ) {
     append_numbered(handle, 0..250).await;
     let sender = Arc::new(Recorder::default());
+    // A linger long enough that a read slowed by a loaded machine still fills the
+    // backlog's batches.
+    let linger = Duration::from_secs(1);
     let relay = handle
         .relay("r", sender.clone())
         .batch_size(100)
-        .linger(Duration::from_millis(250));
+        .linger(linger);
     let (stop, task) = spawn(relay);
     sender.wait_for(250).await;
     assert_eq!(sender.batch_sizes(), [100, 100, 50]);
@@ -63,7 +66,7 @@ pub async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_li
     let waited = appended.elapsed();
     assert_eq!(sender.batch_sizes(), [100, 100, 50, 1]);
     assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        waited >= linger && waited < Duration::from_secs(5),
         "a lone event waits the linger, then goes alone: {waited:?}"
     );
     stop.cancel();
