@@ -685,16 +685,25 @@ async fn skip_a_duplicate_committed_meanwhile(
 ) {
     let f = Fixture::new("skip_race").await;
     // No subject: nothing to lock, so the append waits on the unique index instead.
-    let once = Event::builder()
-        .id("once")
-        .source("/race")
-        .ty("t")
-        .build()
-        .unwrap();
+    let unsubjected = |id: &str| {
+        Event::builder()
+            .id(id)
+            .source("/race")
+            .ty("t")
+            .build()
+            .unwrap()
+    };
+    let (once, twice) = (unsubjected("once"), unsubjected("twice"));
     f.postgres.append(vec![order_created(1)]).await.unwrap();
+    // Two other transactions each hold one of the batch's events.
     let mut first = f.pool.begin().await.unwrap();
     f.sqlx
         .append_in(&mut first, vec![once.clone()], AppendOptions::new())
+        .await
+        .unwrap();
+    let mut first2 = f.pool.begin().await.unwrap();
+    f.sqlx
+        .append_in(&mut first2, vec![twice.clone()], AppendOptions::new())
         .await
         .unwrap();
     let mut conn = f.pool.acquire().await.unwrap();
@@ -707,7 +716,7 @@ async fn skip_a_duplicate_committed_meanwhile(
         // The second event goes to a stream at version 1: it must take version 2.
         let mut other = order_created(1).into_builder();
         other = other.id("order-1-paid").ty("order.paid");
-        let batch = vec![once, other.build().unwrap()];
+        let batch = vec![once, twice, other.build().unwrap()];
         let options = AppendOptions::new().on_duplicate(eventstore_core::OnDuplicate::Skip);
         tokio::spawn(async move {
             let begin = match session {
@@ -729,6 +738,8 @@ async fn skip_a_duplicate_committed_meanwhile(
     };
     wait_for_lock(&f.pool, pid, &second).await;
     first.commit().await.unwrap();
+    wait_for_lock(&f.pool, pid, &second).await;
+    first2.commit().await.unwrap();
     let done = second.await.unwrap();
     let stored = f.events().await;
     let version = f.postgres.stream_version("order-1").await.unwrap();
@@ -736,8 +747,8 @@ async fn skip_a_duplicate_committed_meanwhile(
     (done, stored, version)
 }
 
-/// `OnDuplicate::Skip` skips an event a concurrent transaction commits while the append
-/// waits for it, in the caller's READ COMMITTED transaction (rolled back to a savepoint
+/// `OnDuplicate::Skip` skips events concurrent transactions commit while the append
+/// waits for them, in the caller's READ COMMITTED transaction (rolled back to a savepoint
 /// and run again) and on a connection outside a transaction, and appends the rest with
 /// gap-free stream versions. In REPEATABLE READ the transaction's snapshot cannot see it:
 /// a duplicate, as documented.
@@ -746,17 +757,18 @@ async fn skip_skips_a_duplicate_committed_meanwhile() {
     for session in [Session::ReadCommitted, Session::NoTransaction] {
         let (done, stored, version) = skip_a_duplicate_committed_meanwhile(session).await;
         let done = done.unwrap_or_else(|e| panic!("{session:?}: {e}"));
-        assert_eq!(done.skipped.len(), 1, "{session:?}");
-        assert_eq!(
-            (done.skipped[0].index, done.skipped[0].id.as_str()),
-            (0, "once")
-        );
+        let skipped: Vec<(usize, &str)> = done
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.id.as_str()))
+            .collect();
+        assert_eq!(skipped, [(0, "once"), (1, "twice")], "{session:?}");
         assert_eq!(done.appended.len(), 1, "{session:?}");
         assert_eq!(done.appended[0].stream_version, Some(2), "{session:?}");
         let ids: Vec<&str> = stored.iter().map(|e| e.event().id()).collect();
         assert_eq!(
             ids,
-            ["order-1-created", "once", "order-1-paid"],
+            ["order-1-created", "once", "twice", "order-1-paid"],
             "{session:?}"
         );
         assert_eq!(version, Some(2), "{session:?}");
@@ -764,5 +776,5 @@ async fn skip_skips_a_duplicate_committed_meanwhile() {
     let (done, stored, _) = skip_a_duplicate_committed_meanwhile(Session::RepeatableRead).await;
     let error = done.unwrap_err();
     assert!(error.is_duplicate(), "{error}");
-    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.len(), 3);
 }
