@@ -44,9 +44,9 @@ pub struct PostgresEventStore {
 }
 
 struct Shared {
-    pool: Pool,
-    /// How the pool's connections reach the server, to cancel a call given up on.
-    connector: Connector,
+    /// The pool, and how its connections reach the server (to cancel a call given up
+    /// on).
+    connections: Connections,
     owns_pool: bool,
     table: TableName,
     append_sql: String,
@@ -113,8 +113,7 @@ impl PostgresEventStore {
         };
         let store = Self {
             shared: Arc::new(Shared {
-                pool,
-                connector,
+                connections: Connections { pool, connector },
                 owns_pool,
                 append_sql: append_sql(&table),
                 plain_append_sql: plain_append_sql(&table),
@@ -180,7 +179,7 @@ impl PostgresEventStore {
 
     /// The connection pool.
     pub fn pool(&self) -> &Pool {
-        &self.shared.pool
+        &self.shared.connections.pool
     }
 
     /// Wakes this store's followers, after a commit it could not see (see
@@ -254,18 +253,14 @@ impl PostgresEventStore {
 
     /// The pool and its connector, for a read on a task of its own.
     fn connections(&self) -> Connections {
-        Connections {
-            pool: self.shared.pool.clone(),
-            connector: self.shared.connector.clone(),
-        }
+        self.shared.connections.clone()
     }
 
     /// A pooled connection for one call, which must end with [`Checkout::release`]
     /// (see [`with_client`](Self::with_client)).
     pub(crate) async fn client(&self) -> Result<Checkout> {
         self.shared.check_open()?;
-        let object = self.shared.pool.get().await.map_err(db)?;
-        Ok(Checkout::new(object, self.shared.connector.clone()))
+        self.shared.connections.get().await
     }
 
     /// Runs `call` on a pooled connection, which goes back to the pool when `call` ends;
@@ -457,7 +452,7 @@ impl EventStore for PostgresEventStore {
         self.shared.signal.close();
         if self.shared.owns_pool {
             // Idle connections close now, those held by open streams when they end.
-            self.shared.pool.close();
+            self.shared.connections.pool.close();
         }
         Ok(())
     }
