@@ -6,6 +6,7 @@
 use eventstore_core::{AppendOptions, Error, Event, EventStore, ExpectedVersion};
 use eventstore_outbox::TransactionalPublisher;
 use eventstore_sqlite::{SqliteEventStore, SqliteWork};
+use eventstore_testkit::data::order_created as created;
 
 struct Fixture {
     store: SqliteEventStore,
@@ -54,16 +55,6 @@ impl Sql for SqliteEventStore {
             .unwrap()
             .value
     }
-}
-
-fn created(order: &str) -> Event {
-    Event::builder()
-        .id(format!("{order}-created"))
-        .source("/shop")
-        .ty("order.created")
-        .subject(order.to_owned())
-        .build()
-        .unwrap()
 }
 
 fn place(order: &'static str, fail: bool) -> SqliteWork<()> {

@@ -14,21 +14,12 @@ use eventstore_core::{
 };
 use eventstore_outbox::{OutboxRelay, RelayStats, TransactionalPublisher};
 use eventstore_postgres::{PostgresEventStore, PostgresWork};
+use eventstore_testkit::data::order_created as created;
 use eventstore_testkit::sender::Recorder;
 use futures::TryStreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use common::Schema;
-
-fn created(order: &str) -> Event {
-    Event::builder()
-        .id(format!("{order}-created"))
-        .source("/shop")
-        .ty("order.created")
-        .subject(order.to_owned())
-        .build()
-        .unwrap()
-}
 
 async fn setup(prefix: &str) -> (Schema, PostgresEventStore) {
     let schema = Schema::new(prefix);

@@ -14,6 +14,18 @@ pub fn event(id: impl Into<String>) -> Event {
         .expect("valid event")
 }
 
+/// An order's creation event: id `<order>-created`, source `/shop`, type
+/// `order.created`, subject `<order>`.
+pub fn order_created(order: &str) -> Event {
+    Event::builder()
+        .id(format!("{order}-created"))
+        .source("/shop")
+        .ty("order.created")
+        .subject(order.to_owned())
+        .build()
+        .expect("valid event")
+}
+
 /// A minimal valid event about `subject`.
 pub fn on_subject(id: impl Into<String>, subject: &str) -> Event {
     event(id)

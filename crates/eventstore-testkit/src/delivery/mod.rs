@@ -47,11 +47,12 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use eventstore_core::{AppendResult, Event, Result, Sender};
+use eventstore_core::{AppendResult, Result, Sender};
 use eventstore_outbox::{OutboxRelay, RelayStats, RelayStore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::data::order_created as created;
 use crate::{Coordination, Fixture};
 
 mod broker;
@@ -118,17 +119,6 @@ pub fn test_path(module_path: &str, name: &str) -> String {
         Some((_, module)) => format!("{module}::{name}"),
         None => name.to_owned(),
     }
-}
-
-/// An order's creation event: id `<order>-created`, source `/shop`, subject `<order>`.
-fn created(order: &str) -> Event {
-    Event::builder()
-        .id(format!("{order}-created"))
-        .source("/shop")
-        .ty("order.created")
-        .subject(order.to_owned())
-        .build()
-        .expect("valid event")
 }
 
 /// The ids of the events [`append_numbered`] appends for `range`.
