@@ -42,6 +42,7 @@ pub fn append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
     let appends = appends_cte("$21", "fresh_subjects");
+    let horizon = horizon_lock("$15", &sequence);
     format!(
         "WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -75,9 +76,7 @@ pub fn append_sql(table: &TableName) -> String {
     SELECT pg_advisory_xact_lock($21::int4, h)
     FROM (SELECT h FROM fresh_subjects WHERE NOT (SELECT wide FROM appends) ORDER BY 1) s
 ), horizon AS (
-    SELECT pg_advisory_xact_lock_shared($15::int8
-        | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
-    FROM {sequence}
+    {horizon}
 ), gate AS (
     SELECT NOT EXISTS (SELECT 1 FROM conflict)
         AND ($16::bool OR NOT EXISTS (SELECT 1 FROM duplicate))
@@ -175,6 +174,7 @@ pub(crate) fn plain_append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
     let appends = appends_cte("$18", "subjects");
+    let horizon = horizon_lock("$15", &sequence);
     format!(
         "WITH input AS MATERIALIZED (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -193,9 +193,7 @@ pub(crate) fn plain_append_sql(table: &TableName) -> String {
 ), gate AS (
     SELECT (SELECT locked FROM appends)
         AND (SELECT count(*) FROM current) >= 0
-        AND (SELECT pg_advisory_xact_lock_shared($15::int8
-                | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295))
-             FROM {sequence}) IS NOT NULL AS ok
+        AND ({horizon}) IS NOT NULL AS ok
 )
 INSERT INTO {t} (stream_version, recorded_at, id, source, type, subject, time,
     datacontenttype, dataschema, correlationid, topic, destination, extensions, data_kind,
@@ -207,6 +205,18 @@ FROM input f LEFT JOIN current c ON c.subject = f.subject
 WHERE (SELECT ok FROM gate)
 ORDER BY f.ord
 RETURNING sequence, stream_version"
+    )
+}
+
+/// The statement that takes the safe horizon's lock (see [`crate::horizon`]): shared,
+/// keyed by `namespace` (the placeholder of the horizon-lock namespace, already shifted
+/// into the high 32 bits) and the highest sequence the table's `sequence` has handed
+/// out, before the statement that holds it takes a sequence value.
+pub(crate) fn horizon_lock(namespace: &str, sequence: &str) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock_shared({namespace}::int8 \
+         | ((CASE WHEN is_called THEN last_value ELSE last_value - 1 END) & 4294967295)) \
+         FROM {sequence}"
     )
 }
 

@@ -9,7 +9,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::Instrument as _;
 
-use crate::append_sql::lock_appends_sql;
+use crate::append_sql::{horizon_lock, lock_appends_sql};
 use crate::batch::recorded_now;
 use crate::error::{db, unique_violation};
 use crate::schema::sequence_name;
@@ -76,11 +76,7 @@ impl PostgresEventStore {
                         .await
                         .map_err(db)?;
                     tx.execute(
-                        &format!(
-                            "SELECT pg_advisory_xact_lock_shared($1::int8 | ((CASE WHEN is_called \
-                         THEN last_value ELSE last_value - 1 END) & 4294967295)) FROM {}",
-                            sequence_name(&table)
-                        ),
+                        &horizon_lock("$1", &sequence_name(&table)),
                         &[&self.keys().horizon],
                     )
                     .await
