@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventstore_core::{Event, EventQuery, EventStore, Position, StoredEvent};
-use eventstore_postgres::{PostgresEventStore, PostgresWork};
+use eventstore_postgres::{PostgresEventStore, PostgresOptions, PostgresWork};
 use eventstore_replay::Replayer;
 use eventstore_testkit::replay::ReplayFixture;
 use futures::StreamExt as _;
@@ -124,8 +124,20 @@ async fn next(stream: &mut eventstore_core::EventStream, within: Duration) -> St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn notifications_wake_followers_in_other_processes_and_survive_a_killed_listener() {
     let schema = Schema::new("rp_listen");
+    // The stores' connections carry the schema's name as their `application_name`, so
+    // that the listeners killed below are this test's only, not those of other tests
+    // running meanwhile.
+    let url = common::database_url();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let named = format!("{url}{separator}application_name={}", schema.name);
     // Polling so slow that only a notification can explain a prompt wake-up.
-    let slow = || schema.options().poll_interval(Duration::from_secs(60));
+    let slow = || {
+        PostgresOptions::from_url(&named)
+            .unwrap()
+            .schema(&schema.name)
+            .unwrap()
+            .poll_interval(Duration::from_secs(60))
+    };
     let reader = slow().open().await.unwrap();
     let writer = slow().open().await.unwrap();
     let head = reader.horizon().await.unwrap().head;
@@ -140,14 +152,14 @@ async fn notifications_wake_followers_in_other_processes_and_survive_a_killed_li
     assert_eq!(next(&mut follower, Duration::from_secs(5)).await.id(), "1");
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // Kill every LISTEN connection of the test's channel: the reader's listener
-    // reconnects and catches up with what was appended meanwhile.
-    let admin = writer.pool().get().await.unwrap();
+    // Kill this test's LISTEN connections: the reader's listener reconnects and catches
+    // up with what was appended meanwhile.
+    let admin = common::admin().await;
     let killed: i64 = admin
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE query LIKE 'LISTEN eventstore_%' AND pid <> pg_backend_pid()",
-            &[],
+             WHERE application_name = $1 AND query LIKE 'LISTEN eventstore_%'",
+            &[&schema.name],
         )
         .await
         .unwrap()
