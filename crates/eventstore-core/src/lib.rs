@@ -19,6 +19,11 @@
 //! # let _ = query;
 //! # Ok::<(), eventstore_core::Error>(())
 //! ```
+//!
+//! With the `cloudevents-sdk` feature, [`sdk`] converts events to and from the
+//! CloudEvents SDK's `cloudevents::Event`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod append;
 mod coordination;
@@ -36,6 +41,9 @@ mod limits;
 mod packed;
 mod query;
 mod retry;
+#[cfg(feature = "cloudevents-sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cloudevents-sdk")))]
+pub mod sdk;
 mod sender;
 pub mod sql;
 mod store;

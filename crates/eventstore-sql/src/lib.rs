@@ -41,6 +41,7 @@
 //! | `outbox` | no      | the [`outbox`]: `TransactionalPublisher`, `OutboxRelay` |
 //! | `replay` | no      | [`replay`]: `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
 //! | `sqlx`   | no      | [`sqlx_store`]: `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
+//! | `cloudevents-sdk` | no | `sdk`: conversions to and from the CloudEvents SDK's `cloudevents::Event` |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
 
