@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, Stream, StreamExt as _};
 
 use crate::error::Result;
-use crate::query::{EventQuery, Order};
+use crate::query::EventQuery;
 use crate::store::{EventStore, EventStream};
 use crate::stored::StoredEvent;
 
@@ -159,13 +159,7 @@ impl CommitSignal {
 /// saving its checkpoint or a relay renewing its lease does, never waits for its own
 /// follower, however many followers catch up at once and however long the backlog.
 pub fn follow(store: Arc<dyn EventStore>, query: EventQuery, from: Position) -> EventStream {
-    let query = EventQuery {
-        order: Order::Ascending,
-        limit: None,
-        offset: 0,
-        after: None,
-        ..query
-    };
+    let query = query.filters_only();
     Follower {
         page: None,
         position: None,

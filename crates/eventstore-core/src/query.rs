@@ -192,6 +192,19 @@ impl EventQuery {
         self
     }
 
+    /// The same filters, oldest first, with no limit, offset or `after`: what a reader
+    /// that orders and pages the events itself keeps of a caller's query (a follower, a
+    /// relay, a projection's run and rebuild).
+    pub fn filters_only(self) -> Self {
+        Self {
+            order: Order::Ascending,
+            limit: None,
+            offset: 0,
+            after: None,
+            ..self
+        }
+    }
+
     /// Events whose sequence is at most `sequence`, keeping a smaller maximum already
     /// set: how a reader bounds a query to a safe horizon.
     pub fn up_to(mut self, sequence: i64) -> Self {

@@ -68,9 +68,11 @@ pub trait TransactionalStore: EventStore {
     /// checkpoint `name` (see [`CheckpointStore`](crate::CheckpointStore)).
     ///
     /// With [`CheckpointMove::To`], when the checkpoint is already at the position or
-    /// beyond, nothing runs and `None` is returned. This is what gives a projection whose
-    /// state lives in the store's database an exactly-once effect: its state change and
-    /// its checkpoint commit together, and a change already made is never made again.
+    /// beyond, nothing runs and `None` is returned; with no checkpoint under `name`, the
+    /// work runs, whatever the position (0 included). This is what gives a projection
+    /// whose state lives in the store's database an exactly-once effect: its state
+    /// change and its checkpoint commit together, and a change already made is never
+    /// made again.
     /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
     /// the work resets. A `name` no backend keeps (holding U+0000, or over 1 KiB) is
     /// refused with [`Error::Config`](crate::Error) before anything runs, as by

@@ -71,23 +71,33 @@ impl PostgresEventStore {
             let checkpoints = companion(self.table(), "checkpoints");
             if let Some((name, CheckpointMove::To(position))) = checkpoint {
                 // Lock the checkpoint's row, so that a concurrent runner of the same name
-                // waits here and then sees this one's move.
-                tx.execute(
-                    &format!("INSERT INTO {checkpoints} (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING"),
-                    &[&name],
-                )
-                .await
-                .map_err(db)?;
-                let current: i64 = tx
-                    .query_one(
-                        &format!("SELECT position FROM {checkpoints} WHERE name = $1 FOR UPDATE"),
-                        &[&name],
+                // waits here and then sees this one's move. A row made here, already at
+                // `position`, is no checkpoint yet: the work runs, whatever the position
+                // (0 included), as on SQLite.
+                let made = tx
+                    .query_opt(
+                        &format!(
+                            "INSERT INTO {checkpoints} (name, position) VALUES ($1, $2) \
+                             ON CONFLICT DO NOTHING RETURNING position"
+                        ),
+                        &[&name, &position],
                     )
                     .await
-                    .map_err(db)?
-                    .get(0);
-                if current >= position {
-                    return Ok(None);
+                    .map_err(db)?;
+                if made.is_none() {
+                    let current: i64 = tx
+                        .query_one(
+                            &format!(
+                                "SELECT position FROM {checkpoints} WHERE name = $1 FOR UPDATE"
+                            ),
+                            &[&name],
+                        )
+                        .await
+                        .map_err(db)?
+                        .get(0);
+                    if current >= position {
+                        return Ok(None);
+                    }
                 }
             }
             let (value, events) = work(&tx).await.map_err(Error::aborted)?;

@@ -46,7 +46,7 @@ pub trait TransactionalProjection<S: TransactionalStore>: Send + Sync {
     /// The projection's name: its checkpoint is kept under it.
     fn name(&self) -> &str;
 
-    /// Which events it wants.
+    /// Which events it wants (order, limit and paging are the runner's).
     fn filter(&self) -> EventQuery {
         EventQuery::new()
     }
@@ -93,7 +93,9 @@ impl<S: TransactionalStore> Kind<S> {
 pub struct ProjectionReport {
     /// The projection.
     pub name: String,
-    /// Events it applied, or the error that stopped it after its retries.
+    /// Events it applied, or the error that stopped it after its retries: for an event
+    /// the projection failed on, [`Error::Handler`] at the event's sequence
+    /// ([`Error::failed_sequence`]).
     pub result: Result<u64>,
 }
 
@@ -347,8 +349,13 @@ where
         }
         let horizon = self.store.horizon().await?.safe;
         // Read within the horizon, as followers read: in pages that hold no pooled
-        // connection while their events are applied (each apply needs one).
-        let query = self.projection.filter().within_horizon(horizon);
+        // connection while their events are applied (each apply needs one). The order
+        // and paging are the runner's, as in `run`: every matching event, oldest first.
+        let query = self
+            .projection
+            .filter()
+            .filters_only()
+            .within_horizon(horizon);
         let mut events = upcast(self.store.query(query), self.upcaster.clone());
         let mut applied = 0;
         while let Some(event) = events.try_next().await? {
@@ -362,7 +369,9 @@ where
 
     /// Applies one event and moves the checkpoint past it, retrying failures; `false`
     /// when it had been applied already. After its retries, a failure of the store's
-    /// is a [`Held::Fault`] (waited out), the handler's a [`Held::Stop`].
+    /// is a [`Held::Fault`] (waited out), the handler's a [`Held::Stop`] with
+    /// [`Error::Handler`] at the event's sequence, whatever the handler (or the
+    /// transactional work and its append) failed with, a closed store aside.
     async fn apply_with_retries(&self, event: &StoredEvent) -> std::result::Result<bool, Held> {
         let mut attempt = 0;
         loop {
@@ -377,11 +386,19 @@ where
             tracing::warn!(projection = %self.projection.name(), sequence = event.sequence(), attempt, %error, "projection failed");
             if attempt >= self.retry.max_attempts {
                 return Err(match failure {
+                    Held::Stop(Error::Closed) => Held::Stop(Error::Closed),
                     Held::Stop(Error::Aborted(source)) => Held::Stop(Error::Handler {
                         sequence: event.sequence(),
                         source,
                     }),
-                    other => other,
+                    // A store error the handler passed on, or one the work's append
+                    // raised (a duplicate, a conflict, an invalid event): still the
+                    // event's failure, kept whole as the source.
+                    Held::Stop(error) => Held::Stop(Error::Handler {
+                        sequence: event.sequence(),
+                        source: Box::new(error),
+                    }),
+                    fault @ Held::Fault(_) => fault,
                 });
             }
             tokio::time::sleep(self.retry.delay(attempt)).await;

@@ -1,6 +1,7 @@
-//! The backend-agnostic replay suite: replays, subscriptions, upcasters, snapshots and
-//! projections (side by side, failing, leased, shut down, killed mid-stream), through
-//! the public API of `eventstore-replay`, against a real database.
+//! The backend-agnostic replay suite: replays, subscriptions, upcasters, snapshots,
+//! projections (side by side, failing, leased, shut down, killed mid-stream) and the
+//! checkpointed transactions under them, through the public API of `eventstore-replay`
+//! and `TransactionalStore`, against a real database.
 //!
 //! A [`ProjectionRunner`](eventstore_replay::ProjectionRunner) needs the store's own
 //! type, and a projection whose state lives in the store's database needs the
@@ -30,6 +31,7 @@ use eventstore_core::{Event, TransactionalStore};
 use crate::Coordination;
 
 mod common;
+mod exactly_once;
 mod killed;
 mod lease;
 mod outage;
@@ -37,6 +39,7 @@ mod projections;
 mod replays;
 mod subscribe;
 
+pub use exactly_once::checkpointed_work_runs_once_per_position_from_zero;
 pub use killed::{
     LOCATION_VAR, projection_child, projections_survive_a_killed_process_with_exactly_once_effect,
 };
@@ -48,6 +51,8 @@ pub use lease::{
 pub use outage::{Outage, a_store_outage_while_applying_is_waited_out};
 pub use projections::{
     a_failing_projection_is_retried_then_reported_while_others_go_on,
+    a_projection_failing_with_a_store_error_is_reported_at_the_events_sequence,
+    a_projections_own_order_and_paging_are_the_runners_in_run_and_rebuild,
     projections_follow_live_side_by_side_and_rebuild_to_the_same_state,
     run_returns_at_shutdown_while_a_handler_never_does,
 };
@@ -121,10 +126,13 @@ macro_rules! replay_suite {
             snapshots_replay_only_what_came_after,
             projections_follow_live_side_by_side_and_rebuild_to_the_same_state,
             a_failing_projection_is_retried_then_reported_while_others_go_on,
+            a_projection_failing_with_a_store_error_is_reported_at_the_events_sequence,
+            a_projections_own_order_and_paging_are_the_runners_in_run_and_rebuild,
             run_returns_at_shutdown_while_a_handler_never_does,
             an_event_slower_than_the_lease_keeps_one_runner_applying,
             retries_outlasting_the_lease_keep_one_runner_applying,
-            a_rebuild_longer_than_the_lease_keeps_it
+            a_rebuild_longer_than_the_lease_keeps_it,
+            checkpointed_work_runs_once_per_position_from_zero
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

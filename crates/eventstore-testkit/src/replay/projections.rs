@@ -1,13 +1,16 @@
 //! Projections: side by side, live, rebuilt to the same state; one failing is retried,
-//! then reported, while the others go on; a runner returns at shutdown even while a
-//! handler never does.
+//! then reported at the event's sequence, while the others go on; a runner returns at
+//! shutdown even while a handler never does; the order and paging are the runner's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{CheckpointStore, EventStore as _, RetryPolicy, StoredEvent};
+use eventstore_core::{
+    CheckpointStore, Event, EventQuery, EventStore, Order, RetryPolicy, StoredEvent,
+};
 use eventstore_replay::{BoxError, Projection, ProjectionRunner};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -205,5 +208,140 @@ pub async fn run_returns_at_shutdown_while_a_handler_never_does<F: ReplayFixture
             .await
             .expect("the checkpoint loads"),
         None
+    );
+}
+
+/// Counts in memory the order creations, under the name "paged", though its filter asks
+/// for its own order and paging: newest first, after sequence 3, past one, two at most.
+struct PagedFilter(CountsInMemory);
+
+#[async_trait]
+impl Projection for PagedFilter {
+    fn name(&self) -> &str {
+        "paged"
+    }
+
+    fn filter(&self) -> EventQuery {
+        EventQuery::new()
+            .ty("order.created")
+            .order(Order::Descending)
+            .after(3)
+            .offset(1)
+            .limit(2)
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), BoxError> {
+        self.0.handle(event).await
+    }
+
+    async fn reset(&self) -> Result<(), BoxError> {
+        self.0.reset().await
+    }
+}
+
+/// A projection's filter gives which events it wants; the order and paging are the
+/// runner's (`Projection::filter`): `run` and `rebuild` alike apply every matching
+/// event, oldest first, whatever order, `after`, offset or limit the filter carries.
+pub async fn a_projections_own_order_and_paging_are_the_runners_in_run_and_rebuild<F>(fixture: F)
+where
+    F: ReplayFixture,
+{
+    let store = Arc::clone(fixture.store());
+    seed(&*store, 0..10).await;
+    let memory = CountsInMemory::default();
+    let runner = || ProjectionRunner::new(Arc::clone(&store)).with(PagedFilter(memory.clone()));
+    let expected: BTreeMap<String, i64> = [("order.created".to_owned(), 10)].into();
+
+    let shutdown = CancellationToken::new();
+    let run = {
+        let (runner, shutdown) = (runner(), shutdown.clone());
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
+    eventually("the run's counts", || async { memory.counts() == expected }).await;
+    shutdown.cancel();
+    let reports = run.await.expect("the runner finishes");
+    assert_eq!(reports[0].result.as_ref().ok(), Some(&10), "{reports:?}");
+
+    let rebuilt = runner()
+        .rebuild("paged")
+        .await
+        .expect("the projection rebuilds");
+    assert_eq!(rebuilt, 10, "every order creation, as the run applied");
+    assert_eq!(
+        memory.counts(),
+        expected,
+        "the rebuild's state is the run's"
+    );
+}
+
+/// Records one audit event per order in the store, whose id must be new: the second
+/// event of an order makes the append fail with `Error::Duplicate`, which the handler
+/// passes on.
+struct Auditor(Arc<dyn EventStore>);
+
+#[async_trait]
+impl Projection for Auditor {
+    fn name(&self) -> &str {
+        "auditor"
+    }
+
+    fn filter(&self) -> EventQuery {
+        EventQuery::new().source("/shop")
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), BoxError> {
+        let order = event.subject().unwrap_or("none");
+        let audit = Event::builder()
+            .id(format!("audit-{order}"))
+            .source("/audit")
+            .ty("order.audited")
+            .build()?;
+        self.0.append(vec![audit]).await?;
+        Ok(())
+    }
+}
+
+/// A projection whose handler fails with a store's error (here a duplicate it tried to
+/// append) is retried, then stops like any failing projection: its report names the
+/// event's sequence (`Error::Handler`), with the store's error as the cause.
+pub async fn a_projection_failing_with_a_store_error_is_reported_at_the_events_sequence<F>(
+    fixture: F,
+) where
+    F: ReplayFixture,
+{
+    let store = Arc::clone(fixture.store());
+    let seeded = seed(&*store, 0..1).await;
+    let (created, paid) = (seeded.appended[0].sequence, seeded.appended[1].sequence);
+    let events: Arc<dyn EventStore> = Arc::clone(&store) as Arc<dyn EventStore>;
+    let runner = ProjectionRunner::new(Arc::clone(&store))
+        .with(Auditor(events))
+        .retry(RetryPolicy {
+            max_attempts: 2,
+            initial_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+        });
+    // A hang guard, not a timing: the only projection stops, and `run` with it.
+    let reports = tokio::time::timeout(
+        Duration::from_secs(120),
+        runner.run(CancellationToken::new()),
+    )
+    .await
+    .expect("the runner stops with its only projection");
+    let err = reports[0].result.as_ref().expect_err("the auditor stopped");
+    assert_eq!(err.failed_sequence(), Some(paid), "{err:?}");
+    let cause = std::error::Error::source(err).map(ToString::to_string);
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("duplicate event")),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .load_checkpoint("projection/auditor")
+            .await
+            .expect("the checkpoint loads"),
+        Some(created),
+        "checkpointed up to the failing event"
     );
 }
