@@ -24,9 +24,13 @@ pub enum Position {
     Start,
     /// After this sequence (a checkpoint).
     After(i64),
-    /// After the last event committed when the follower starts — when its stream is
-    /// first polled — : only new events. To start from the moment of subscribing, read
-    /// [`EventStore::horizon`] then and follow from `After(horizon.safe)`.
+    /// After the safe horizon ([`Horizon::safe`]) when the follower starts — when its
+    /// stream is first polled —: the events committed after that moment, and, while a
+    /// transaction that took a smaller sequence is still open (which holds the horizon
+    /// back), also the events above the horizon that committed just before it. A
+    /// follower never skips an event, so it starts where nothing below is still to
+    /// come. To start from the moment of subscribing, read [`EventStore::horizon`] then
+    /// and follow from `After(horizon.safe)`.
     Now,
 }
 

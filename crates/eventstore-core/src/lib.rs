@@ -20,7 +20,7 @@
 //! # Ok::<(), eventstore_core::Error>(())
 //! ```
 //!
-//! With the `cloudevents-sdk` feature, [`sdk`] converts events to and from the
+//! With the `cloudevents-sdk` feature, the `sdk` module converts events to and from the
 //! CloudEvents SDK's `cloudevents::Event`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
