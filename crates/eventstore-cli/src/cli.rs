@@ -184,8 +184,16 @@ pub(crate) struct ExportArgs {
 /// `append`.
 #[derive(Debug, Args)]
 pub(crate) struct AppendArgs {
-    /// A CloudEvents JSON event or batch to append (`-` for stdin), instead of flags.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["id", "source", "ty"])]
+    /// A CloudEvents JSON event or batch to append (`-` for stdin), instead of the
+    /// event's flags (`--subject` names the stream `--expect` checks).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "id", "source", "ty", "time", "data", "text", "datacontenttype", "dataschema",
+            "correlation_id", "topic", "destination", "extensions",
+        ]
+    )]
     pub(crate) json: Option<String>,
     /// The event's `id` (default: generated).
     #[arg(long)]

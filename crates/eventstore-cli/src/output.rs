@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::Table;
 use eventstore_sql::timestamp::format_rfc3339;
-use eventstore_sql::{Data, EventStream, JsonFormat, StoredEvent};
+use eventstore_sql::{Data, Event, EventStream, JsonFormat, StoredEvent};
 use futures::TryStreamExt as _;
 
 use crate::cli::Output;
@@ -40,7 +40,7 @@ pub(crate) async fn print_events(output: Output, mut events: EventStream) -> Res
         }
         Output::Jsonl => {
             while let Some(event) = events.try_next().await? {
-                writeln!(out, "{}", format.write_event(&event))?;
+                writeln!(out, "{}", json_line(&format, &event))?;
                 count += 1;
             }
         }
@@ -53,7 +53,7 @@ pub(crate) async fn print_events(output: Output, mut events: EventStream) -> Res
 pub(crate) fn print_event(output: Output, event: &StoredEvent) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if output != Output::Table {
-        writeln!(out, "{}", JsonFormat::new().write_event(event))?;
+        writeln!(out, "{}", json_line(&JsonFormat::new(), event))?;
         return Ok(());
     }
     let mut table = Table::new();
@@ -88,6 +88,19 @@ pub(crate) fn print_event(output: Output, event: &StoredEvent) -> Result<()> {
     add("data", event.data().map(data_text));
     writeln!(out, "{table}")?;
     Ok(())
+}
+
+/// An event's CloudEvents JSON on one line, for JSON Lines. JSON data is written as it
+/// was stored, which may span lines (a pretty-printed document, as SQLite keeps it); a
+/// line break there can only be whitespace between tokens, since JSON strings escape
+/// theirs, so it becomes a space and the document means the same.
+pub(crate) fn json_line(format: &JsonFormat, event: &Event) -> String {
+    let text = format.write_event(event);
+    if text.contains(['\n', '\r']) {
+        text.replace(['\n', '\r'], " ")
+    } else {
+        text
+    }
 }
 
 /// One line for a followed event in table mode: `#seq type subject (source id)`.

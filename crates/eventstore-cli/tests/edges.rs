@@ -323,3 +323,129 @@ fn an_append_of_a_file_that_is_not_utf8_is_refused() {
     assert!(line.contains("not UTF-8"), "{line}");
     assert!(store.ok(&["-o", "jsonl", "query"]).trim().is_empty());
 }
+
+#[test]
+fn json_data_from_a_flag_is_stored_as_written() {
+    let store = Store::sqlite();
+    // Through a `serde_json::Value` the number became 1.2345678901234568e29 and one
+    // `tag` was dropped.
+    let data = r#"{"amount":123456789012345678901234567890,"tag":"a","tag":"b"}"#;
+    store.ok(&[
+        "append", "--source", "/a", "--type", "t", "--id", "x", "--data", data,
+    ]);
+    let got = store.ok(&["-o", "jsonl", "get", "/a", "x"]);
+    assert!(got.contains(&format!(r#""data":{data}"#)), "{got}");
+    assert_eq!(json_lines(&got)[0]["datacontenttype"], "application/json");
+    let refused = store.run(&["append", "--source", "/a", "--type", "t", "--data", "{x}"]);
+    assert!(refused.fails_with(2).contains("--data is not JSON"));
+}
+
+#[test]
+fn json_lines_output_keeps_each_event_on_one_line() {
+    let store = Store::sqlite();
+    // Pretty-printed: SQLite keeps the data's line breaks as written.
+    let batch = "[\n  {\n    \"specversion\": \"1.0\", \"id\": \"p1\", \"source\": \"/pretty\",\n    \
+                 \"type\": \"t\", \"data\": {\n      \"a\": [1,\r\n        2]\n    }\n  },\n  \
+                 {\"specversion\": \"1.0\", \"id\": \"p2\", \"source\": \"/pretty\", \"type\": \"t\",\n    \
+                 \"data\": [\n      \"line\\nbreak\"\n    ]\n  }\n]\n";
+    store
+        .run_with_input(&["append", "--json", "-"], batch)
+        .success();
+    let outputs = [
+        store.ok(&["export"]),
+        store.ok(&["-o", "jsonl", "query"]),
+        store.ok(&["-o", "jsonl", "tail", "--from", "start", "-n", "2"]),
+        store.ok(&["relay", "printer", "-n", "2"]),
+    ];
+    for output in &outputs {
+        assert_eq!(output.lines().count(), 2, "one event per line:\n{output}");
+        let events = json_lines(output);
+        assert_eq!(events[0]["data"]["a"], serde_json::json!([1, 2]));
+        assert_eq!(events[1]["data"][0], "line\nbreak");
+    }
+    let got = store.ok(&["-o", "jsonl", "get", "/pretty", "p1"]);
+    assert_eq!(got.lines().count(), 1, "{got}");
+
+    // What was exported imports again, event for event.
+    let other = Store::sqlite();
+    let run = other.run_with_input(&["import"], &outputs[0]);
+    assert_eq!(run.success(), "");
+    assert_eq!(run.stderr(), "imported 2 events\n");
+    assert_eq!(json_lines(&other.ok(&["export"])), json_lines(&outputs[0]));
+}
+
+#[test]
+fn append_from_json_refuses_the_flags_of_an_event() {
+    let store = Store::sqlite();
+    let file = store.dir.path().join("event.json");
+    std::fs::write(
+        &file,
+        r#"{"specversion":"1.0","id":"j1","source":"/j","type":"t"}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    // These would have been dropped without a word: the document holds the event.
+    for flags in [
+        &["--topic", "orders"][..],
+        &["--time", "now"],
+        &["--data", "{}"],
+        &["--text", "x"],
+        &["--datacontenttype", "text/plain"],
+        &["--dataschema", "https://example.com/s"],
+        &["--correlation-id", "c"],
+        &["--destination", "d"],
+        &["--ext", "tenant=acme"],
+    ] {
+        let mut args = vec!["append", "--json", file];
+        args.extend_from_slice(flags);
+        let run = store.run(&args);
+        assert_eq!(run.code(), 2, "{flags:?}: {}", run.stderr());
+    }
+    assert!(store.ok(&["-o", "jsonl", "query"]).trim().is_empty());
+    // The subject still names the stream an expectation checks.
+    store.ok(&[
+        "append",
+        "--json",
+        file,
+        "--subject",
+        "s",
+        "--expect",
+        "none",
+    ]);
+    assert_eq!(json_lines(&store.ok(&["-o", "jsonl", "query"])).len(), 1);
+}
+
+#[test]
+fn an_event_over_a_limit_is_reported_with_its_line_and_the_import_goes_on() {
+    let store = Store::sqlite();
+    let event = |n: u32, subject: &str| {
+        format!(
+            r#"{{"specversion":"1.0","id":"e{n}","source":"/lim","type":"t","subject":"{subject}"}}"#
+        )
+    };
+    // Valid CloudEvents, but a subject longer than the 1 KiB the store indexes.
+    let long = "s".repeat(2000);
+    let lines = [event(1, "a"), event(2, &long), event(3, "a"), event(4, "a")];
+    let path = store.dir.path().join("limits.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let run = store.run(&["import", "--batch-size", "2", path.to_str().unwrap()]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(
+            "limits.jsonl line 2: invalid event: attribute `subject` is 2000 bytes, over the \
+             limit of 1024 bytes"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("imported 2 events; 1 batch refused (1 invalid event, 2 events not written)"),
+        "{stderr}"
+    );
+    let ids: Vec<_> = json_lines(&store.ok(&["-o", "jsonl", "query"]))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["e3", "e4"], "the batch after it was imported");
+}

@@ -322,6 +322,9 @@ pub enum Rule {
     /// A control character (U+0000–U+001F, U+007F–U+009F), which CloudEvents strings
     /// must not contain.
     ControlCharacter(char),
+    /// A Unicode noncharacter (U+FDD0–U+FDEF, or U+FFFE and U+FFFF of any plane), which
+    /// CloudEvents strings must not contain.
+    Noncharacter(char),
 }
 
 impl fmt::Display for Rule {
@@ -377,6 +380,13 @@ impl fmt::Display for Rule {
                 write!(
                     f,
                     "must not contain control characters, found U+{:04X}",
+                    u32::from(*c)
+                )
+            }
+            Self::Noncharacter(c) => {
+                write!(
+                    f,
+                    "must not contain Unicode noncharacters, found U+{:04X}",
                     u32::from(*c)
                 )
             }

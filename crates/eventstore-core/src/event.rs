@@ -9,7 +9,9 @@ use crate::error::{Rule, ValidationError};
 use crate::extension::ExtensionValue;
 use crate::packed::{Attr, TextAttributes};
 use crate::timestamp;
-use crate::validate::{is_extension_name, is_media_type, is_uri, is_uri_reference};
+use crate::validate::{
+    is_extension_name, is_json_media_type, is_media_type, is_uri, is_uri_reference,
+};
 
 /// The only CloudEvents version this store accepts.
 pub const SPEC_VERSION: &str = "1.0";
@@ -295,12 +297,25 @@ fn optional(attribute: &str, value: &Option<String>) -> Result<(), ValidationErr
 }
 
 /// CloudEvents strings must not contain control characters (U+0000–U+001F,
-/// U+007F–U+009F); PostgreSQL could not store U+0000 in any case.
+/// U+007F–U+009F; PostgreSQL could not store U+0000 in any case) nor Unicode
+/// noncharacters.
 pub(crate) fn check_chars(value: &str) -> Result<(), Rule> {
-    match value.chars().find(|c| c.is_control()) {
-        Some(c) => Err(Rule::ControlCharacter(c)),
-        None => Ok(()),
+    for c in value.chars() {
+        if c.is_control() {
+            return Err(Rule::ControlCharacter(c));
+        }
+        if is_noncharacter(c) {
+            return Err(Rule::Noncharacter(c));
+        }
     }
+    Ok(())
+}
+
+/// The 66 code points Unicode sets aside as noncharacters: U+FDD0–U+FDEF and the last
+/// two of every plane (U+FFFE, U+FFFF, U+1FFFE, …, U+10FFFF).
+fn is_noncharacter(c: char) -> bool {
+    let c = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
 }
 
 /// Builds a valid [`Event`]; [`build`](Self::build) reports the first rule broken.
@@ -443,7 +458,9 @@ impl EventBuilder {
         self
     }
 
-    /// Sets text data.
+    /// Sets text data. Under a JSON `datacontenttype` (`application/json`, a `+json`
+    /// suffix) the text is a JSON document, and [`build`](Self::build) keeps it as JSON
+    /// data.
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.parts.data = Some(Data::Text(text.into()));
         self
@@ -457,11 +474,24 @@ impl EventBuilder {
 
     /// Validates and returns the event.
     ///
-    /// JSON `null` data is no data: the CloudEvents JSON format cannot tell them apart,
-    /// so the event model does not either.
+    /// Text data under a JSON `datacontenttype` becomes JSON data, and is refused
+    /// ([`Rule::NotJson`]) when it is not JSON: the CloudEvents JSON format writes such
+    /// data as a JSON value, never as a string holding a document, and reads it back as
+    /// JSON. JSON `null` data is no data: the CloudEvents JSON format cannot tell them
+    /// apart, so the event model does not either.
     pub fn build(mut self) -> Result<Event, ValidationError> {
         if let Some(error) = self.error {
             return Err(error);
+        }
+        let declared_json = self
+            .parts
+            .datacontenttype
+            .as_deref()
+            .is_some_and(is_json_media_type);
+        if declared_json && let Some(Data::Text(text)) = &mut self.parts.data {
+            let json = Json::from_string(std::mem::take(text))
+                .map_err(|e| invalid("data", Rule::NotJson(e.to_string())))?;
+            self.parts.data = Some(Data::Json(json));
         }
         if matches!(&self.parts.data, Some(Data::Json(json)) if json.as_str() == "null") {
             self.parts.data = None;

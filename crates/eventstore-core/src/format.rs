@@ -171,9 +171,26 @@ impl JsonFormat {
         if !is_extension_name(name) {
             return Err(invalid(Rule::InvalidExtensionName));
         }
-        let value: serde_json::Value =
-            serde_json::from_str(raw.get()).map_err(|e| invalid(Rule::NotJson(e.to_string())))?;
         let declared = self.extension_types.get(name).copied();
+        let number = raw
+            .get()
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit());
+        let value: serde_json::Value = match serde_json::from_str(raw.get()) {
+            Ok(value) => value,
+            // A number past `f64` (`1e400`) is valid JSON that a `Value` cannot hold: what
+            // it breaks is the Integer range, or the declared type.
+            Err(_) if number => {
+                return Err(invalid(match declared {
+                    None | Some(ExtensionType::Integer) => {
+                        Rule::IntegerOutOfRange(raw.get().to_owned())
+                    }
+                    Some(ty) => Rule::WrongType {
+                        expected: type_name(ty),
+                    },
+                }));
+            }
+            Err(e) => return Err(invalid(Rule::NotJson(e.to_string()))),
+        };
         match (declared, value) {
             (None | Some(ExtensionType::Boolean), serde_json::Value::Bool(b)) => {
                 Ok(ExtensionValue::Boolean(b))

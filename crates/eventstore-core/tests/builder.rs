@@ -183,3 +183,39 @@ fn every_text_attribute_reads_back_as_set_and_survives_a_round_trip_through_the_
     assert_eq!(without.destination(), Some("billing"));
     assert_eq!(without.correlationid(), Some("c-1"));
 }
+
+#[test]
+fn noncharacters_are_refused_in_attributes_but_not_in_data() {
+    // CloudEvents 1.0.2, "Type System": a String must not contain the code points
+    // Unicode identifies as noncharacters.
+    for (builder, attribute, found) in [
+        (valid().subject("a\u{FFFE}"), "subject", "U+FFFE"),
+        (valid().id("\u{FDD0}"), "id", "U+FDD0"),
+        (valid().ty("t\u{FDEF}"), "type", "U+FDEF"),
+        (
+            valid().correlationid("\u{1FFFF}"),
+            "correlationid",
+            "U+1FFFF",
+        ),
+        (valid().extension("note", "x\u{10FFFF}"), "note", "U+10FFFF"),
+    ] {
+        let error = builder.build().expect_err(attribute);
+        assert_eq!(error.attribute(), attribute);
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("noncharacters, found {found}")),
+            "{error}"
+        );
+    }
+    let doc = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","topic":"\uffff"}"#;
+    let error = doc.parse::<Event>().expect_err("a noncharacter in JSON");
+    let invalid = error.as_validation().expect("a validation error");
+    assert_eq!(invalid.attribute(), "topic");
+    // Their neighbours are characters, and data is not an attribute.
+    let event = valid()
+        .subject("\u{FDCF}\u{FDF0}\u{FFFD}\u{10FFFD}")
+        .text("\u{FFFF}\u{FDD0}")
+        .build();
+    assert!(event.is_ok(), "{event:?}");
+}

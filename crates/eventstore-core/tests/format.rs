@@ -174,3 +174,62 @@ fn strings_that_do_not_decode_say_why() {
         "{rule:?}"
     );
 }
+
+#[test]
+fn text_declared_json_is_written_as_a_json_value() {
+    // JSON format 1.0.2, 3.1: data whose datacontenttype declares JSON "MUST be stored
+    // directly as a JSON value, rather than as an encoded JSON document represented as a
+    // string".
+    let base = || Event::builder().id("1").source("/s").ty("t");
+    let event = base()
+        .datacontenttype("application/vnd.order+json; v=1")
+        .text(r#"{"total":5}"#)
+        .build()
+        .unwrap();
+    let written = JsonFormat::new().write_event(&event);
+    assert!(written.ends_with(r#""data":{"total":5}}"#), "{written}");
+    assert_eq!(
+        parse(&written).unwrap(),
+        event,
+        "and it reads back as it was"
+    );
+
+    let error = base()
+        .text("not JSON")
+        .datacontenttype("application/json")
+        .build()
+        .unwrap_err();
+    assert_eq!(error.attribute(), "data");
+    assert!(matches!(error.rule(), Rule::NotJson(_)), "{error}");
+    // Text under any other content type, or none, stays text.
+    let text = base()
+        .datacontenttype("text/csv")
+        .text("a,b")
+        .build()
+        .unwrap();
+    assert_eq!(text.data(), Some(&Data::Text("a,b".into())));
+    let plain = base().text("not JSON").build().unwrap();
+    assert_eq!(plain.data(), Some(&Data::Text("not JSON".into())));
+}
+
+#[test]
+fn a_number_past_f64_is_an_integer_out_of_range() {
+    // Valid JSON, which serde_json's `Value` cannot hold: not "invalid JSON".
+    let (name, rule) = attribute_of(parse(&format!(r#"{{{BASE},"big":1e400}}"#)).unwrap_err());
+    assert_eq!(
+        (name.as_str(), rule),
+        ("big", Rule::IntegerOutOfRange("1e400".into()))
+    );
+    let typed = JsonFormat::new().with_extension_type("when", ExtensionType::Timestamp);
+    let (_, rule) = attribute_of(
+        typed
+            .parse_event(&format!(r#"{{{BASE},"when":-1e400}}"#))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        rule,
+        Rule::WrongType {
+            expected: "an RFC 3339 timestamp string"
+        }
+    );
+}

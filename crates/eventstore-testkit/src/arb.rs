@@ -5,9 +5,10 @@ use eventstore_core::time::OffsetDateTime;
 use eventstore_core::{Data, Event, ExtensionType, ExtensionValue, Json, JsonFormat};
 use proptest::prelude::*;
 
-/// Strings CloudEvents allows in attributes: any Unicode but control characters.
+/// Strings CloudEvents allows in attributes: any Unicode but control characters and
+/// noncharacters.
 fn text() -> impl Strategy<Value = String> {
-    "[^\\p{Cc}]{1,24}"
+    "[^\\p{Cc}\\p{Noncharacter_Code_Point}]{1,24}"
 }
 
 /// URI-reference-safe strings.

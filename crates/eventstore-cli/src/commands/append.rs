@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result};
 use comfy_table::Table;
 use eventstore_sql::time::OffsetDateTime;
-use eventstore_sql::{AppendOptions, Event, ExpectedVersion, JsonFormat};
+use eventstore_sql::{AppendOptions, Event, ExpectedVersion, Json, JsonFormat};
 
 use crate::Context;
 use crate::backend::Backend;
@@ -113,9 +113,11 @@ fn from_flags(args: &AppendArgs) -> Result<Event> {
         builder = builder.time(time);
     }
     if let Some(data) = &args.data {
-        let value: serde_json::Value =
-            serde_json::from_str(data).map_err(|e| Usage(format!("--data is not JSON: {e}")))?;
-        builder = builder.json(&value);
+        // Kept as written: a `serde_json::Value` would round numbers to `f64` and keep one
+        // of the members that repeat a name.
+        let json = Json::from_string(data.clone())
+            .map_err(|e| Usage(format!("--data is not JSON: {e}")))?;
+        builder = builder.data(json).datacontenttype("application/json");
     }
     if let Some(text) = &args.text {
         builder = builder.text(text);

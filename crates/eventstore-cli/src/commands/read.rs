@@ -11,7 +11,7 @@ use crate::Context;
 use crate::backend::Backend;
 use crate::cli::{ExportArgs, Output, QueryArgs};
 use crate::failure::{INVALID, OK};
-use crate::output::{plural, print_event, print_events};
+use crate::output::{json_line, plural, print_event, print_events};
 
 impl QueryArgs {
     /// The query the flags describe.
@@ -42,7 +42,7 @@ pub(crate) async fn export(backend: &Backend, args: &ExportArgs) -> Result<u8> {
     let format = JsonFormat::new();
     let mut count = 0u64;
     while let Some(event) = events.try_next().await? {
-        writeln!(out, "{}", format.write_event(&event))?;
+        writeln!(out, "{}", json_line(&format, &event))?;
         count += 1;
     }
     out.flush()?;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::cli::RelayArgs;
 use crate::failure::OK;
+use crate::output::json_line;
 
 /// A sender that writes each event as a line of CloudEvents JSON on stdout. It ends its
 /// round (`round`) once one more batch could take it past `limit`, and the whole relay
@@ -37,7 +38,7 @@ impl PrintSender {
         let format = JsonFormat::new();
         let mut out = std::io::stdout().lock();
         for event in events {
-            writeln!(out, "{}", format.write_event(event))?;
+            writeln!(out, "{}", json_line(&format, event))?;
         }
         out.flush()
     }

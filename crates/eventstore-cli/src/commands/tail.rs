@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::cli::{Output, TailArgs};
 use crate::failure::OK;
 use crate::filters::position;
-use crate::output::event_line;
+use crate::output::{event_line, json_line};
 
 /// Prints each matching event as it commits, until Ctrl-C or `--count` events.
 pub(crate) async fn run(backend: &Backend, cx: &Context, args: &TailArgs) -> Result<u8> {
@@ -33,7 +33,7 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &TailArgs) -> Res
         // Each line is flushed as it is printed: a reader of a pipe sees it at once.
         match cx.output {
             Output::Table => outln!("{}", event_line(&event))?,
-            Output::Json | Output::Jsonl => outln!("{}", format.write_event(&event))?,
+            Output::Json | Output::Jsonl => outln!("{}", json_line(&format, &event))?,
         }
         seen += 1;
     }

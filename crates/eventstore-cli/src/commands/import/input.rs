@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use eventstore_sql::{Event, JsonFormat};
+use eventstore_sql::{Event, JsonFormat, Limits, ValidationError};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
@@ -113,7 +113,7 @@ impl Reading<'_> {
                 continue;
             }
             // A line that is not UTF-8 is one bad event, not the end of the input.
-            let parsed = utf8(&line).and_then(|line| json.parse_event(line));
+            let parsed = utf8(&line).and_then(|line| parse_event(&json, line));
             match parsed {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
@@ -154,7 +154,7 @@ impl Reading<'_> {
         let mut chunk = self.chunk(items.first().map_or("", |i| &i.0));
         let count = items.len();
         for (n, (place, test_id, raw)) in items.into_iter().enumerate() {
-            match json.parse_event(raw.get()) {
+            match parse_event(&json, raw.get()) {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
                     place: place.clone(),
@@ -189,6 +189,21 @@ impl Reading<'_> {
         // The receiver is gone only when the writer stopped on an error it reports.
         let _ = self.chunks.blocking_send(chunk);
         Ok(())
+    }
+}
+
+/// One event, checked against the limits of the stores the tool opens (the defaults)
+/// too: an event the store would refuse as too large is reported with its place, as any
+/// invalid event is, instead of failing its batch's write.
+fn parse_event(json: &JsonFormat, text: &str) -> Result<Event, eventstore_sql::Error> {
+    let event = json.parse_event(text)?;
+    match Limits::default().check_event(0, &event) {
+        Ok(()) => Ok(event),
+        // Without the index the check gives it: the place says where the event is.
+        Err(eventstore_sql::Error::Invalid(error)) => {
+            Err(ValidationError::new(error.attribute(), error.rule().clone()).into())
+        }
+        Err(error) => Err(error),
     }
 }
 

@@ -157,7 +157,11 @@ impl Writer {
                 summary.skipped += skipped;
                 Ok(())
             }
-            Err(error) if error.is_duplicate() || error.is_conflict() => {
+            // Refused whole, with nothing written: reported, and the import goes on. The
+            // reader reports invalid events already; what the store can still refuse as
+            // invalid is the batch itself (more events than an append takes, with
+            // `--on-duplicate skip`).
+            Err(error) if error.is_duplicate() || error.is_conflict() || error.is_invalid() => {
                 eprintln!("error: {input} batch from {start} refused: {error}");
                 summary.refused_batches += 1;
                 summary.not_written += count;
