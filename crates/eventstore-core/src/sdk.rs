@@ -30,9 +30,10 @@
 //!   wrong). `correlationid`, `topic` and `destination` extensions become the store's
 //!   attributes of those names and must be strings. An SDK `Integer` extension must fit
 //!   the CloudEvents `Integer` (32 bits); the SDK holds 64. JSON data is kept as the SDK
-//!   holds it (a `serde_json::Value`); string data under a JSON `datacontenttype` is
-//!   the JSON string it stands for in the SDK's JSON format, other string data text,
-//!   bytes binary. Only CloudEvents 1.0 events are stored: a 0.3 event is refused
+//!   holds it (a `serde_json::Value`); string data is text, which under a JSON
+//!   `datacontenttype` is the JSON document it holds (as the SDK sends it in an HTTP
+//!   body, and as [`EventBuilder::text`](crate::EventBuilder::text) takes it) and must
+//!   be JSON ([`Rule::NotJson`]); bytes are binary data. Only CloudEvents 1.0 events are stored: a 0.3 event is refused
 //!   ([`Rule::UnsupportedSpecVersion`]).
 //! - **Out of the store** ([`TryFrom<&Event>`](cloudevents::Event#impl-TryFrom<%26Event>-for-Event)):
 //!   the SDK knows three extension types, so the store's `URI`, `URI-reference`,
@@ -55,7 +56,6 @@ use cloudevents::event::{
 
 use crate::error::{Rule, ValidationError};
 use crate::extension::ExtensionValue;
-use crate::validate::is_json_media_type;
 use crate::{Data, Event, Json, timestamp};
 
 impl TryFrom<cloudevents::Event> for Event {
@@ -101,14 +101,13 @@ impl TryFrom<cloudevents::Event> for Event {
         if let Some(schema) = schema {
             builder = builder.dataschema(schema.as_str());
         }
-        let json_type = content_type.as_deref().is_none_or(is_json_media_type);
         if let Some(content_type) = content_type {
             builder = builder.datacontenttype(content_type);
         }
         let data = match data {
             None => None,
             Some(SdkData::Json(value)) => Some(Data::Json(json(&value)?)),
-            Some(SdkData::String(text)) if json_type => Some(Data::Json(json(&text)?)),
+            // Under a JSON `datacontenttype` the builder takes text as the JSON document.
             Some(SdkData::String(text)) => Some(Data::Text(text)),
             Some(SdkData::Binary(bytes)) => Some(Data::Binary(bytes)),
         };

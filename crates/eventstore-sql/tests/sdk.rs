@@ -113,30 +113,30 @@ fn the_sdk_gets_every_attribute_and_strings_for_the_types_it_lacks() {
 }
 
 #[test]
-fn string_data_under_a_json_content_type_is_the_json_string_it_stands_for() {
-    let sdk = EventBuilderV10::new()
-        .id("1")
-        .source("s")
-        .ty("t")
-        .data("application/cloudevents+json", "not an object")
-        .build()
-        .unwrap();
-    let event = Event::try_from(sdk).unwrap();
+fn string_data_under_a_json_content_type_is_the_json_document_it_holds() {
+    let with_string = |content_type: &str, data: &str| {
+        let sdk = EventBuilderV10::new()
+            .id("1")
+            .source("s")
+            .ty("t")
+            .data(content_type, data)
+            .build()
+            .unwrap();
+        Event::try_from(sdk)
+    };
+    let event = with_string("application/cloudevents+json", r#"{"total":5}"#).unwrap();
     let data = event
         .data()
         .and_then(eventstore_sql::Data::as_json)
         .unwrap();
-    assert_eq!(data.as_str(), "\"not an object\"");
+    assert_eq!(data.to_value(), json!({ "total": 5 }));
 
-    let sdk = EventBuilderV10::new()
-        .id("1")
-        .source("s")
-        .ty("t")
-        .data("text/plain", "plain")
-        .build()
-        .unwrap();
+    let error = with_string("application/json", "not json").unwrap_err();
+    assert_eq!(error.attribute(), "data");
+    assert!(matches!(error.rule(), Rule::NotJson(_)));
+
     assert_eq!(
-        Event::try_from(sdk).unwrap().data(),
+        with_string("text/plain", "plain").unwrap().data(),
         Some(&eventstore_sql::Data::Text("plain".to_owned()))
     );
 }
