@@ -1,5 +1,8 @@
 //! Bulk import: many events in one write transaction, through one prepared insert.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{
     AppendOptions, Error, Event, ImportChunks, ImportResult, Result, StreamVersions,
@@ -40,6 +43,10 @@ impl SqliteEventStore {
     /// commit, looks each subject's version up once, and gives the writer a larger page
     /// cache for the load. The iterator is consumed on the blocking pool.
     ///
+    /// An import whose caller gives up on it (drops its future, as a time-out does)
+    /// stops pulling events and rolls back, as PostgreSQL's does, rather than holding
+    /// the writer, and committing, for a caller that has gone.
+    ///
     /// ```
     /// use eventstore_core::{Event, EventStore};
     /// use eventstore_sqlite::SqliteEventStore;
@@ -63,11 +70,13 @@ impl SqliteEventStore {
     {
         let events = events.into_iter();
         let span = tracing::info_span!("import", table = %self.table());
+        let given_up = GivenUp::default();
+        let abandoned = Arc::clone(&given_up.0);
         self.with_writer_pooled(move |conn, shared| {
             let _entered = span.enter();
             conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
                 .map_err(db)?;
-            let imported = import_in(conn, &shared.write_sql, events)?;
+            let imported = import_in(conn, &shared.write_sql, events, &abandoned)?;
             if imported.count > 0 {
                 shared.signal.notify();
             }
@@ -77,13 +86,27 @@ impl SqliteEventStore {
     }
 }
 
+/// Set when the future of an [`import`](SqliteEventStore::import) is dropped: before
+/// the import ended, its caller gave up on it. (Set after it ended, it changes nothing.)
+#[derive(Default)]
+struct GivenUp(Arc<AtomicBool>);
+
+impl Drop for GivenUp {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Writes `events` in one `BEGIN IMMEDIATE` transaction on the writer connection,
-/// rolled back (by the transaction's drop) on any error.
+/// rolled back (by the transaction's drop) on any error, or once `abandoned` is set:
+/// no more events are pulled, and nothing commits.
 fn import_in(
     conn: &mut Connection,
     write_sql: &WriteSql,
     events: impl Iterator<Item = Event>,
+    abandoned: &AtomicBool,
 ) -> Result<ImportResult> {
+    let events = events.take_while(|_| !abandoned.load(Ordering::Relaxed));
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
@@ -115,6 +138,9 @@ fn import_in(
             }
             count += chunk.len() as u64;
         }
+    }
+    if abandoned.load(Ordering::Relaxed) {
+        return Err(Error::database("the import's caller gave up on it"));
     }
     tx.commit().map_err(db)?;
     Ok(ImportResult { count, recorded_at })

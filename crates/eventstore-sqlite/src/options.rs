@@ -1,5 +1,6 @@
 //! How to open a SQLite event store.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,7 +19,36 @@ pub(crate) enum Location {
     Memory,
 }
 
+/// The name SQLite takes as a private in-memory database of each connection.
+const MEMORY: &str = ":memory:";
+
+/// The start of the names SQLite keeps for its own tables and indexes.
+const RESERVED_PREFIX: &str = "sqlite_";
+
+/// The longest time-out SQLite's busy handler takes (`i32::MAX` milliseconds, about
+/// 24.8 days); longer time-outs are taken as this one.
+const LONGEST_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 impl Location {
+    /// What the store's connections open: a file's absolute path, or the URI of a new
+    /// in-memory database.
+    ///
+    /// The connections open it at different times (readers as they are needed, and
+    /// again after the pool retires them), so a relative path is resolved once, against
+    /// the current directory when the store opens: a later change of directory would
+    /// give them another file. An empty path, which SQLite takes as a private temporary
+    /// database of each connection, names no file they could share.
+    pub(crate) fn connection_path(&self) -> Result<PathBuf> {
+        match self {
+            Self::Memory => Ok(PathBuf::from(Self::memory_uri())),
+            Self::File(path) if path.as_os_str().is_empty() => Err(Error::Config(
+                "an empty path names no SQLite database file".to_owned(),
+            )),
+            Self::File(path) => std::path::absolute(path)
+                .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}"))),
+        }
+    }
+
     /// The URI of a new private in-memory database, distinct from every other one of
     /// the process: its connections share it, and it ends with the last of them.
     pub(crate) fn memory_uri() -> String {
@@ -55,9 +85,16 @@ pub struct SqliteOptions {
 }
 
 impl SqliteOptions {
-    /// A database file, created if missing.
+    /// A database file, created if missing. A relative path is taken from the current
+    /// directory when the store opens. `:memory:`, which SQLite takes as a private
+    /// in-memory database of each connection, is [`in_memory`](Self::in_memory)'s
+    /// database, shared by the store's connections.
     pub fn file(path: impl AsRef<Path>) -> Self {
-        Self::with_location(Location::File(path.as_ref().to_owned()))
+        let path = path.as_ref();
+        if path.as_os_str() == OsStr::new(MEMORY) {
+            return Self::in_memory();
+        }
+        Self::with_location(Location::File(path.to_owned()))
     }
 
     /// A private in-memory database that lives as long as the store: each store opened
@@ -78,7 +115,7 @@ impl SqliteOptions {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
         match path {
             "" => Err(Error::Config(format!("{url:?} names no database file"))),
-            ":memory:" => Ok(Self::in_memory()),
+            MEMORY => Ok(Self::in_memory()),
             path => Ok(Self::file(path)),
         }
     }
@@ -110,9 +147,20 @@ impl SqliteOptions {
         self
     }
 
-    /// The event table's name (default `events`): validated as an identifier.
+    /// The event table's name (default `events`): validated as an identifier, and
+    /// refused when it begins with `sqlite_`, which SQLite reserves for its own tables.
     pub fn table(mut self, name: &str) -> Result<Self> {
-        self.table = TableName::new(name)?;
+        let table = TableName::new(name)?;
+        if name
+            .get(..RESERVED_PREFIX.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_PREFIX))
+        {
+            return Err(Error::Config(format!(
+                "table name {name:?} begins with {RESERVED_PREFIX:?}, which SQLite reserves \
+                 for its own tables"
+            )));
+        }
+        self.table = table;
         Ok(self)
     }
 
@@ -127,22 +175,24 @@ impl SqliteOptions {
     }
 
     /// How long a read waits for a free reader connection, when every one is busy,
-    /// before failing with [`Error::Timeout`] (default 30 s). Paged reads hold a reader
-    /// only while a page is fetched; point reads for one index probe.
+    /// before failing with [`Error::Timeout`] (default 30 s; a longer time-out than about
+    /// 24.8 days waits that long). Paged reads hold a reader only while a page is
+    /// fetched; point reads for one index probe.
     pub fn reader_timeout(mut self, timeout: Duration) -> Result<Self> {
         if timeout.is_zero() {
             return Err(Error::Config(
                 "reader_timeout must be longer than zero".to_owned(),
             ));
         }
-        self.reader_timeout = timeout;
+        self.reader_timeout = timeout.min(LONGEST_TIMEOUT);
         Ok(self)
     }
 
     /// How long a statement waits for another process's lock before failing with
-    /// [`Error::Timeout`] (default 5 s).
+    /// [`Error::Timeout`] (default 5 s). SQLite waits at most `i32::MAX` milliseconds
+    /// (about 24.8 days): a longer time-out waits that long.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.busy_timeout = timeout.min(LONGEST_TIMEOUT);
         self
     }
 

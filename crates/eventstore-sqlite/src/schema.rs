@@ -69,15 +69,36 @@ fn recorded_version(conn: &Connection, table: &TableName) -> Result<i64> {
     .map_err(db)
 }
 
+/// Whether the optional `(type, time)` index of `table` exists.
+fn type_time_index_exists(conn: &Connection, table: &TableName) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+        [format!("{}_type_time", table.as_str())],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(db)
+}
+
 /// Applies every migration `table` lacks, and creates the optional `(type, time)` index
 /// when `type_time_index` and it is missing, in one write transaction; returns the
 /// versions applied. Fails with [`Error::SchemaTooNew`] when the file is ahead of this
 /// build.
+///
+/// A schema with nothing to apply, the usual case, is found without the write lock:
+/// a store opening while another process holds the lock for a long write (an import,
+/// a long transaction) would otherwise wait for it, and fail with a time-out.
 pub(crate) fn migrate(
     conn: &mut Connection,
     table: &TableName,
     type_time_index: bool,
 ) -> Result<Vec<i64>> {
+    let found = recorded_version(conn, table)?;
+    migration::ensure_not_newer(table, found, SCHEMA_VERSION)?;
+    if found == SCHEMA_VERSION && (!type_time_index || type_time_index_exists(conn, table)?) {
+        return Ok(Vec::new());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;

@@ -49,8 +49,11 @@ pub struct SqliteEventStore {
 
 pub(crate) struct Shared {
     pub(crate) table: TableName,
-    readers: Pool<SqliteConnectionManager>,
-    writer: Arc<Mutex<Connection>>,
+    /// The reader connections; `None` once closed (the pool's idle connections close
+    /// with it, those reading a page once the page is read).
+    readers: std::sync::Mutex<Option<Pool<SqliteConnectionManager>>>,
+    /// The writer connection; `None` once closed.
+    writer: Arc<Mutex<Option<Connection>>>,
     pub(crate) write_sql: WriteSql,
     page_size: u64,
     /// Whether migrating creates the optional `(type, time)` index.
@@ -150,9 +153,15 @@ impl Shared {
     /// A reader from the pool. r2d2 fails a checkout only when its connection timeout
     /// ([`SqliteOptions::reader_timeout`]) passed (every reader busy, or none could be opened: the message then carries
     /// the last error), so a failure is a [`Error::Timeout`], as a pool time-out is on
-    /// PostgreSQL.
+    /// PostgreSQL. Once the store is closed, a checkout fails with [`Error::Closed`].
     pub(crate) fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        self.readers
+        let readers = self
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        readers
+            .ok_or(Error::Closed)?
             .get()
             .map_err(|e| eventstore_core::Error::Timeout(Box::new(e)))
     }
@@ -239,10 +248,7 @@ impl SqliteEventStore {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let path = match &options.location {
-            Location::File(path) => path.to_string_lossy().into_owned(),
-            Location::Memory => Location::memory_uri(),
-        };
+        let path = options.location.connection_path()?;
         let mut writer = Connection::open_with_flags(&path, flags)
             .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
         configure(&writer, &options).map_err(db)?;
@@ -287,8 +293,8 @@ impl SqliteEventStore {
         Ok(Shared {
             write_sql: WriteSql::new(&options.table, options.limits),
             table: options.table,
-            readers,
-            writer: Arc::new(Mutex::new(writer)),
+            readers: std::sync::Mutex::new(Some(readers)),
+            writer: Arc::new(Mutex::new(Some(writer))),
             page_size: options.page_size,
             type_time_index: options.type_time_index,
             signal: Arc::new(CommitSignal::new(options.poll_interval)),
@@ -322,12 +328,14 @@ impl SqliteEventStore {
     /// has read may fail to take the write lock. This store's followers are not told of
     /// the commit, which they see at their next poll; call
     /// [`notify_committed`](Self::notify_committed) after committing to wake them at once.
+    /// On a closed store it fails with [`Error::Closed`] and writes nothing.
     pub fn append_in(
         &self,
         conn: &Connection,
         events: &[Event],
         options: &AppendOptions,
     ) -> Result<AppendResult> {
+        self.shared.check_open()?;
         if conn.is_autocommit() {
             return Err(Error::Config(
                 "append_in needs an open transaction on the connection (begin one with \
@@ -388,12 +396,13 @@ impl SqliteEventStore {
         f: impl FnOnce(&mut Connection, &Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.shared.check_open()?;
-        let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        let mut writer = Arc::clone(&self.shared.writer).lock_owned().await;
         // Closed while waiting: `close` has had the writer and returned.
         self.shared.check_open()?;
         let shared = Arc::clone(&self.shared);
         work.run(move || {
-            let done = f(&mut conn, &shared);
+            let conn = writer.as_mut().ok_or(Error::Closed)?;
+            let done = f(conn, &shared);
             shared.after_write();
             done
         })
@@ -565,7 +574,7 @@ impl EventStore for SqliteEventStore {
                     options,
                     done,
                 });
-            let mut conn = Arc::clone(&self.shared.writer).lock_owned().await;
+            let mut writer = Arc::clone(&self.shared.writer).lock_owned().await;
             // The writer's previous holder may have committed this append already.
             if let Ok(appended) = result.try_recv() {
                 return appended;
@@ -581,7 +590,7 @@ impl EventStore for SqliteEventStore {
             let shared = Arc::clone(&self.shared);
             Work::Short
                 .run(move || {
-                    shared.commit_pending(&mut conn);
+                    shared.commit_pending(writer.as_mut().ok_or(Error::Closed)?);
                     Ok(())
                 })
                 .await?;
@@ -643,18 +652,30 @@ impl EventStore for SqliteEventStore {
 
     async fn close(&self) -> Result<()> {
         self.shared.signal.close();
+        // Idle readers close now, those reading a page once it is read, even while
+        // clones of the store live on.
+        drop(
+            self.shared
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         // Wait for appends already queued to finish; refresh the planner's statistics
-        // where they are stale, and checkpoint the WAL so the file is complete on its own.
-        // The checkpoint thread ends first, so that the last checkpoint is not kept
-        // waiting by one of its own.
-        let conn = Arc::clone(&self.shared.writer).lock_owned().await;
+        // where they are stale, and checkpoint the WAL so the file is complete on its own,
+        // then close the writer. The checkpoint thread ends first, so that the last
+        // checkpoint is not kept waiting by one of its own.
+        let Some(conn) = Arc::clone(&self.shared.writer).lock_owned().await.take() else {
+            return Ok(()); // Closed before.
+        };
         let shared = Arc::clone(&self.shared);
         let finish = tokio::task::spawn_blocking(move || {
             if let Some(checkpointer) = &shared.checkpointer {
                 checkpointer.stop();
             }
             conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(db)
+                .map_err(db)?;
+            conn.close().map_err(|(_, e)| db(e))
         });
         joined(finish.await)
     }

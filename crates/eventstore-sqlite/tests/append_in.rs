@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eventstore_core::{AppendOptions, Event, EventStore, ExpectedVersion};
+use eventstore_core::{AppendOptions, Error, Event, EventStore, ExpectedVersion};
 use eventstore_sqlite::SqliteEventStore;
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -68,4 +68,33 @@ async fn a_refused_batch_leaves_nothing_in_the_callers_transaction() {
         .query_row("SELECT note FROM business", [], |row| row.get(0))
         .unwrap();
     assert_eq!(kept, "kept");
+}
+
+/// As on PostgreSQL, a closed store refuses to append, in a caller's transaction too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_appends_nothing_in_the_callers_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.close().await.unwrap();
+    let refused = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            let refused = store.append_in(&tx, &[on("late", "x")], &AppendOptions::new());
+            tx.commit().unwrap();
+            refused
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(refused, Err(Error::Closed)), "{refused:?}");
+    let stored: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
 }

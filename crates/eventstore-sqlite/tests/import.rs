@@ -41,3 +41,58 @@ async fn an_import_is_durable_across_reopening() {
         Some(100)
     );
 }
+
+/// An import given up on (its future dropped, here by a time-out) stops and writes
+/// nothing, as on PostgreSQL: it neither holds the writer, and every append behind it,
+/// for as long as its source lasts, nor commits for a caller that has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_given_up_on_stops_and_writes_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// Ends the endless source when the test ends, passed or failed.
+    struct Dry(Arc<AtomicBool>);
+    impl Drop for Dry {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .unwrap();
+    let dry = Dry(Arc::new(AtomicBool::new(false)));
+    let source = {
+        let dry = Arc::clone(&dry.0);
+        (0..).map_while(move |i| {
+            std::thread::sleep(Duration::from_millis(1));
+            (!dry.load(Ordering::Relaxed))
+                .then(|| eventstore_testkit::data::on_subject(format!("imported-{i}"), "s"))
+        })
+    };
+    let given_up = tokio::time::timeout(Duration::from_millis(200), store.import(source)).await;
+    assert!(given_up.is_err(), "the source never ends: {given_up:?}");
+    let appended = tokio::time::timeout(
+        Duration::from_secs(10),
+        eventstore_core::EventStore::append(
+            &store,
+            vec![eventstore_testkit::data::on_subject("after", "s")],
+        ),
+    )
+    .await;
+    assert!(
+        appended.is_ok(),
+        "the append waited behind the import given up on"
+    );
+    appended.unwrap().unwrap();
+    assert_eq!(
+        eventstore_core::EventStore::stream_version(&store, "s")
+            .await
+            .unwrap(),
+        Some(1),
+        "nothing of the import was written"
+    );
+    drop(dry);
+}

@@ -36,6 +36,26 @@ async fn data_survives_reopening() {
     assert_eq!(store.stream_version("s").await.unwrap(), Some(2));
 }
 
+/// As `EventStore::close` promises (and the PostgreSQL store's pool does), the store's
+/// connections close with it, not when its last clone is dropped: the file is left
+/// whole and alone, its write-ahead log removed by the last connection's close.
+#[tokio::test]
+async fn close_releases_the_file_while_the_store_is_still_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    assert_eq!(count(&store).await, 1);
+    assert!(store.get("/t", "1").await.unwrap().is_some());
+    store.close().await.unwrap();
+    assert!(!dir.path().join("events.db-wal").exists());
+    assert!(matches!(store.get("/t", "1").await, Err(Error::Closed)));
+    store.close().await.unwrap();
+    let reopened = SqliteEventStore::open(&path).await.unwrap();
+    assert_eq!(count(&reopened).await, 1);
+    drop(store);
+}
+
 #[tokio::test]
 async fn urls_name_files_or_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,6 +117,19 @@ async fn tables_in_one_file_are_independent() {
             "{bad:?}"
         );
     }
+}
+
+/// A name SQLite keeps for itself is refused as configuration, as other invalid names
+/// are, not when the store opens with an untyped database error.
+#[test]
+fn table_names_sqlite_reserves_are_refused() {
+    for reserved in ["sqlite_events", "SQLite_Events"] {
+        match SqliteOptions::in_memory().table(reserved) {
+            Err(Error::Config(message)) => assert!(message.contains("reserves"), "{message}"),
+            other => panic!("{reserved}: {other:?}"),
+        }
+    }
+    assert!(SqliteOptions::in_memory().table("sqlite").is_ok());
 }
 
 #[tokio::test]
@@ -309,6 +342,50 @@ async fn an_oversized_batch_is_refused_without_waiting_for_the_write_lock() {
     assert!(error.is_invalid(), "{error:?}");
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(count(&store).await, 0);
+}
+
+/// `Duration::MAX`, "wait for ever", is taken as the longest wait SQLite and the pool
+/// can keep, not a panic.
+#[tokio::test]
+async fn the_longest_time_outs_open_a_working_store() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let busy = SqliteOptions::file(dir.path().join("busy.db")).busy_timeout(Duration::MAX);
+    let reader = SqliteOptions::file(dir.path().join("reader.db"))
+        .reader_timeout(Duration::MAX)
+        .unwrap();
+    for options in [busy, reader] {
+        let store = options.open().await.unwrap();
+        store.append(vec![event("1")]).await.unwrap();
+        assert_eq!(count(&store).await, 1);
+    }
+}
+
+/// Opening a file whose schema is up to date takes no write lock, so it neither waits
+/// for another process's long write nor times out behind it.
+#[tokio::test]
+async fn a_store_opens_while_another_process_holds_the_write_lock() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let first = SqliteEventStore::open(&path).await.unwrap();
+    first.append(vec![event("1")]).await.unwrap();
+    // Another process holds the write lock through a long write (an import).
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let opening = || SqliteOptions::file(&path).busy_timeout(Duration::from_millis(100));
+    let second = opening().open().await.unwrap();
+    assert_eq!(count(&second).await, 1, "it reads beside the writer");
+    // An index still to create needs the lock, and waits for it.
+    let error = opening().type_time_index(true).open().await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    opening().type_time_index(true).open().await.unwrap();
+    assert!(type_time_index_exists(&path));
+    second.append(vec![event("2")]).await.unwrap();
+    assert_eq!(count(&first).await, 2);
 }
 
 fn type_time_index_exists(path: &std::path::Path) -> bool {
