@@ -74,14 +74,24 @@ pub struct CommitSignal {
 }
 
 impl CommitSignal {
-    /// A signal whose wake-up streams also tick every `poll_interval`.
+    /// The shortest polling interval: a shorter one (zero, say) would have every
+    /// follower query the store in a loop.
+    pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+    /// A signal whose wake-up streams also tick every `poll_interval` (at least
+    /// [`MIN_POLL_INTERVAL`](Self::MIN_POLL_INTERVAL)).
     pub fn new(poll_interval: Duration) -> Self {
         Self {
             commits: tokio::sync::watch::Sender::new(0),
             wakes: tokio::sync::watch::Sender::new(0),
             closed: AtomicBool::new(false),
-            poll_interval,
+            poll_interval: poll_interval.max(Self::MIN_POLL_INTERVAL),
         }
+    }
+
+    /// How often its wake-up streams tick.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
     }
 
     /// Wakes every follower: call after this process committed events.
@@ -279,5 +289,20 @@ impl Stream for Follower {
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_poll_interval_is_taken_as_the_shortest() {
+        assert_eq!(
+            CommitSignal::new(Duration::ZERO).poll_interval(),
+            CommitSignal::MIN_POLL_INTERVAL
+        );
+        let slow = Duration::from_secs(2);
+        assert_eq!(CommitSignal::new(slow).poll_interval(), slow);
     }
 }

@@ -133,7 +133,8 @@ impl PostgresOptions {
     }
 
     /// How often followers look for events appended by other processes (default
-    /// 250 ms). Appends through this store wake them at once.
+    /// 250 ms). Appends through this store wake them at once. An interval under 1 ms is taken as
+    /// 1 ms ([`CommitSignal::MIN_POLL_INTERVAL`](eventstore_core::CommitSignal::MIN_POLL_INTERVAL)).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self

@@ -104,7 +104,10 @@ impl SqliteOptions {
     }
 
     /// Options from a URL: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
-    /// `sqlite:path.db` or `sqlite::memory:`.
+    /// `sqlite:path.db` or `sqlite::memory:`. The path is percent-decoded
+    /// (`sqlite:///data/my%20events.db` names `/data/my events.db`). A URL takes no
+    /// parameters: `?mode=ro` and the like are refused with [`Error::Config`] rather than
+    /// ignored; the other options are set on the `SqliteOptions` it returns.
     pub fn from_url(url: &str) -> Result<Self> {
         let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
             Error::Config(format!(
@@ -112,11 +115,21 @@ impl SqliteOptions {
             ))
         })?;
         let path = rest.strip_prefix("//").unwrap_or(rest);
-        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        if let Some((_, parameters)) = path.split_once(['?', '#']) {
+            return Err(Error::Config(format!(
+                "{url:?}: a sqlite: URL takes no parameters ({parameters:?}); set options \
+                 on SqliteOptions"
+            )));
+        }
         match path {
             "" => Err(Error::Config(format!("{url:?} names no database file"))),
             MEMORY => Ok(Self::in_memory()),
-            path => Ok(Self::file(path)),
+            path => Ok(Self::file(percent_decoded(path).ok_or_else(|| {
+                Error::Config(format!(
+                    "{url:?}: a `%` in a URL must start an escape of two hex digits (`%25` \
+                     for `%` itself)"
+                ))
+            })?)),
         }
     }
 
@@ -275,7 +288,8 @@ impl SqliteOptions {
     }
 
     /// How often followers look for events appended by other processes (default 250 ms).
-    /// Appends through this store wake them at once.
+    /// Appends through this store wake them at once. An interval under 1 ms is taken as
+    /// 1 ms ([`CommitSignal::MIN_POLL_INTERVAL`](eventstore_core::CommitSignal::MIN_POLL_INTERVAL)).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -284,5 +298,31 @@ impl SqliteOptions {
     /// Opens the store.
     pub async fn open(self) -> Result<SqliteEventStore> {
         SqliteEventStore::open_with(self).await
+    }
+}
+
+/// A URL path with its `%XX` escapes decoded (`None` for a malformed escape), as the
+/// file system path it names: on Unix any bytes, elsewhere UTF-8.
+fn percent_decoded(path: &str) -> Option<PathBuf> {
+    let mut bytes = Vec::with_capacity(path.len());
+    let mut rest = path.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8(bytes).ok().map(PathBuf::from)
     }
 }

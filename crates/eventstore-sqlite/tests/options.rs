@@ -65,9 +65,23 @@ async fn urls_name_files_or_memory() {
         .unwrap();
     store.append(vec![event("1")]).await.unwrap();
     assert!(path.exists());
+    // Escapes are decoded: the file has a space in its name.
+    let spaced = dir.path().join("my events.db");
+    let url = format!("sqlite://{}", dir.path().join("my%20events.db").display());
+    let store = SqliteEventStore::open_url(&url).await.unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    assert!(spaced.exists(), "{url} names {spaced:?}");
     let memory = SqliteEventStore::open_url("sqlite::memory:").await.unwrap();
     assert_eq!(count(&memory).await, 0);
-    for bad in ["postgres://x", "sqlite://", "events.db"] {
+    for bad in [
+        "postgres://x",
+        "sqlite://",
+        "events.db",
+        "sqlite://events.db?mode=ro",
+        "sqlite:///tmp/events.db#x",
+        "sqlite://bad%zzescape.db",
+        "sqlite://cut%2",
+    ] {
         assert!(
             matches!(SqliteOptions::from_url(bad), Err(Error::Config(_))),
             "{bad}"
