@@ -85,6 +85,9 @@ pub struct SqliteOptions {
 }
 
 impl SqliteOptions {
+    /// The most reader connections a store takes ([`readers`](Self::readers)).
+    pub const MAX_READERS: u32 = 1024;
+
     /// A database file, created if missing. A relative path is taken from the current
     /// directory when the store opens. `:memory:`, which SQLite takes as a private
     /// in-memory database of each connection, is [`in_memory`](Self::in_memory)'s
@@ -177,11 +180,18 @@ impl SqliteOptions {
         Ok(self)
     }
 
-    /// How many connections serve reads (default: the number of CPUs, at least 2).
-    /// Writes go through one connection of their own.
+    /// How many connections serve reads (default: the number of CPUs, at least 2; at
+    /// most [`MAX_READERS`](Self::MAX_READERS), as the pool sets room aside for every
+    /// one up front). Writes go through one connection of their own.
     pub fn readers(mut self, readers: u32) -> Result<Self> {
         if readers == 0 {
             return Err(Error::Config("readers must be at least 1".to_owned()));
+        }
+        if readers > Self::MAX_READERS {
+            return Err(Error::Config(format!(
+                "readers must be at most {}, not {readers}",
+                Self::MAX_READERS
+            )));
         }
         self.readers = readers;
         Ok(self)

@@ -490,3 +490,15 @@ async fn stores_opened_from_one_set_of_in_memory_options_are_apart() {
     assert_eq!(count(&a).await, 1);
     assert_eq!(count(&b).await, 0);
 }
+
+#[test]
+fn reader_counts_out_of_range_are_refused() {
+    let options = || SqliteOptions::file("unused.db");
+    for bad in [0, SqliteOptions::MAX_READERS + 1, u32::MAX] {
+        assert!(
+            matches!(options().readers(bad), Err(Error::Config(ref m)) if m.contains("readers")),
+            "{bad}"
+        );
+    }
+    assert!(options().readers(SqliteOptions::MAX_READERS).is_ok());
+}
