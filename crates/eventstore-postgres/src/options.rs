@@ -60,6 +60,9 @@ impl std::fmt::Debug for PostgresOptions {
 }
 
 impl PostgresOptions {
+    /// The most connections a store's pool takes ([`pool_size`](Self::pool_size)).
+    pub const MAX_POOL_SIZE: usize = 1024;
+
     /// Options from a URL: `postgres://user:password@host:port/database?sslmode=…`.
     ///
     /// `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it,
@@ -122,19 +125,27 @@ impl PostgresOptions {
         Ok(self)
     }
 
-    /// The most connections the store's pool opens (default 16). Each open read stream
-    /// holds one until it ends.
+    /// The most connections the store's pool opens (default 16; at most
+    /// [`MAX_POOL_SIZE`](Self::MAX_POOL_SIZE), as the pool sets room aside for every one
+    /// up front). Each open read stream holds one until it ends.
     pub fn pool_size(mut self, size: usize) -> Result<Self> {
         if size == 0 {
             return Err(Error::Config("pool_size must be at least 1".to_owned()));
+        }
+        if size > Self::MAX_POOL_SIZE {
+            return Err(Error::Config(format!(
+                "pool_size must be at most {}, not {size}",
+                Self::MAX_POOL_SIZE
+            )));
         }
         self.pool_size = size;
         Ok(self)
     }
 
     /// How often followers look for events appended by other processes (default
-    /// 250 ms). Appends through this store wake them at once. An interval under 1 ms is taken as
-    /// 1 ms ([`CommitSignal::MIN_POLL_INTERVAL`](eventstore_core::CommitSignal::MIN_POLL_INTERVAL)).
+    /// 250 ms). Appends through this store wake them at once. An interval under 1 ms is
+    /// taken as 1 ms
+    /// ([`CommitSignal::MIN_POLL_INTERVAL`](eventstore_core::CommitSignal::MIN_POLL_INTERVAL)).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -210,5 +221,22 @@ impl PostgresOptions {
     /// Opens the store: builds the pool (unless given one) and migrates.
     pub async fn open(self) -> Result<PostgresEventStore> {
         PostgresEventStore::open_with(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_sizes_out_of_range_are_refused() {
+        let options = || PostgresOptions::from_url("postgres://localhost/db").unwrap();
+        for bad in [0, PostgresOptions::MAX_POOL_SIZE + 1, usize::MAX] {
+            assert!(
+                matches!(options().pool_size(bad), Err(Error::Config(ref m)) if m.contains("pool_size")),
+                "{bad}"
+            );
+        }
+        assert!(options().pool_size(PostgresOptions::MAX_POOL_SIZE).is_ok());
     }
 }
