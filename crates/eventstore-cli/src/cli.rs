@@ -124,9 +124,14 @@ pub(crate) struct Filters {
     /// Only events whose dataschema is exactly this URI.
     #[arg(long, value_name = "URI")]
     pub(crate) dataschema: Option<String>,
-    /// Only events whose string extension NAME equals VALUE (repeat for several).
+    /// Only events whose extension NAME equals VALUE: a string, unless --ext-type
+    /// declares NAME's type (repeat for several).
     #[arg(long = "ext", value_name = "NAME=VALUE")]
     pub(crate) extensions: Vec<String>,
+    /// Reads --ext NAME's VALUE as TYPE: string, integer, boolean, uri, uriref, timestamp
+    /// (RFC 3339) or binary (base64) (repeat for several).
+    #[arg(long = "ext-type", value_name = "NAME=TYPE")]
+    pub(crate) extension_types: Vec<String>,
     /// Only events whose `time` is at or after this: an RFC 3339 time or an age such as
     /// `90s`, `15m`, `24h`, `7d`.
     #[arg(long)]
@@ -231,9 +236,15 @@ pub(crate) struct AppendArgs {
     /// The `destination` extension.
     #[arg(long)]
     pub(crate) destination: Option<String>,
-    /// A string extension attribute (repeat for several).
+    /// An extension attribute: a string, unless --ext-type declares NAME's type (repeat
+    /// for several).
     #[arg(long = "ext", value_name = "NAME=VALUE")]
     pub(crate) extensions: Vec<String>,
+    /// Reads extension NAME as TYPE, in the --json document (where URIs, timestamps and
+    /// bytes are JSON strings) or in --ext: string, integer, boolean, uri, uriref,
+    /// timestamp (RFC 3339) or binary (base64) (repeat for several).
+    #[arg(long = "ext-type", value_name = "NAME=TYPE")]
+    pub(crate) extension_types: Vec<String>,
     /// The subject's expected stream version: `any`, `none`, `exists` or a number.
     #[arg(long, value_name = "VERSION", requires = "subject")]
     pub(crate) expect: Option<String>,
@@ -276,6 +287,11 @@ pub(crate) struct ImportArgs {
     /// What to do with events already stored.
     #[arg(long, value_enum, default_value_t = OnDuplicate::Error)]
     pub(crate) on_duplicate: OnDuplicate,
+    /// Reads extension NAME as TYPE, where the JSON holds a URI, a timestamp or bytes as a
+    /// string: string, integer, boolean, uri, uriref, timestamp (RFC 3339) or binary
+    /// (base64); an event whose NAME is not of TYPE is invalid (repeat for several).
+    #[arg(long = "ext-type", value_name = "NAME=TYPE")]
+    pub(crate) extension_types: Vec<String>,
     /// Never draw a progress bar (it is drawn only when stderr is a terminal).
     #[arg(long)]
     pub(crate) no_progress: bool,

@@ -8,6 +8,7 @@ use eventstore_sql::timestamp::parse_rfc3339;
 use eventstore_sql::{EventQuery, Order};
 
 use crate::cli::{Filters, Paging};
+use crate::extension_types::ExtensionTypes;
 use crate::failure::Usage;
 
 impl Filters {
@@ -41,9 +42,10 @@ impl Filters {
         if let Some(uri) = &self.dataschema {
             query = query.data_schema(uri);
         }
+        let types = ExtensionTypes::parse(&self.extension_types)?;
         for pair in &self.extensions {
-            let (name, value) = name_value(pair, "--ext")?;
-            query = query.extension(name, value);
+            let (name, value) = name_value(pair, "--ext", "VALUE")?;
+            query = query.extension(name, types.value(name, value)?);
         }
         if let Some(since) = &self.since {
             query = query.time_from(instant(since, now).context("--since")?);
@@ -77,11 +79,11 @@ impl Paging {
     }
 }
 
-/// Splits `NAME=VALUE`.
-pub(crate) fn name_value<'a>(pair: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+/// Splits `NAME=VALUE` (`NAME=TYPE`: `value` names the right side in the usage error).
+pub(crate) fn name_value<'a>(pair: &'a str, flag: &str, value: &str) -> Result<(&'a str, &'a str)> {
     match pair.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name, value)),
-        _ => Err(Usage(format!("{flag} takes NAME=VALUE, not {pair:?}")).into()),
+        Some((name, right)) if !name.is_empty() => Ok((name, right)),
+        _ => Err(Usage(format!("{flag} takes NAME={value}, not {pair:?}")).into()),
     }
 }
 

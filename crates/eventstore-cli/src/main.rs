@@ -13,6 +13,7 @@ macro_rules! outln {
 mod backend;
 mod cli;
 mod commands;
+mod extension_types;
 mod failure;
 mod filters;
 mod output;

@@ -67,7 +67,9 @@ impl ExtensionType {
         }
     }
 
-    pub(crate) fn from_tag(tag: &str) -> Option<Self> {
+    /// The type a tag names, as [`tag`](Self::tag) writes it (`uri`, `timestamp`, …);
+    /// `None` for any other text.
+    pub fn from_tag(tag: &str) -> Option<Self> {
         Some(match tag {
             "string" => Self::String,
             "integer" => Self::Integer,

@@ -8,14 +8,16 @@ use eventstore_sql::{AppendOptions, Event, ExpectedVersion, Json, JsonFormat};
 use crate::Context;
 use crate::backend::Backend;
 use crate::cli::{AppendArgs, Output};
+use crate::extension_types::ExtensionTypes;
 use crate::failure::{OK, Usage};
 use crate::filters::{instant, name_value};
 
 /// Appends the event(s) and prints what the store assigned.
 pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> Result<u8> {
+    let types = ExtensionTypes::parse(&args.extension_types)?;
     let events = match &args.json {
-        Some(path) => parse(&read_input(path)?)?,
-        None => vec![from_flags(args)?],
+        Some(path) => parse(&types.json_format(), &read_input(path)?)?,
+        None => vec![from_flags(args, &types)?],
     };
     let mut options = AppendOptions::new();
     if let (Some(expect), Some(subject)) = (&args.expect, &args.subject) {
@@ -86,8 +88,7 @@ fn read_input(path: &str) -> Result<String> {
 }
 
 /// One event or a batch.
-fn parse(text: &str) -> Result<Vec<Event>> {
-    let format = JsonFormat::new();
+fn parse(format: &JsonFormat, text: &str) -> Result<Vec<Event>> {
     if text.trim_start().starts_with('[') {
         Ok(format.parse_batch(text)?)
     } else {
@@ -95,7 +96,7 @@ fn parse(text: &str) -> Result<Vec<Event>> {
     }
 }
 
-fn from_flags(args: &AppendArgs) -> Result<Event> {
+fn from_flags(args: &AppendArgs, types: &ExtensionTypes) -> Result<Event> {
     let now = OffsetDateTime::now_utc();
     let mut builder = Event::builder()
         .id(args.id.clone().unwrap_or_else(|| generated_id(now)))
@@ -141,8 +142,8 @@ fn from_flags(args: &AppendArgs) -> Result<Event> {
         builder = builder.destination(destination);
     }
     for pair in &args.extensions {
-        let (name, value) = name_value(pair, "--ext")?;
-        builder = builder.extension(name, value);
+        let (name, value) = name_value(pair, "--ext", "VALUE")?;
+        builder = builder.extension(name, types.value(name, value)?);
     }
     Ok(builder.build()?)
 }

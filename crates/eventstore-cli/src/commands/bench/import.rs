@@ -89,6 +89,7 @@ async fn measure(
         format: InputFormat::Jsonl,
         batch_size,
         on_duplicate: OnDuplicate::Error,
+        extension_types: Vec::new(),
         no_progress: !show_progress,
     };
     let size = std::fs::metadata(file)?.len();

@@ -37,11 +37,13 @@ pub(crate) struct Chunk {
     pub(crate) bytes: u64,
 }
 
-/// Reads `inputs` (stdin for `-` or none) in chunks of `batch_size` events and sends them
-/// on `chunks`; returns when done or when the receiver is gone.
+/// Reads `inputs` (stdin for `-` or none) with `json` (the declared extension types) in
+/// chunks of `batch_size` events and sends them on `chunks`; returns when done or when the
+/// receiver is gone.
 pub(crate) fn read_all(
     inputs: &[PathBuf],
     format: InputFormat,
+    json: &JsonFormat,
     batch_size: usize,
     chunks: &mpsc::Sender<Chunk>,
 ) -> Result<()> {
@@ -61,6 +63,7 @@ pub(crate) fn read_all(
         let mut reader = BufReader::with_capacity(1 << 20, reader);
         let mut reading = Reading {
             name: name.clone(),
+            json,
             batch_size,
             chunks,
         };
@@ -73,6 +76,8 @@ pub(crate) fn read_all(
 
 struct Reading<'a> {
     name: String,
+    /// The CloudEvents JSON format, with the declared extension types.
+    json: &'a JsonFormat,
     batch_size: usize,
     chunks: &'a mpsc::Sender<Chunk>,
 }
@@ -97,7 +102,6 @@ impl Reading<'_> {
 
     /// JSON Lines, streamed: one chunk per `batch_size` lines that hold an event.
     fn lines(&mut self, reader: &mut impl BufRead) -> Result<()> {
-        let json = JsonFormat::new();
         let mut chunk = self.chunk("line 1");
         let mut line = Vec::new();
         let mut number = 0u64;
@@ -113,7 +117,7 @@ impl Reading<'_> {
                 continue;
             }
             // A line that is not UTF-8 is one bad event, not the end of the input.
-            let parsed = utf8(&line).and_then(|line| parse_event(&json, line));
+            let parsed = utf8(&line).and_then(|line| parse_event(self.json, line));
             match parsed {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
@@ -134,7 +138,6 @@ impl Reading<'_> {
     /// that is not JSON of that shape is reported like an invalid event, and the import
     /// goes on with the next input.
     fn document(&mut self, bytes: &[u8], format: InputFormat) -> Result<()> {
-        let json = JsonFormat::new();
         // A document that is not UTF-8 is refused like one that is not JSON.
         let parsed = utf8(bytes).and_then(|text| items(text, format));
         let items = match parsed {
@@ -154,7 +157,7 @@ impl Reading<'_> {
         let mut chunk = self.chunk(items.first().map_or("", |i| &i.0));
         let count = items.len();
         for (n, (place, test_id, raw)) in items.into_iter().enumerate() {
-            match parse_event(&json, raw.get()) {
+            match parse_event(self.json, raw.get()) {
                 Ok(event) => chunk.events.push(event),
                 Err(error) => chunk.problems.push(Problem {
                     place: place.clone(),

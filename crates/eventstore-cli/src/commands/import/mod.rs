@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::cli::{ImportArgs, OnDuplicate};
+use crate::extension_types::ExtensionTypes;
 use crate::failure::{INVALID, OK};
 use crate::output::plural;
 use crate::progress;
@@ -76,6 +77,8 @@ pub(crate) async fn import(
     args: &ImportArgs,
     bar: &indicatif::ProgressBar,
 ) -> Result<Summary> {
+    // A malformed declaration is a usage error before any input is read.
+    let json = ExtensionTypes::parse(&args.extension_types)?.json_format();
     // Every file must open before anything is written.
     for path in args.files.iter().filter(|p| p.as_os_str() != "-") {
         let file =
@@ -91,7 +94,8 @@ pub(crate) async fn import(
     let (sender, mut chunks) = mpsc::channel::<Chunk>(2);
     let files = args.files.clone();
     let (format, batch_size) = (args.format, args.batch_size as usize);
-    let reader = std::thread::spawn(move || input::read_all(&files, format, batch_size, &sender));
+    let reader =
+        std::thread::spawn(move || input::read_all(&files, format, &json, batch_size, &sender));
     let writer = Writer::new(backend, args.on_duplicate);
     let mut summary = Summary::default();
     while let Some(chunk) = chunks.recv().await {
