@@ -10,7 +10,7 @@
 //! # Ok::<(), eventstore_core::Error>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -256,6 +256,10 @@ fn json_error(index: Option<usize>, error: &serde_json::Error) -> Error {
     }
 }
 
+/// How many members an event object's repeated names are looked for among by a scan;
+/// past them, in a set.
+const SCANNED_MEMBERS: usize = 32;
+
 /// An event object's members in document order, refusing repeated names, and which of
 /// the required attributes were present (non-null).
 struct Members<'a>(
@@ -284,11 +288,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
                     ("type", false),
                 ];
                 let mut repeated = None;
+                // Past a few members, their names in a set: a scan per member would make
+                // an object of many members (an event under the size limit can hold
+                // hundreds of thousands) cost their count squared.
+                let mut names: Option<HashSet<String>> = None;
                 while let Some(name) = map.next_key::<String>()? {
                     let raw: &'a RawValue = map.next_value()?;
-                    if members.iter().any(|(n, _)| *n == name) {
+                    let seen = match &mut names {
+                        Some(names) => !names.insert(name.clone()),
+                        None => members.iter().any(|(n, _)| *n == name),
+                    };
+                    if seen {
                         repeated.get_or_insert(name);
                         continue;
+                    }
+                    if names.is_none() && members.len() == SCANNED_MEMBERS {
+                        names = Some(
+                            members
+                                .iter()
+                                .map(|(n, _)| n.clone())
+                                .chain([name.clone()])
+                                .collect(),
+                        );
                     }
                     if let Some(slot) = required
                         .iter_mut()

@@ -98,6 +98,24 @@ fn repeated_attributes_are_refused() {
 }
 
 #[test]
+fn repeated_attributes_are_refused_among_many() {
+    // Past the members looked for by a scan, in a set: a repeat is still found, early
+    // or late, and an event of many distinct members is taken.
+    let many: String = (0..2_000).map(|n| format!(r#","x{n}":{n}"#)).collect();
+    let event = parse(&format!("{{{BASE}{many}}}")).unwrap();
+    assert_eq!(event.extensions().len(), 2_000);
+    for repeat in [r#","x5":0"#, r#","x1999":0"#, r#","id":"again""#] {
+        let (name, rule) = attribute_of(parse(&format!("{{{BASE}{many}{repeat}}}")).unwrap_err());
+        assert_eq!(rule, Rule::Repeated, "{repeat}");
+        assert_eq!(
+            format!(r#","{name}""#),
+            repeat[..name.len() + 3],
+            "{repeat}"
+        );
+    }
+}
+
+#[test]
 fn extension_values_follow_the_type_system() {
     let (name, rule) = attribute_of(parse(&format!(r#"{{{BASE},"big":2147483648}}"#)).unwrap_err());
     assert_eq!(
