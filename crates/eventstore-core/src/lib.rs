@@ -70,7 +70,7 @@ pub use lease::{Interrupted, Lease};
 pub use limits::Limits;
 pub use query::{EventQuery, Order};
 pub use retry::RetryPolicy;
-pub use sender::{SendError, Sender};
+pub use sender::{SendError, Sender, Unavailable};
 pub use store::{EventStore, EventStream};
 pub use stored::StoredEvent;
 pub use tx::{CheckpointMove, Transacted, TransactionalStore};

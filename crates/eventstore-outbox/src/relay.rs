@@ -4,13 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eventstore_core::sql::text::{MAX_NAME_BYTES, check_name};
 use eventstore_core::{
     CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Interrupted, Lease,
-    LeaseStore, Position, Result, RetryPolicy, Sender, StoredEvent, follow,
+    LeaseStore, Position, Result, RetryPolicy, Sender, StoredEvent, Unavailable, follow,
 };
 use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+
+/// What a relay's checkpoint and lease keys start with, apart from projections'.
+const KEY_PREFIX: &str = "relay/";
 
 /// What a store needs for a relay: events to follow, and checkpoints, leases and dead
 /// letters kept in the same database. Every backend's store is one.
@@ -25,7 +29,9 @@ pub trait DeadLetterHandler: Send + Sync {
     async fn dead_letter(&self, relay: &str, event: &StoredEvent, error: &str) -> Result<()>;
 }
 
-/// What a relay does with an event it could not deliver after every retry.
+/// What a relay does with an event it could not deliver after every retry: one the
+/// sender failed `max_attempts` times with errors not marked [`Unavailable`] (an
+/// unavailable destination is waited out instead).
 #[derive(Clone, Default)]
 pub enum OnFailure {
     /// Record it in the store's dead-letter table and move on (the default).
@@ -52,8 +58,13 @@ impl std::fmt::Debug for OnFailure {
 pub struct RelayStats {
     /// Events delivered (redeliveries after a restart count again).
     pub delivered: u64,
-    /// Failed send attempts.
+    /// Failed send attempts, whatever their cause: those the sender marked
+    /// [`Unavailable`] included.
     pub failed_attempts: u64,
+    /// Of the failed send attempts, those the sender marked [`Unavailable`]: sends
+    /// retried while the destination was down, which never lead to a dead letter. The
+    /// rest (`failed_attempts - unavailable_attempts`) were taken as the events' fault.
+    pub unavailable_attempts: u64,
     /// Events given up on and handed to the dead-letter handler.
     pub dead_lettered: u64,
 }
@@ -67,6 +78,11 @@ pub struct RelayStats {
 /// - A refused batch is retried with exponential back-off and jitter; after
 ///   `max_attempts` its events are retried one by one, and an event that still fails
 ///   goes to the dead-letter handler (or stops the relay, per [`OnFailure`]).
+/// - A send the sender fails with [`Unavailable`] (the destination is down, not the
+///   events at fault) counts toward none of this: the same batch (or, in the
+///   one-by-one pass, the same event) is sent again with the retry policy's back-off,
+///   for as long as the outage lasts, and nothing is dead-lettered or checkpointed
+///   meanwhile. Shutdown and a lost lease still stop it at once.
 /// - One relay per name is active across processes: it holds a lease in the database,
 ///   renews it every third of its time to live while it runs (also while a send and
 ///   its retries are under way), and another relay of the name takes over when it
@@ -102,8 +118,16 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    /// A relay named `name` (its checkpoint and lease are kept under this name) from
-    /// `store` to `sender`, delivering every event in batches of up to 100.
+    /// The longest name a relay may have, in bytes: 1,018. Its checkpoint and lease are
+    /// kept under `relay/<name>`, which, as every name in the coordination tables, may
+    /// be at most [`MAX_NAME_BYTES`] (1 KiB) long.
+    pub const MAX_NAME_BYTES: usize = MAX_NAME_BYTES - KEY_PREFIX.len();
+
+    /// A relay named `name` from `store` to `sender`, delivering every event in
+    /// batches of up to 100. Its checkpoint and lease are kept under `relay/<name>`,
+    /// its dead letters under `name`. A name may hold any text but U+0000, up to
+    /// [`MAX_NAME_BYTES`](Self::MAX_NAME_BYTES) (1,018 bytes); `run` and `lag` refuse
+    /// another with [`Error::Config`].
     pub fn new(
         name: impl Into<String>,
         store: Arc<dyn RelayStore>,
@@ -111,7 +135,7 @@ impl OutboxRelay {
     ) -> Self {
         let name = name.into();
         Self {
-            key: format!("relay/{name}"),
+            key: format!("{KEY_PREFIX}{name}"),
             name,
             store,
             sender,
@@ -147,7 +171,10 @@ impl OutboxRelay {
         self
     }
 
-    /// How refused sends are retried.
+    /// How failed sends are retried: the back-off between attempts, and how many
+    /// attempts failing with errors not marked [`Unavailable`] are made before the
+    /// relay gives up on a batch (and then on an event). An unavailable destination is
+    /// retried with the same back-off, without a limit.
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = RetryPolicy {
@@ -181,6 +208,7 @@ impl OutboxRelay {
     /// How many events the relay is behind the head of the store: the head's sequence
     /// less the checkpoint's (filtered-out events count too).
     pub async fn lag(&self) -> Result<i64> {
+        self.check_name()?;
         let head = self.store.horizon().await?.head;
         let checkpoint = self.store.load_checkpoint(&self.key).await?.unwrap_or(0);
         Ok(head.saturating_sub(checkpoint).max(0))
@@ -189,11 +217,14 @@ impl OutboxRelay {
     /// Runs until `shutdown` is cancelled (then returns what it did, at once: a send
     /// under way is dropped, and its batch, not checkpointed, is sent again by the next
     /// run) or a failure it cannot get past (an undeliverable event with
-    /// [`OnFailure::Stop`], a closed store). While another process holds the lease, it
-    /// waits. A database error (a lost connection, a timed-out statement, a failed lease
-    /// renewal) is waited out with the retry policy's back-off, and delivery resumes
-    /// from the durable checkpoint.
+    /// [`OnFailure::Stop`], a closed store, a name no store keeps: see
+    /// [`MAX_NAME_BYTES`](Self::MAX_NAME_BYTES)). While another process holds the
+    /// lease, it waits. A database error (a lost connection, a timed-out statement, a
+    /// failed lease renewal) is waited out with the retry policy's back-off, and
+    /// delivery resumes from the durable checkpoint. So is a destination the sender
+    /// reports [`Unavailable`]: its batch is sent again until it goes through.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<RelayStats> {
+        self.check_name()?;
         let mut stats = RelayStats::default();
         let mut lease = Lease::new(&self.key, self.lease_ttl);
         // Faults in a row, without an event delivered between them: the back-off grows
@@ -229,6 +260,22 @@ impl OutboxRelay {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Refuses a name whose key (`relay/<name>`) no store keeps, naming the relay's own
+    /// limit rather than the key's.
+    fn check_name(&self) -> Result<()> {
+        if self.name.len() > Self::MAX_NAME_BYTES {
+            let start: String = self.name.chars().take(32).collect();
+            return Err(Error::Config(format!(
+                "relay name {start:?}… is {} bytes, over the {} a relay's name may hold (its \
+                 checkpoint and lease are kept under `relay/<name>`, at most {MAX_NAME_BYTES} \
+                 bytes)",
+                self.name.len(),
+                Self::MAX_NAME_BYTES,
+            )));
+        }
+        check_name("relay name", &self.name)
     }
 
     fn leases(&self) -> &dyn LeaseStore {
@@ -324,8 +371,9 @@ impl OutboxRelay {
     }
 
     /// Sends a batch with retries, then event by event, handing an event that still
-    /// fails to [`OnFailure`]. Runs under the lease ([`Lease::keep_while`]), which
-    /// drops it at shutdown or when the lease is lost.
+    /// fails to [`OnFailure`] (never for an unavailable destination, which
+    /// [`send_with_retries`](Self::send_with_retries) waits out). Runs under the lease
+    /// ([`Lease::keep_while`]), which drops it at shutdown or when the lease is lost.
     async fn send_batch(&self, batch: &[StoredEvent], stats: &mut RelayStats) -> Result<()> {
         match self.send_with_retries(batch, stats).await {
             Ok(()) => {
@@ -348,27 +396,47 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// Sends `events` until the sender takes them or `max_attempts` failed (the last
-    /// failure's message).
+    /// Sends `events` until the sender takes them or `max_attempts` of its failures were
+    /// the events' fault (the last one's message). A failure the sender marks
+    /// [`Unavailable`] is not the events' fault and counts toward nothing: the same
+    /// events are sent again after the back-off, for as long as the outage lasts. Runs
+    /// under the lease, which drops it at shutdown or when the lease is lost.
     async fn send_with_retries(
         &self,
         events: &[StoredEvent],
         stats: &mut RelayStats,
     ) -> std::result::Result<(), String> {
-        let mut attempt = 0;
+        let max_attempts = self.retry.max_attempts;
+        // Failures that count toward giving up, and unavailable ones in a row (the
+        // outage's back-off grows with them).
+        let (mut attempt, mut outage) = (0, 0_u32);
         loop {
-            attempt += 1;
-            match self.sender.send(events).await {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    stats.failed_attempts += 1;
-                    tracing::warn!(relay = %self.name, attempt, %error, "send failed");
-                    if attempt >= self.retry.max_attempts {
-                        return Err(error.to_string());
+            let error = match self.sender.send(events).await {
+                Ok(()) => {
+                    if outage > 0 {
+                        tracing::info!(relay = %self.name, failed_sends = outage, "destination available again");
                     }
+                    return Ok(());
                 }
-            }
-            tokio::time::sleep(self.retry.delay(attempt)).await;
+                Err(error) => error,
+            };
+            stats.failed_attempts += 1;
+            let pause = if Unavailable::is(&*error) {
+                stats.unavailable_attempts += 1;
+                outage = outage.saturating_add(1);
+                let pause = self.retry.delay(outage);
+                tracing::warn!(relay = %self.name, events = events.len(), failed_sends = outage, %error, ?pause, "destination unavailable; sending again once it is back");
+                pause
+            } else {
+                attempt += 1;
+                outage = 0;
+                tracing::warn!(relay = %self.name, attempt, max_attempts, %error, "send failed");
+                if attempt >= max_attempts {
+                    return Err(error.to_string());
+                }
+                self.retry.delay(attempt)
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 

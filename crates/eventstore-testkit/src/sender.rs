@@ -1,12 +1,13 @@
-//! A [`Sender`] for tests: records what it receives, and can fail, refuse an event or
-//! hang on cue.
+//! A [`Sender`] for tests: records what it receives, and can fail, report its
+//! destination unavailable, refuse an event or hang on cue.
 
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{SendError, Sender, StoredEvent};
+use eventstore_core::{SendError, Sender, StoredEvent, Unavailable};
 
 /// Records every batch it accepts.
 #[derive(Debug, Default)]
@@ -18,6 +19,7 @@ pub struct Recorder {
     fail_first: u32,
     refuse_id: Option<String>,
     hang_on_call: Option<u32>,
+    unavailable_calls: Option<RangeInclusive<u32>>,
 }
 
 impl Recorder {
@@ -45,6 +47,33 @@ impl Recorder {
             hang_on_call: Some(call),
             ..Self::default()
         }
+    }
+
+    /// Fails the calls of `calls` (1-based) with [`Unavailable`], whatever they hold;
+    /// other calls behave as before. `1..=u32::MAX` is a destination down for good.
+    #[must_use]
+    pub fn unavailable_on(self, calls: RangeInclusive<u32>) -> Self {
+        Self {
+            unavailable_calls: Some(calls),
+            ..self
+        }
+    }
+
+    /// How many times `send` was called.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `send` was called at least `n` times; panics after 60 s (a hang
+    /// guard, not a timing).
+    pub async fn wait_for_calls(&self, n: u32) {
+        for _ in 0..2400 {
+            if self.calls() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("only {} of {n} sends", self.calls());
     }
 
     /// The ids received, in order.
@@ -91,6 +120,13 @@ impl Recorder {
 impl Sender for Recorder {
     async fn send(&self, events: &[StoredEvent]) -> Result<(), SendError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self
+            .unavailable_calls
+            .as_ref()
+            .is_some_and(|calls| calls.contains(&call))
+        {
+            return Err(Unavailable::new(format!("broker down (call {call})")).into());
+        }
         if call <= self.fail_first {
             return Err(format!("broker unavailable (call {call})").into());
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::{SendError, Sender, StoredEvent};
+use eventstore_core::{SendError, Sender, StoredEvent, Unavailable};
 
 /// What every sender of a test saw, whichever relay it belongs to.
 #[derive(Default)]
@@ -19,6 +19,8 @@ pub(super) struct Broker {
     dropped: AtomicUsize,
     /// Calls left to fail.
     failures: AtomicUsize,
+    /// Whether those failures say the broker is [`Unavailable`].
+    unavailable: bool,
     /// The sequences taken, in the order they were taken.
     taken: Mutex<Vec<i64>>,
 }
@@ -27,6 +29,16 @@ impl Broker {
     /// A broker that fails its first `calls` sends (after their delay).
     pub(super) fn failing(calls: usize) -> Arc<Self> {
         let broker = Self::default();
+        broker.failures.store(calls, Ordering::SeqCst);
+        Arc::new(broker)
+    }
+
+    /// A broker that is [`Unavailable`] for its first `calls` sends (after their delay).
+    pub(super) fn unavailable(calls: usize) -> Arc<Self> {
+        let broker = Self {
+            unavailable: true,
+            ..Self::default()
+        };
         broker.failures.store(calls, Ordering::SeqCst);
         Arc::new(broker)
     }
@@ -145,7 +157,11 @@ impl Sender for Slow {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err("broker unavailable".into());
+            return Err(if self.broker.unavailable {
+                Unavailable::new("broker down").into()
+            } else {
+                "broker unavailable".into()
+            });
         }
         let mut taken = self.broker.taken.lock().expect("not poisoned");
         taken.extend(events.iter().map(StoredEvent::sequence));

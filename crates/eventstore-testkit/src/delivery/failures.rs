@@ -84,7 +84,7 @@ pub async fn failed_sends_are_retried_then_dead_lettered(handle: &Handle) {
 }
 
 /// Three attempts, a few milliseconds apart.
-fn quick_retries() -> RetryPolicy {
+pub(super) fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
         initial_delay: Duration::from_millis(5),

@@ -89,6 +89,34 @@ pub async fn retries_outlasting_the_lease_keep_one_relay_of_a_name_sending(
     broker.assert_in_order(&expected);
 }
 
+/// Two relays of one name, on two handles, whose broker is [`Unavailable`] for more
+/// sends than the retry policy's attempts, and for longer than the lease's time to
+/// live: the relay holding the lease keeps it and waits the outage out, never are both
+/// sending, and every event goes out in order, none dead-lettered.
+///
+/// [`Unavailable`]: eventstore_core::Unavailable
+pub async fn an_outage_outlasting_the_lease_keeps_one_relay_of_a_name_sending(
+    first: &Handle,
+    second: &Handle,
+) {
+    let expected = append_orders(first, 30).await;
+    // 45 sends of 50 ms, with back-off between: past the 20 attempts of the batch and
+    // those of its first event, and seven times the lease's time to live.
+    let broker = Broker::unavailable(45);
+    two_relays(first, second, &broker, Duration::from_millis(50), &expected).await;
+    broker.assert_one_in_flight();
+    broker.assert_in_order(&expected);
+    assert!(
+        first
+            .store()
+            .dead_letters("shared")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+}
+
 /// Another connection holds, past the lease's deadline, a lock the lease writes wait
 /// for (`hold_lock(hold)` takes it and returns once it is held) while the relay on
 /// `first` sends: its renewals fail or wait too long, and it drops the send before the

@@ -1,8 +1,9 @@
 //! The relay ("delivery") suite: what an [`OutboxRelay`] promises, held on every backend
 //! alike. Events are delivered in sequence order, at least once, from a durable
 //! checkpoint; a relay that dies redelivers at most the batch it was sending; refused
-//! sends are retried, then dead-lettered; one relay of a name sends at a time, across
-//! processes, even while a send outlasts its lease.
+//! sends are retried, then dead-lettered, while a destination the sender reports
+//! unavailable is waited out; one relay of a name sends at a time, across processes,
+//! even while a send outlasts its lease.
 //!
 //! A backend's test file names three functions and calls the macro:
 //!
@@ -58,12 +59,16 @@ use crate::{Coordination, Fixture};
 mod broker;
 mod failures;
 mod lease;
+mod names;
 mod order;
+mod outage;
 mod restart;
 
 pub use failures::*;
 pub use lease::*;
+pub use names::*;
 pub use order::*;
+pub use outage::*;
 pub use restart::*;
 
 /// One store handle of a delivery test: the store as the test appends to it and looks
@@ -162,13 +167,19 @@ macro_rules! delivery_suite {
             a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_linger,
             concurrent_writers_while_the_relay_runs_lose_nothing,
             failed_sends_are_retried_then_dead_lettered,
-            run_returns_at_shutdown_while_a_send_never_finishes
+            an_unavailable_destination_is_waited_out_without_dead_letters,
+            shutdown_during_an_outage_returns_with_the_checkpoint_before_undelivered_events,
+            an_outage_during_the_one_by_one_pass_dead_letters_only_the_refused_event,
+            run_returns_at_shutdown_while_a_send_never_finishes,
+            relay_names_up_to_their_limit_are_kept_and_longer_ones_refused
         );
         $crate::delivery_suite!(@two $fresh, $open;
             a_relay_killed_mid_batch_redelivers_only_that_batch,
             one_relay_per_name_delivers_and_another_takes_over,
             a_send_slower_than_the_lease_keeps_one_relay_of_a_name_sending,
-            retries_outlasting_the_lease_keep_one_relay_of_a_name_sending
+            retries_outlasting_the_lease_keep_one_relay_of_a_name_sending,
+            an_outage_outlasting_the_lease_keeps_one_relay_of_a_name_sending,
+            a_closed_destination_store_is_waited_out
         );
 
         /// The first relay's renewals fail: the relays' statements give up on a lock

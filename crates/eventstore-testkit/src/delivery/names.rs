@@ -1,0 +1,59 @@
+//! A relay's name: kept under `relay/<name>`, so it may be as long as a coordination
+//! name less that prefix, and a longer one is refused saying so.
+
+use std::sync::Arc;
+
+use eventstore_outbox::OutboxRelay;
+use tokio_util::sync::CancellationToken;
+
+use super::{Handle, append_numbered, numbered_ids, spawn};
+use crate::sender::Recorder;
+
+/// A name of [`OutboxRelay::MAX_NAME_BYTES`] delivers and keeps its checkpoint under
+/// `relay/<name>`; one byte more is refused by `run` and `lag` with `Error::Config`
+/// naming the relay's limit, and nothing is delivered.
+pub async fn relay_names_up_to_their_limit_are_kept_and_longer_ones_refused(handle: &Handle) {
+    assert_eq!(
+        OutboxRelay::MAX_NAME_BYTES,
+        eventstore_core::sql::text::MAX_NAME_BYTES - "relay/".len()
+    );
+    let appended = append_numbered(handle, 0..3).await;
+    // Two-byte characters: the limit is in bytes.
+    let longest = format!("rr{}", "é".repeat((OutboxRelay::MAX_NAME_BYTES - 2) / 2));
+    assert_eq!(longest.len(), OutboxRelay::MAX_NAME_BYTES);
+    let sender = Arc::new(Recorder::default());
+    let relay = handle.relay(&longest, sender.clone());
+    assert_eq!(relay.lag().await.unwrap(), 3);
+    let (stop, task) = spawn(relay);
+    sender.wait_for(3).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(sender.ids(), numbered_ids(0..3));
+    assert_eq!(
+        handle
+            .store()
+            .load_checkpoint(&format!("relay/{longest}"))
+            .await
+            .unwrap(),
+        Some(appended.appended[2].sequence)
+    );
+
+    let too_long = format!("{longest}x");
+    let refused = Arc::new(Recorder::default());
+    let relay = handle.relay(&too_long, refused.clone());
+    let lag = relay.lag().await.unwrap_err();
+    let run = relay.run(CancellationToken::new()).await.unwrap_err();
+    for error in [lag, run] {
+        assert!(
+            matches!(error, eventstore_core::Error::Config(_)),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("is 1019 bytes, over the 1018 a relay's name may hold"),
+            "{error}"
+        );
+    }
+    assert!(refused.ids().is_empty());
+}
