@@ -57,6 +57,29 @@ fn bad_flags_exit_2() {
 }
 
 #[test]
+fn bad_flags_leave_no_store_behind() {
+    // The default URL names `eventstore.db` in the current directory: a usage error is
+    // found before the store is opened, so the file is not created.
+    let dir = tempfile::tempdir().unwrap();
+    let bad: [&[&str]; 7] = [
+        &["query", "--since", "soon"],
+        &["export", "--ext", "novalue"],
+        &["tail", "--from", "later"],
+        &["tail", "--ext-type", "at=date"],
+        &["relay", "--ext", "Bad-Name=x"],
+        &["import", "--ext-type", "at", "events.jsonl"],
+        &["append", "--ext-type", "time=uri", "--json", "-"],
+    ];
+    for args in bad {
+        assert_eq!(eventstore(dir.path(), args).code(), 2, "{args:?}");
+        assert!(
+            !dir.path().join("eventstore.db").exists(),
+            "{args:?} created the store"
+        );
+    }
+}
+
+#[test]
 fn completions_for_bash() {
     let dir = tempfile::tempdir().unwrap();
     let script = eventstore(dir.path(), &["completions", "bash"]).success();

@@ -18,6 +18,7 @@ use clap::CommandFactory as _;
 use crate::Context;
 use crate::backend::Backend;
 use crate::cli::{Cli, Command};
+use crate::extension_types::ExtensionTypes;
 use crate::failure::OK;
 
 /// Runs `command`; returns the exit code (errors carry theirs).
@@ -34,6 +35,7 @@ pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
         Command::Migrate => migrate::run(&cx).await,
         Command::Bench(args) => bench::run(&cx, &args).await,
         command => {
+            check_flags(&command)?;
             let backend = if matches!(command, Command::Import(_)) {
                 cx.target.open_bulk().await
             } else {
@@ -48,6 +50,26 @@ pub(crate) async fn run(command: Command, cx: Context) -> Result<u8> {
             Ok(code)
         }
     }
+}
+
+/// Reads the flags a command reads on the store beforehand, so that a malformed one is
+/// a usage error before the store is opened (which creates and migrates a SQLite file
+/// that is not there yet).
+fn check_flags(command: &Command) -> Result<()> {
+    let now = eventstore_sql::time::OffsetDateTime::now_utc();
+    match command {
+        Command::Query(args) => drop(args.filters.query(now)?),
+        Command::Export(args) => drop(args.query.filters.query(now)?),
+        Command::Tail(args) => {
+            drop(args.filters.query(now)?);
+            crate::filters::position(&args.from)?;
+        }
+        Command::Relay(args) => drop(args.filters.query(now)?),
+        Command::Import(args) => drop(ExtensionTypes::parse(&args.extension_types)?),
+        Command::Append(args) => drop(ExtensionTypes::parse(&args.extension_types)?),
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn on_store(command: Command, backend: &Backend, cx: &Context) -> Result<u8> {
