@@ -15,6 +15,19 @@ pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error
     }
 }
 
+/// [`db`] for the first statements on a file being opened, where `SQLITE_NOTADB` (a file
+/// that is not a SQLite database) is the caller's configuration: [`Error::Config`],
+/// naming the file.
+pub(crate) fn opening(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |error| {
+        if error.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            Error::Config(format!("{path:?} is not a SQLite database: {error}"))
+        } else {
+            db(error)
+        }
+    }
+}
+
 /// The same as [`db`] for an error several waiters share (a group commit's): each gets
 /// its own copy of the message.
 pub(crate) fn db_shared(error: &rusqlite::Error) -> Error {

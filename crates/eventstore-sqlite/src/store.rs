@@ -18,7 +18,7 @@ use tracing::Instrument as _;
 use crate::checkpointer::Checkpointer;
 use crate::coordination::{advance_checkpoint_sql, now_text};
 use crate::dialect::SqliteDialect;
-use crate::error::{db, db_shared, is_busy, joined};
+use crate::error::{db, db_shared, is_busy, joined, opening};
 use crate::options::{Location, SqliteOptions};
 use crate::read::{failed, fetch_one, paged};
 use crate::schema;
@@ -251,11 +251,11 @@ impl SqliteEventStore {
         let path = options.location.connection_path()?;
         let mut writer = Connection::open_with_flags(&path, flags)
             .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
-        configure(&writer, &options).map_err(db)?;
+        configure(&writer, &options).map_err(opening(&path))?;
         let mut wal = false;
         if matches!(options.location, Location::File(_)) {
             // WAL lets readers run beside the writer; it is a property of the file.
-            let mode = enable_wal(&writer, options.busy_timeout).map_err(db)?;
+            let mode = enable_wal(&writer, options.busy_timeout).map_err(opening(&path))?;
             wal = mode.eq_ignore_ascii_case("wal");
             if !wal {
                 tracing::warn!(%mode, "SQLite refused WAL mode; readers will wait for writers");

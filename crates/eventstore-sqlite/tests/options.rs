@@ -502,3 +502,20 @@ fn reader_counts_out_of_range_are_refused() {
     }
     assert!(options().readers(SqliteOptions::MAX_READERS).is_ok());
 }
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_a_configuration_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "these are notes, not a SQLite database\n".repeat(50)).unwrap();
+    let error = SqliteEventStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(error, Error::Config(ref m) if m.contains("notes.txt") && m.contains("not a SQLite database")),
+        "{error:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "these are notes, not a SQLite database\n".repeat(50),
+        "the file is left as it was"
+    );
+}
