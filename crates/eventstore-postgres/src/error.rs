@@ -38,6 +38,23 @@ pub fn is_timeout_code(sqlstate: &str) -> bool {
     sqlstate == SqlState::QUERY_CANCELED.code() || sqlstate == SqlState::LOCK_NOT_AVAILABLE.code()
 }
 
+/// Whether a SQLSTATE ends a transaction for another's sake, so that running it again
+/// may succeed: a serialization failure (40001, as under a `default_transaction_isolation`
+/// of `serializable`) or a deadlock the server broke by ending this side of it (40P01,
+/// as between two batches that hold each other's `(source, id)`). For other drivers on
+/// the same statements.
+pub fn is_transient_code(sqlstate: &str) -> bool {
+    sqlstate == SqlState::T_R_SERIALIZATION_FAILURE.code()
+        || sqlstate == SqlState::T_R_DEADLOCK_DETECTED.code()
+}
+
+/// Whether `error` is one [`is_transient_code`] accepts.
+pub(crate) fn is_transient(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| is_transient_code(code.code()))
+}
+
 /// The constraint a unique violation (SQLSTATE 23505) broke, if `error` is one.
 pub(crate) fn unique_violation(error: &tokio_postgres::Error) -> Option<UniqueViolation> {
     let db = error.as_db_error()?;

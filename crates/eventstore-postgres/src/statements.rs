@@ -20,6 +20,12 @@
 //!    SQLSTATE 23505 (a concurrent writer committed first), the
 //!    [`UniqueViolation`]'s [`into_error`](UniqueViolation::into_error).
 //!
+//! Outside a transaction block each statement is a transaction of its own, so the
+//! locks of step 2 end before step 3 runs: a batch whose step 3 failed with SQLSTATE
+//! 23505, or with one [`is_transient_code`] accepts (a deadlock, a serialization
+//! failure), rolled back alone and runs again, steps 2 and 3 in a transaction of its
+//! own. Inside the caller's transaction such a failure has aborted it: report it.
+//!
 //! A batch that skips duplicates ([`in_savepoint`]) runs steps 2 and 3 in a savepoint:
 //! [`SAVEPOINT_SQL`] before them; on a violation [`retries_after`] accepts,
 //! [`ROLLBACK_TO_SAVEPOINT_SQL`] and steps 2 and 3 again, while each retry skips one
@@ -41,7 +47,7 @@ pub use crate::append_sql::{
 };
 pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
 pub use crate::columns::{EventColumns, decode_event, time_column};
-pub use crate::error::is_timeout_code;
+pub use crate::error::{is_timeout_code, is_transient_code};
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};
 pub use crate::keys::notify_channel;
 pub use crate::savepoint::{

@@ -30,7 +30,8 @@ use crate::write::{Attempt, attempt, attempt_in_savepoint, attempt_locked};
 use crate::{connect, schema};
 
 /// How often an append is retried after a concurrent writer took a stream version or
-/// a `(source, id)` between its snapshot and its insert.
+/// a `(source, id)` between its snapshot and its insert, or after the server ended it
+/// for another transaction's sake (a deadlock, a serialization failure).
 const MAX_ATTEMPTS: u32 = 100;
 
 /// A CloudEvents store in a PostgreSQL database, shared by any number of processes.
@@ -215,6 +216,15 @@ impl PostgresEventStore {
     /// transaction's, and that event is an
     /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization
     /// failure); retry the transaction.
+    ///
+    /// On a client outside a transaction block each statement is a transaction of its
+    /// own, so the subject locks end with their statement, before the append's: an
+    /// append that then loses a race for a stream version or a `(source, id)`, or that
+    /// the server ends for another transaction's sake (a deadlock, a serialization
+    /// failure), has rolled back alone, and runs again in a transaction of its own, as
+    /// [`append_with`](EventStore::append_with) does. Inside the caller's transaction
+    /// such a failure has aborted it and is returned (a deadlock or a serialization
+    /// failure as [`Error::Database`](eventstore_core::Error::Database)).
     pub async fn append_in(
         &self,
         client: &impl GenericClient,
@@ -237,14 +247,35 @@ impl PostgresEventStore {
             );
             let (lock, statement) = (lock.map_err(db)?, statement.map_err(db)?);
             let keys = self.shared.keys;
-            let attempted = if in_savepoint(&options) {
+            let mut attempted = if in_savepoint(&options) {
                 attempt_in_savepoint(client, &lock, &statement, keys, &batch).await?
             } else {
                 attempt_locked(client, &lock, &statement, keys, &batch, false).await?
             };
-            match attempted {
-                Attempt::Done(result) => result,
-                Attempt::Raced(violation) => Err(violation.into_error(&options)),
+            let mut attempts = 1;
+            loop {
+                let failure = match attempted {
+                    Attempt::Done(result) => return result,
+                    Attempt::Raced(violation) => violation.into_error(&options),
+                    Attempt::Transient(error) => error,
+                };
+                if attempts >= MAX_ATTEMPTS || !outside_transaction(client).await {
+                    return Err(failure);
+                }
+                attempts += 1;
+                // Outside a transaction block each statement was a transaction of its
+                // own: the subject locks were released before the append statement
+                // ran, which then lost a race (or was ended by the server), and rolled
+                // back alone. Run the batch again as the store's own appends do after
+                // a lost race: in a transaction, its locks first, all in one round trip.
+                let (begun, again, committed) = futures::join!(
+                    client.batch_execute("BEGIN"),
+                    attempt_locked(client, &lock, &statement, keys, &batch, false),
+                    client.batch_execute("COMMIT"),
+                );
+                begun.map_err(db)?;
+                attempted = again?;
+                committed.map_err(db)?;
             }
         }
         .instrument(span)
@@ -275,6 +306,13 @@ impl PostgresEventStore {
         checkout.release();
         result
     }
+}
+
+/// Whether `client` is outside a transaction block, asked after an append statement
+/// failed on it: inside one, that failure aborted the transaction, and every statement
+/// fails until it ends (SQLSTATE 25P02).
+async fn outside_transaction(client: &impl GenericClient) -> bool {
+    client.batch_execute("SELECT 1").await.is_ok()
 }
 
 impl Shared {
@@ -338,6 +376,14 @@ impl EventStore for PostgresEventStore {
                             self.notify_committed();
                         }
                         return result;
+                    }
+                    Attempt::Transient(error) if attempts >= MAX_ATTEMPTS => return Err(error),
+                    Attempt::Transient(error) => {
+                        // The statement, or its transaction, rolled back whole: run it
+                        // again, once the writer it was ended for has had a moment.
+                        tracing::debug!(%error, attempts, "append ended by the server; retrying");
+                        let jitter = u64::from(attempts.min(10)) * (events.len() as u64 % 7 + 1);
+                        tokio::time::sleep(Duration::from_micros(100 * jitter)).await;
                     }
                     Attempt::Raced(ref violation)
                         if !locked && violation.constraint.ends_with("_subject_version") =>

@@ -111,10 +111,19 @@ impl TlsOptions {
         let mut found = false;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("sslmode", value)) => (tls.mode, found) = (TlsMode::parse(value)?, true),
-                Some(("sslrootcert", value)) => {
-                    (tls.root_cert, found) = (Some(PathBuf::from(value)), true);
+            // Keys and values are percent-decoded, as tokio-postgres and libpq decode the
+            // rest of the query: `sslrootcert=/etc/my%20certs/ca.pem`.
+            let Some((key, value)) = pair.split_once('=') else {
+                kept.push(pair);
+                continue;
+            };
+            match percent_decoded(key).as_slice() {
+                b"sslmode" => {
+                    let mode = TlsMode::parse(&String::from_utf8_lossy(&percent_decoded(value)))?;
+                    (tls.mode, found) = (mode, true);
+                }
+                b"sslrootcert" => {
+                    (tls.root_cert, found) = (Some(path(percent_decoded(value))), true);
                 }
                 _ => kept.push(pair),
             }
@@ -125,6 +134,45 @@ impl TlsOptions {
             format!("{base}?{}", kept.join("&"))
         };
         Ok((url, found.then_some(tls)))
+    }
+}
+
+/// `text` with its `%XX` escapes decoded; a `%` not followed by two hex digits is kept
+/// as it is, as tokio-postgres decodes a URL.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = (byte == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            None => {
+                bytes.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    bytes
+}
+
+/// The file system path of decoded URL bytes: on Unix any bytes, elsewhere UTF-8.
+fn path(bytes: Vec<u8>) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        PathBuf::from(std::ffi::OsString::from_vec(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 

@@ -1,12 +1,12 @@
 //! The write path on tokio-postgres: binding a batch's [`AppendParams`] and reading
 //! the append statement's rows (their meaning is [`Batch::outcome`]).
 
-use eventstore_core::{AppendResult, Result};
+use eventstore_core::{AppendResult, Error, Result};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row, Statement};
 
 use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
-use crate::error::{db, unique_violation};
+use crate::error::{db, is_transient, unique_violation};
 use crate::savepoint::{
     RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, is_outside_transaction_code,
     retries_after,
@@ -18,6 +18,10 @@ pub(crate) enum Attempt {
     Done(Result<AppendResult>),
     /// A concurrent writer broke a unique index between snapshot and insert.
     Raced(UniqueViolation),
+    /// The server ended the statement's transaction for another's sake (a deadlock, a
+    /// serialization failure: see [`is_transient`]): nothing of it was written, and it
+    /// may succeed when run again.
+    Transient(Error),
 }
 
 /// Runs an append statement once: the plain one (`plain`, see [`Batch::is_plain`]) or
@@ -90,6 +94,7 @@ pub(crate) async fn attempt(
         )),
         Err(e) => match unique_violation(&e) {
             Some(violation) => Ok(Attempt::Raced(violation)),
+            None if is_transient(&e) => Ok(Attempt::Transient(db(e))),
             None => Err(db(e)),
         },
     }
@@ -118,16 +123,20 @@ pub(crate) async fn attempt_locked(
             .execute(lock, &[&keys.subject, &subjects])
             .await
             .map(drop)
-            .map_err(db)
     };
     // `join` polls in order, and each query is sent when first polled: the locks go
     // first.
     let (locked, attempted) =
         futures::join!(locked, attempt(client, statement, keys, batch, plain));
     // A failed lock statement aborts the transaction, and with it the append: report
-    // the cause.
-    locked?;
-    attempted
+    // the cause. Outside a transaction block the append statement ran on its own, and
+    // what it did stands.
+    match locked {
+        Ok(()) => attempted,
+        Err(_) if matches!(attempted, Ok(Attempt::Done(_))) => attempted,
+        Err(e) if is_transient(&e) => Ok(Attempt::Transient(db(e))),
+        Err(e) => Err(db(e)),
+    }
 }
 
 /// Runs [`attempt_locked`] in a savepoint, for a batch that skips duplicates inside a

@@ -6,7 +6,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use eventstore_core::{AppendOptions, Event, EventQuery, EventStore as _, ExpectedVersion};
+use eventstore_core::{
+    AppendOptions, Event, EventQuery, EventStore as _, ExpectedVersion, OnDuplicate,
+};
 use futures::TryStreamExt as _;
 
 const WRITERS: usize = 8;
@@ -247,4 +249,177 @@ async fn a_stale_snapshot_is_a_conflict_naming_the_version_taken() {
         panic!("{refused}");
     };
     assert_eq!((subject, actual), (x.clone(), Some(1)));
+}
+
+/// Waits until a backend running a statement on `schema`'s tables waits for a lock.
+async fn until_a_statement_waits(admin: &tokio_postgres::Client, schema: &str) {
+    for _ in 0..500 {
+        let waiting: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0)",
+                &[&schema],
+            )
+            .await
+            .expect("pg_stat_activity reads")
+            .get(0);
+        if waiting {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no statement on {schema} waited for a lock");
+}
+
+/// Two writers that each hold an event of the other's batch deadlock on the
+/// `(source, id)` index, and the server ends one of them (SQLSTATE 40P01). When that
+/// is the store's own append, it rolled back whole and runs again, instead of failing
+/// with a database error: it then waits for the other transaction, and skips both
+/// events once that commits, as on SQLite, where the second writer waits for the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_server_ends_for_a_deadlock_runs_again() {
+    let schema = common::Schema::new("deadlock");
+    let store = schema.open().await;
+    let admin = common::admin().await;
+    // No subject: no subject lock orders the two writers.
+    let unsubjected = |id: &str| {
+        Event::builder()
+            .id(id)
+            .source("/deadlock")
+            .ty("t")
+            .build()
+            .expect("valid")
+    };
+    let mut held = store.pool().get().await.expect("a connection");
+    let tx = held.transaction().await.expect("a transaction");
+    // This side looks for the deadlock long after the store's append does, so that the
+    // server ends the store's append.
+    tx.batch_execute("SET LOCAL deadlock_timeout = '60s'")
+        .await
+        .expect("the superuser sets it");
+    store
+        .append_in(&*tx, vec![unsubjected("x")], AppendOptions::new())
+        .await
+        .expect("x");
+    let racer = tokio::spawn({
+        let store = store.clone();
+        let batch = vec![unsubjected("y"), unsubjected("x")];
+        async move {
+            store
+                .append_with(batch, AppendOptions::new().on_duplicate(OnDuplicate::Skip))
+                .await
+        }
+    });
+    // The racer has inserted y and waits for x.
+    until_a_statement_waits(&admin, &schema.name).await;
+    store
+        .append_in(&*tx, vec![unsubjected("y")], AppendOptions::new())
+        .await
+        .expect("y, once the server has ended the racer's statement");
+    tx.commit().await.expect("commits");
+    let raced = racer
+        .await
+        .expect("joins")
+        .expect("the racer runs again and skips both");
+    assert!(raced.appended.is_empty(), "{raced:?}");
+    let skipped: Vec<usize> = raced.skipped.iter().map(|s| s.index).collect();
+    assert_eq!(skipped, [0, 1]);
+    let ids: Vec<String> = store
+        .query(EventQuery::new())
+        .map_ok(|e| e.id().to_owned())
+        .try_collect()
+        .await
+        .expect("reads");
+    assert_eq!(ids, ["x", "y"]);
+}
+
+/// `append_in` on a client outside a transaction block: each statement is a
+/// transaction of its own, so the subject locks of its first statement are gone when
+/// its append statement runs, which can lose the race for a stream version to a
+/// concurrent writer. It runs again, as `append_with` does, instead of reporting a
+/// conflict on a stream the caller never asked to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn append_in_outside_a_transaction_appends_under_contention() {
+    const CLIENTS: usize = 4;
+    const EACH: usize = 30;
+    let schema = common::Schema::new("in_contended");
+    let store = schema.open().await;
+    let subject = format!("s-{}", schema.name);
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|w| {
+            let (store, subject) = (store.clone(), subject.clone());
+            tokio::spawn(async move {
+                let client = store.pool().get().await.expect("a connection");
+                for i in 0..EACH {
+                    store
+                        .append_in(
+                            &**client,
+                            vec![on(&subject, &format!("w{w}-{i}"))],
+                            AppendOptions::new(),
+                        )
+                        .await?;
+                }
+                Ok::<_, eventstore_core::Error>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer
+            .await
+            .expect("joins")
+            .expect("every append without expectations appends");
+    }
+    let versions: Vec<Option<i64>> = store
+        .stream(&subject, 1)
+        .map_ok(|e| e.stream_version())
+        .try_collect()
+        .await
+        .expect("reads");
+    let expected: Vec<Option<i64>> = (1..=(CLIENTS * EACH) as i64).map(Some).collect();
+    assert_eq!(versions, expected);
+}
+
+/// Where transactions default to SERIALIZABLE (a role's or database's
+/// `default_transaction_isolation`), an append that waited for another writer's subject
+/// lock fails its insert with a serialization failure (SQLSTATE 40001) rather than a
+/// unique violation. It rolled back whole, and runs again, as after a lost race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_ended_by_a_serialization_failure_runs_again() {
+    let schema = common::Schema::new("serializable");
+    let url = common::database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = eventstore_postgres::PostgresOptions::from_url(&format!(
+        "{url}{sep}options=-c%20default_transaction_isolation%3Dserializable"
+    ))
+    .expect("a valid URL")
+    .schema(&schema.name)
+    .expect("a valid schema")
+    .open()
+    .await
+    .expect("opens");
+    let admin = common::admin().await;
+    let x = format!("x-{}", schema.name);
+    let mut held = store.pool().get().await.expect("a connection");
+    let tx = held.transaction().await.expect("a transaction");
+    let isolation: String = tx
+        .query_one("SHOW transaction_isolation", &[])
+        .await
+        .expect("shows")
+        .get(0);
+    assert_eq!(isolation, "serializable");
+    store
+        .append_in(&*tx, vec![on(&x, "held")], AppendOptions::new())
+        .await
+        .expect("the held append");
+    let waiter = tokio::spawn({
+        let (store, x) = (store.clone(), x.clone());
+        async move { store.append(vec![on(&x, "waiter")]).await }
+    });
+    until_a_lock_is_awaited(&admin, &[&x]).await;
+    tx.commit().await.expect("commits");
+    let waited = waiter
+        .await
+        .expect("joins")
+        .expect("the waiter runs again and appends");
+    assert_eq!(waited.appended[0].stream_version, Some(2));
 }

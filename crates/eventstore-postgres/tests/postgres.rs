@@ -688,3 +688,26 @@ async fn append_in_skips_a_duplicate_committed_meanwhile() {
         ]
     );
 }
+
+/// `sslmode` and `sslrootcert` in a URL are percent-decoded, as tokio-postgres decodes
+/// the rest of its query and as libpq decodes them: a root certificate file whose path
+/// holds a space is looked for at that path, not at its escaped spelling.
+#[tokio::test]
+async fn sslmode_and_sslrootcert_in_a_url_are_percent_decoded() {
+    let dir = std::env::temp_dir().join(format!("eventstore certs {}", std::process::id()));
+    let file = dir.join("ca.pem");
+    let decoded = file.to_str().expect("a UTF-8 temporary directory");
+    let encoded = decoded.replace('%', "%25").replace(' ', "%20");
+    let refused = PostgresOptions::from_url(&format!(
+        "postgres://127.0.0.1/db?sslmode=verify%2Dca&sslrootcert={encoded}"
+    ))
+    .expect("verify%2Dca is verify-ca")
+    .open()
+    .await
+    .expect_err("there is no such file");
+    let message = refused.to_string();
+    assert!(
+        message.contains(&format!("cannot read {decoded}:")),
+        "{message}"
+    );
+}

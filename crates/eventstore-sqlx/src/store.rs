@@ -8,12 +8,12 @@ use eventstore_postgres::PostgresDialect;
 use eventstore_postgres::statements::{
     Batch, LockKeys, OutcomeRow, RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL,
     UniqueViolation, append_sql, current_version_sql, follows, horizon_from, horizon_param,
-    horizon_sql, in_savepoint, is_outside_transaction_code, lock_subjects_sql, notify_channel,
-    qualified, recorded_now, retries_after,
+    horizon_sql, in_savepoint, is_outside_transaction_code, is_transient_code, lock_subjects_sql,
+    notify_channel, qualified, recorded_now, retries_after,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
-use sqlx::{AssertSqlSafe, PgConnection, Row as _};
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
 use tracing::Instrument as _;
 
 use crate::columns::{bind, event_row};
@@ -22,9 +22,20 @@ use crate::error::{db, unique_violation};
 /// A stream of stored events read on a connection the caller holds, borrowing it.
 pub type EventStreamIn<'c> = BoxStream<'c, Result<StoredEvent>>;
 
-/// What one run of the append statement came to: its outcome, or the unique violation
-/// (SQLSTATE 23505) it ran into.
-type Attempt = std::result::Result<Result<AppendResult>, UniqueViolation>;
+/// What one run of the append statement came to.
+enum Attempt {
+    /// Its outcome.
+    Done(Result<AppendResult>),
+    /// The unique violation (SQLSTATE 23505) it ran into.
+    Raced(UniqueViolation),
+    /// The server ended it for another transaction's sake (a deadlock, a serialization
+    /// failure: [`is_transient_code`]); it may succeed when run again.
+    Transient(Error),
+}
+
+/// How often an append outside a transaction block runs again after a failure that
+/// rolled it back alone (as the PostgreSQL backend's own appends do).
+const MAX_ATTEMPTS: u32 = 100;
 
 /// The event store of one table, used on sqlx connections and transactions the
 /// application holds: its events are appended and read inside the application's own
@@ -102,8 +113,16 @@ impl SqlxEventStore {
     /// [`Error::Duplicate`](eventstore_core::Error::Duplicate) (or a serialization
     /// failure).
     ///
-    /// On an error the statement failed and PostgreSQL has aborted the transaction:
-    /// roll it back (dropping it does) and retry the transaction if appropriate.
+    /// On `conn` outside a transaction block each statement is a transaction of its own,
+    /// so the subject locks end with their statement, before the append's: an append
+    /// that then loses a race for a stream version or a `(source, id)`, or that the
+    /// server ends for another transaction's sake (a deadlock, a serialization
+    /// failure), has rolled back alone, and runs again in a transaction of its own, as
+    /// the PostgreSQL backend's appends do.
+    ///
+    /// On an error inside a transaction the statement failed and PostgreSQL has aborted
+    /// the transaction: roll it back (dropping it does) and retry the transaction if
+    /// appropriate.
     pub async fn append_in(
         &self,
         conn: &mut PgConnection,
@@ -114,27 +133,47 @@ impl SqlxEventStore {
         async {
             self.limits.check(&events)?;
             let batch = Batch::new(&events, &options)?;
-            let attempted = if in_savepoint(&options) {
+            let mut attempted = if in_savepoint(&options) {
                 savepoint(conn, SAVEPOINT_SQL).await?;
                 let mut attempted = self.attempt(conn, &batch).await?;
                 let mut previous = None;
-                while let Err(violation) = attempted {
+                while let Attempt::Raced(violation) = attempted {
                     if !retries_after(&violation, previous.as_ref()) {
-                        attempted = Err(violation);
+                        attempted = Attempt::Raced(violation);
                         break;
                     }
                     savepoint(conn, ROLLBACK_TO_SAVEPOINT_SQL).await?;
                     attempted = self.attempt(conn, &batch).await?;
                     previous = Some(violation);
                 }
-                if attempted.is_ok() {
+                if let Attempt::Done(_) = attempted {
                     savepoint(conn, RELEASE_SAVEPOINT_SQL).await?;
                 }
                 attempted
             } else {
                 self.attempt(conn, &batch).await?
             };
-            attempted.unwrap_or_else(|violation| Err(violation.into_error(&options)))
+            let mut attempts = 1;
+            loop {
+                let failure = match attempted {
+                    Attempt::Done(result) => return result,
+                    Attempt::Raced(violation) => violation.into_error(&options),
+                    Attempt::Transient(error) => error,
+                };
+                if attempts >= MAX_ATTEMPTS || !outside_transaction(conn).await {
+                    return Err(failure);
+                }
+                attempts += 1;
+                // Outside a transaction block the subject locks ended with their own
+                // statement, and the failed append statement rolled back alone: run the
+                // batch again in a transaction, its locks first (rolled back when
+                // dropped).
+                let mut tx = conn.begin().await.map_err(db)?;
+                attempted = self.attempt(&mut tx, &batch).await?;
+                if let Attempt::Done(Ok(_)) = attempted {
+                    tx.commit().await.map_err(db)?;
+                }
+            }
         }
         .instrument(span)
         .await
@@ -147,12 +186,18 @@ impl SqlxEventStore {
         // the locks.
         let subjects = batch.subjects();
         if !subjects.is_empty() {
-            sqlx::query(AssertSqlSafe(self.lock_subjects_sql.as_str()))
+            let locked = sqlx::query(AssertSqlSafe(self.lock_subjects_sql.as_str()))
                 .bind(self.keys.subject)
                 .bind(subjects)
                 .execute(&mut *conn)
-                .await
-                .map_err(db)?;
+                .await;
+            if let Err(e) = locked {
+                return if is_transient(&e) {
+                    Ok(Attempt::Transient(db(e)))
+                } else {
+                    Err(db(e))
+                };
+            }
         }
         let recorded_at = recorded_now();
         let p = batch.params(self.keys, recorded_at);
@@ -195,10 +240,11 @@ impl SqlxEventStore {
                     })
                     .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
                     .map_err(db)?;
-                Ok(Ok(batch.outcome(rows, recorded_at)))
+                Ok(Attempt::Done(batch.outcome(rows, recorded_at)))
             }
             Err(e) => match unique_violation(&e) {
-                Some(violation) => Ok(Err(violation)),
+                Some(violation) => Ok(Attempt::Raced(violation)),
+                None if is_transient(&e) => Ok(Attempt::Transient(db(e))),
                 None => Err(db(e)),
             },
         }
@@ -330,6 +376,18 @@ async fn follow_horizon(conn: &mut PgConnection, sql: &str, table: &TableName) -
         )));
     }
     horizon_from(head, safe)
+}
+
+/// Whether `error` is a deadlock or a serialization failure ([`is_transient_code`]).
+fn is_transient(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref().is_some_and(is_transient_code))
+}
+
+/// Whether `conn` is outside a transaction block, asked after an append statement failed
+/// on it: inside one, that failure aborted the transaction, and every statement fails
+/// until it ends (SQLSTATE 25P02).
+async fn outside_transaction(conn: &mut PgConnection) -> bool {
+    sqlx::raw_sql("SELECT 1").execute(conn).await.is_ok()
 }
 
 /// Runs a savepoint statement. Outside a transaction block, where it fails and none is

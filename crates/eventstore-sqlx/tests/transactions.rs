@@ -778,3 +778,52 @@ async fn skip_skips_a_duplicate_committed_meanwhile() {
     assert!(error.is_duplicate(), "{error}");
     assert_eq!(stored.len(), 3);
 }
+
+/// `append_in` on a connection outside a transaction block (a pooled connection): the
+/// subject locks end with their own statement, so the append statement can lose the
+/// race for a stream version to a concurrent writer. It runs again, as the PostgreSQL
+/// backend's appends do, instead of reporting a conflict on a stream the caller never
+/// asked to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn append_in_outside_a_transaction_appends_under_contention() {
+    const CLIENTS: usize = 4;
+    const EACH: usize = 30;
+    let f = Fixture::new("contended").await;
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|w| {
+            let (pool, store) = (f.pool.clone(), f.sqlx.clone());
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await.unwrap();
+                for i in 0..EACH {
+                    let event = Event::builder()
+                        .id(format!("w{w}-{i}"))
+                        .source("/contended")
+                        .ty("t")
+                        .subject("shared")
+                        .build()
+                        .unwrap();
+                    store
+                        .append_in(&mut conn, vec![event], AppendOptions::new())
+                        .await?;
+                }
+                Ok::<_, eventstore_core::Error>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer
+            .await
+            .unwrap()
+            .expect("every append without expectations appends");
+    }
+    let versions: Vec<Option<i64>> = f
+        .postgres
+        .stream("shared", 1)
+        .map_ok(|e| e.stream_version())
+        .try_collect()
+        .await
+        .unwrap();
+    let expected: Vec<Option<i64>> = (1..=(CLIENTS * EACH) as i64).map(Some).collect();
+    assert_eq!(versions, expected);
+    f.drop_schema().await;
+}
