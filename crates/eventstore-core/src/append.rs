@@ -116,7 +116,9 @@ impl AppendOptions {
     /// (no event holds one: see [`crate::sql::text`]), as the absence of their stream
     /// does: [`Error::Conflict`](crate::Error::Conflict) for the first that needs a
     /// stream, `Ok` otherwise. A backend that cannot send such a subject to its database
-    /// (PostgreSQL) checks these first and leaves them out of the statement.
+    /// (PostgreSQL) decides these with it and leaves them out of the statement; an
+    /// append reports the first failed expectation in subject order, whichever kind
+    /// of subject it is on, as every backend does.
     pub fn check_unheld_subjects(&self) -> crate::Result<()> {
         for (subject, expected) in self.expectations() {
             if !crate::sql::text::is_storable(subject) && !expected.is_met_by(None) {

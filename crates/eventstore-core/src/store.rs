@@ -55,5 +55,13 @@ pub trait EventStore: Send + Sync {
 
     /// Closes the store: later calls fail with [`Error::Closed`](crate::Error::Closed)
     /// and the connections are released once the streams still reading finish.
+    ///
+    /// A read already under way yields its events in order, none left out or repeated,
+    /// then either runs to its end or fails with `Error::Closed`, which backends decide
+    /// differently: a SQLite store ends every read at its next page (its readers close,
+    /// and its file is checkpointed and closed so that it is complete on its own); a
+    /// PostgreSQL store runs a streamed read (one statement on a connection the stream
+    /// holds) to its end, and ends a paged one (a follower's, bounded by
+    /// [`EventQuery::within_horizon`]) at its next page when it owns its pool.
     async fn close(&self) -> Result<()>;
 }

@@ -36,8 +36,9 @@ use crate::schema::sequence_name;
 
 /// The statement's text for `table`. Parameters: `$1`–`$14` the column arrays, `$15`
 /// the horizon-lock namespace (already shifted into the high 32 bits), `$16` whether
-/// duplicates are skipped, `$17`–`$19` the expectations (subject, kind, version),
-/// `$20` the recording time, `$21` the namespace of the subject locks.
+/// duplicates are skipped (`NULL`: write nothing, only report, for a batch that repeats
+/// an event), `$17`–`$19` the expectations (subject, kind, version), `$20` the
+/// recording time, `$21` the namespace of the subject locks.
 pub fn append_sql(table: &TableName) -> String {
     let t = table.quoted();
     let sequence = sequence_name(table);
@@ -79,6 +80,7 @@ pub fn append_sql(table: &TableName) -> String {
     {horizon}
 ), gate AS (
     SELECT NOT EXISTS (SELECT 1 FROM conflict)
+        AND $16::bool IS NOT NULL
         AND ($16::bool OR NOT EXISTS (SELECT 1 FROM duplicate))
         AND (SELECT locked FROM appends)
         AND (SELECT count(*) FROM subject_locks) >= 0

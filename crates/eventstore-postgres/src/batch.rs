@@ -45,8 +45,12 @@ pub struct Batch<'a> {
     sent: Vec<(usize, &'a Event)>,
     /// In-batch duplicates left out (with [`OnDuplicate::Skip`]).
     skipped: Vec<SkippedEvent>,
-    /// The first in-batch duplicate (with [`OnDuplicate::Error`]).
+    /// The first in-batch duplicate (with [`OnDuplicate::Error`]): the batch is refused,
+    /// and only the events before it are sent, to be looked up, not written.
     duplicate: Option<&'a Event>,
+    /// The first subject holding U+0000 whose expectation needs a stream (decided here,
+    /// as no stream can have it): the batch is refused, and no event is sent.
+    unheld: Option<String>,
     /// The caller's events.
     events: &'a [Event],
     /// The batch's options.
@@ -56,15 +60,22 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// Takes the in-batch duplicates out of `events` as `options` says. Expectations on
     /// subjects holding U+0000, which PostgreSQL's `text` cannot take, are decided here
-    /// ([`AppendOptions::check_unheld_subjects`]): an [`Error::Conflict`] for one that
-    /// needs a stream, and the statement leaves them out.
+    /// ([`AppendOptions::check_unheld_subjects`]) and left out of the statement; one
+    /// that needs a stream refuses the batch, with the [`Error::Conflict`]
+    /// [`outcome`](Self::outcome) reports for the first failed expectation in subject
+    /// order, among these and those the statement checks, as SQLite's order.
     pub fn new(events: &'a [Event], options: &'a AppendOptions) -> Result<Self> {
-        options.check_unheld_subjects()?;
+        let unheld = match options.check_unheld_subjects() {
+            Ok(()) => None,
+            Err(Error::Conflict { subject, .. }) => Some(subject),
+            Err(e) => return Err(e),
+        };
         let mut seen = HashSet::with_capacity(events.len());
         let mut batch = Batch {
             sent: Vec::with_capacity(events.len()),
             skipped: Vec::new(),
             duplicate: None,
+            unheld,
             events,
             options,
         };
@@ -73,13 +84,18 @@ impl<'a> Batch<'a> {
                 batch.sent.push((index, event));
             } else if options.duplicate_policy() == OnDuplicate::Skip {
                 batch.skipped.push(skipped(index, event));
-            } else if batch.duplicate.is_none() {
+            } else {
+                // Expectations are checked before duplicates, and the first duplicate in
+                // batch order is the one reported, as on SQLite: send only the events
+                // before this one, to find those already stored (the statement writes
+                // nothing for such a batch: see `params`), and the expectations.
                 batch.duplicate = Some(event);
+                batch.sent.retain(|(sent, _)| *sent < index);
+                break;
             }
         }
-        if batch.duplicate.is_some() {
-            // Expectations are checked before duplicates, as on SQLite: send no
-            // events, only the expectations, and report the duplicate if they hold.
+        if batch.unheld.is_some() {
+            // Refused for an expectation: only the other expectations are checked.
             batch.sent.clear();
         }
         Ok(batch)
@@ -196,7 +212,8 @@ impl<'a> Batch<'a> {
             data_json,
             data_bytes,
             horizon_namespace: keys.horizon,
-            skip_duplicates: self.options.duplicate_policy() == OnDuplicate::Skip,
+            skip_duplicates: (self.duplicate.is_none() && self.unheld.is_none())
+                .then(|| self.options.duplicate_policy() == OnDuplicate::Skip),
             expected_subjects: exp_subjects,
             expected_kinds: exp_kinds,
             expected_versions: exp_versions,
@@ -223,6 +240,9 @@ impl<'a> Batch<'a> {
                 _ => conflicts.push((row.subject.unwrap_or_default(), row.n)),
             }
         }
+        if let Some(subject) = &self.unheld {
+            conflicts.push((subject.clone(), None));
+        }
         // Expectations come first, in subject order, as SQLite checks them.
         conflicts.sort();
         if let Some((subject, actual)) = conflicts.into_iter().next() {
@@ -232,14 +252,16 @@ impl<'a> Batch<'a> {
                 actual,
             });
         }
-        if let Some(event) = self.duplicate {
-            return Err(duplicate(event));
-        }
+        // The first duplicate in batch order: a stored event sent before the first
+        // in-batch duplicate, else that one.
         duplicates.sort_unstable();
         if options.duplicate_policy() == OnDuplicate::Error
             && let Some(&first) = duplicates.first()
         {
             return Err(duplicate(self.sent[first].1));
+        }
+        if let Some(event) = self.duplicate {
+            return Err(duplicate(event));
         }
         appended.sort_unstable();
         let mut skipped = self.skipped.clone();
@@ -315,8 +337,11 @@ pub struct AppendParams<'a> {
     pub data_bytes: Vec<Option<&'a [u8]>>,
     /// `$15`: `int8`.
     pub horizon_namespace: i64,
-    /// `$16`: `bool`.
-    pub skip_duplicates: bool,
+    /// `$16`: `bool`: whether duplicates are skipped; `None` (`NULL`) for a batch refused
+    /// already (it repeats an event, with [`OnDuplicate::Error`], or expects a stream
+    /// of a subject holding U+0000), which the statement then writes nothing of, only
+    /// reporting the conflicts and the stored events it was sent.
+    pub skip_duplicates: Option<bool>,
     /// `$17`: `text[]`.
     pub expected_subjects: Vec<&'a str>,
     /// `$18`: `text[]`.

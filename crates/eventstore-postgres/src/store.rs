@@ -331,6 +331,9 @@ impl EventStore for PostgresEventStore {
         let span =
             tracing::debug_span!("append", table = %self.shared.table, events = events.len());
         async {
+            // Before anything about the batch: a closed store refuses every call with
+            // `Error::Closed`, whatever it is given, as SQLite's does.
+            self.shared.check_open()?;
             self.shared.limits.check(&events)?;
             let batch = Batch::new(&events, &options)?;
             // The common case takes the cheaper statement; a stored event or an
@@ -467,6 +470,7 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn stream_version(&self, subject: &str) -> Result<Option<i64>> {
+        self.shared.check_open()?;
         if !eventstore_core::sql::text::is_storable(subject) {
             // No event holds U+0000, and PostgreSQL's `text` cannot take it.
             return Ok(None);

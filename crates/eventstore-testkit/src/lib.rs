@@ -86,6 +86,8 @@ macro_rules! conformance_suite {
             append_and_get_round_trip,
             get_of_unknown_event_is_none,
             failed_batch_writes_nothing,
+            a_refused_batch_names_its_first_duplicate,
+            a_refused_batch_names_its_first_conflict,
             empty_batch_is_a_no_op,
             duplicates_are_refused_or_skipped,
             expected_versions_are_enforced,
@@ -107,7 +109,8 @@ macro_rules! conformance_suite {
             binary_data_round_trips,
             json_data_round_trips_exactly,
             bad_input_is_refused,
-            closed_store_refuses_work
+            closed_store_refuses_work,
+            a_read_under_way_at_close_ends_whole_or_closed
         );
         $crate::conformance_suite!(@shared $fresh;
             followers_catch_up_then_follow_live,
@@ -123,7 +126,8 @@ macro_rules! conformance_suite {
             dead_letters_are_kept_per_relay_in_order,
             dead_letter_errors_keep_any_text,
             snapshots_keep_the_latest_version,
-            unkeepable_names_are_refused
+            unkeepable_names_are_refused,
+            every_call_on_a_closed_store_is_refused
         );
         $crate::conformance_suite!(@coordination_shared $fresh;
             concurrent_checkpoint_saves_keep_the_highest,

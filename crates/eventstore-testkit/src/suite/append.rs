@@ -72,6 +72,71 @@ pub async fn failed_batch_writes_nothing(store: &dyn EventStore) {
     assert_eq!(result.appended[0].stream_version, Some(2));
 }
 
+/// A batch refused for a duplicate names its first duplicate in batch order, whether
+/// that event repeats a stored one or one earlier in the same batch, and writes nothing.
+pub async fn a_refused_batch_names_its_first_duplicate(store: &dyn EventStore) {
+    store.append(vec![event("stored")]).await.unwrap();
+    let named = async |batch: Vec<eventstore_core::Event>| match store.append(batch).await {
+        Err(Error::Duplicate { event_source, id }) => (event_source, id),
+        other => panic!("expected a duplicate error, got {other:?}"),
+    };
+    // The stored event comes first: it is named, not the repeat after it.
+    let batch = vec![event("a"), event("stored"), event("b"), event("b")];
+    assert_eq!(
+        named(batch).await,
+        ("/testkit".to_owned(), "stored".to_owned())
+    );
+    // The repeat comes first: it is named, not the stored event after it.
+    let batch = vec![event("a"), event("a"), event("stored"), event("c")];
+    assert_eq!(named(batch).await, ("/testkit".to_owned(), "a".to_owned()));
+    // Events on subjects, with an expectation that holds: the same.
+    let options = AppendOptions::new().expect("s", ExpectedVersion::NoStream);
+    let batch = vec![
+        on_subject("d", "s"),
+        on_subject("stored", "s"),
+        on_subject("d", "s"),
+    ];
+    match store.append_with(batch, options).await {
+        Err(Error::Duplicate { id, .. }) => assert_eq!(id, "stored"),
+        other => panic!("expected a duplicate error, got {other:?}"),
+    }
+    assert_eq!(count(store).await, 1);
+    assert_eq!(store.stream_version("s").await.unwrap(), None);
+}
+
+/// A batch refused for its expectations names the first that fails in subject order,
+/// whether its subject could have a stream or holds U+0000 (which no stream can), and
+/// writes nothing; expectations are checked before duplicates.
+pub async fn a_refused_batch_names_its_first_conflict(store: &dyn EventStore) {
+    store
+        .append(vec![on_subject("1", "a"), on_subject("2", "c")])
+        .await
+        .unwrap();
+    let conflict = async |options: AppendOptions| {
+        let batch = vec![on_subject("3", "a"), on_subject("1", "a")];
+        match store.append_with(batch, options).await {
+            Err(Error::Conflict {
+                subject, actual, ..
+            }) => (subject, actual),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    };
+    let expect = |subject: &str, version| AppendOptions::new().expect(subject, version);
+    // "a" sorts before "b\0": it is named.
+    let options = expect("a", ExpectedVersion::Exact(5)).expect("b\0", ExpectedVersion::Exists);
+    assert_eq!(conflict(options).await, ("a".to_owned(), Some(1)));
+    // "a" holds: "b\0" fails, before "c" and before the duplicate.
+    let options = expect("a", ExpectedVersion::Exact(1))
+        .expect("b\0", ExpectedVersion::Exact(1))
+        .expect("c", ExpectedVersion::NoStream);
+    assert_eq!(conflict(options).await, ("b\0".to_owned(), None));
+    // Only "b\0" fails.
+    let options = expect("b\0", ExpectedVersion::Exists);
+    assert_eq!(conflict(options).await, ("b\0".to_owned(), None));
+    assert_eq!(count(store).await, 2);
+    assert_eq!(store.stream_version("a").await.unwrap(), Some(1));
+}
+
 /// An empty batch writes nothing and succeeds.
 pub async fn empty_batch_is_a_no_op(store: &dyn EventStore) {
     let result = store.append(Vec::new()).await.unwrap();
@@ -415,6 +480,49 @@ pub async fn closed_store_refuses_work(store: &dyn EventStore) {
     ));
     let read: Result<Vec<_>, _> = store.query(EventQuery::new()).try_collect().await;
     assert!(matches!(read, Err(Error::Closed)));
+}
+
+/// A read under way when the store closes yields its events in order, with none left
+/// out or repeated, then runs to its end or fails with `Error::Closed`, as
+/// [`EventStore::close`] says each backend does (longer than a page, so that a read
+/// paged by the store crosses a page boundary after the close); a read begun after the
+/// close fails with `Error::Closed`.
+pub async fn a_read_under_way_at_close_ends_whole_or_closed(store: &dyn EventStore) {
+    const EVENTS: usize = 2_500;
+    let batch: Vec<_> = (0..EVENTS).map(|i| event(format!("r{i}"))).collect();
+    store.append(batch).await.unwrap();
+    // A streamed or paged read (a follower's, bounded by a horizon), each begun.
+    let mut reads = Vec::new();
+    for query in [
+        EventQuery::new(),
+        EventQuery::new().within_horizon(i64::MAX),
+    ] {
+        let mut read = store.query(query);
+        let first = read.try_next().await.unwrap().expect("an event");
+        reads.push((read, vec![first.id().to_owned()]));
+    }
+    store.close().await.unwrap();
+    for (mut read, mut ids) in reads {
+        let end = loop {
+            match read.try_next().await {
+                Ok(Some(e)) => ids.push(e.id().to_owned()),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        assert!(matches!(end, None | Some(Error::Closed)), "{end:?}");
+        if end.is_none() {
+            assert_eq!(
+                ids.len(),
+                EVENTS,
+                "a read that ends without an error is whole"
+            );
+        }
+        let expected: Vec<String> = (0..ids.len()).map(|i| format!("r{i}")).collect();
+        assert_eq!(ids, expected, "events left out, repeated or out of order");
+    }
+    let after: Result<Vec<_>, _> = store.query(EventQuery::new()).try_collect().await;
+    assert!(matches!(after, Err(Error::Closed)), "{after:?}");
 }
 
 #[allow(dead_code)]

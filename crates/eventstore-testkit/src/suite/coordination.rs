@@ -401,3 +401,71 @@ pub async fn unkeepable_names_are_refused(store: &dyn Coordination) {
             .is_some()
     );
 }
+
+/// After `close`, every call fails with `Error::Closed`, whatever it is given: a batch
+/// over the limits, an expectation on a subject no stream can have, a subject holding
+/// U+0000 or an invalid query are not looked at first. Closing again is no error.
+pub async fn every_call_on_a_closed_store_is_refused(store: &dyn Coordination) {
+    use eventstore_core::{AppendOptions, Error, EventQuery, ExpectedVersion};
+    use futures::TryStreamExt as _;
+
+    fn closed<T: std::fmt::Debug>(result: eventstore_core::Result<T>, call: &str) {
+        assert!(
+            matches!(result, Err(Error::Closed)),
+            "{call} on a closed store: {result:?}"
+        );
+    }
+    let events = stored(store, &["c1"]).await;
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+
+    closed(store.append(vec![event("c2")]).await, "append");
+    closed(store.append(Vec::new()).await, "an empty append");
+    let oversized = crate::data::on_subject("c3", &"s".repeat(4096));
+    closed(store.append(vec![oversized]).await, "an oversized append");
+    let unheld = AppendOptions::new().expect("a\0b", ExpectedVersion::Exists);
+    closed(
+        store.append_with(vec![event("c4")], unheld).await,
+        "an append expecting a stream no subject can have",
+    );
+    closed(store.get("/testkit", "c1").await, "get");
+    closed(
+        store.get("/testkit", "a\0b").await,
+        "get of an id holding U+0000",
+    );
+    closed(store.stream_version("s").await, "stream_version");
+    closed(
+        store.stream_version("a\0b").await,
+        "stream_version of a subject holding U+0000",
+    );
+    closed(store.horizon().await, "horizon");
+    let read = |stream: eventstore_core::EventStream| stream.try_collect::<Vec<_>>();
+    closed(read(store.query(EventQuery::new())).await, "query");
+    closed(
+        read(store.query(EventQuery::new().extension("Bad Name", "x"))).await,
+        "an invalid query",
+    );
+    closed(read(store.stream("s", 1)).await, "stream");
+    closed(
+        read(store.stream("a\0b", 1)).await,
+        "stream of a subject holding U+0000",
+    );
+
+    let ttl = Duration::from_secs(60);
+    let state = Json::from(serde_json::json!({}));
+    closed(store.load_checkpoint("c").await, "load_checkpoint");
+    closed(store.save_checkpoint("c", 1).await, "save_checkpoint");
+    closed(store.reset_checkpoint("c").await, "reset_checkpoint");
+    closed(store.try_lease("l", "h", ttl).await, "try_lease");
+    closed(store.release_lease("l", "h").await, "release_lease");
+    closed(
+        store.dead_letter("r", &events[0], "boom").await,
+        "dead_letter",
+    );
+    closed(store.dead_letters("r").await, "dead_letters");
+    closed(
+        store.save_snapshot("n", "s", 1, state).await,
+        "save_snapshot",
+    );
+    closed(store.load_snapshot("n", "s").await, "load_snapshot");
+}
