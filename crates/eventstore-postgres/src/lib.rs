@@ -31,6 +31,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod append_sql;
+mod attempt;
 mod batch;
 mod checkout;
 mod columns;

@@ -45,6 +45,7 @@
 pub use crate::append_sql::{
     MAX_SUBJECT_LOCKS, append_sql, current_version_sql, lock_subjects_sql,
 };
+pub use crate::attempt::{Attempt, MAX_ATTEMPTS};
 pub use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
 pub use crate::columns::{EventColumns, decode_event, time_column};
 pub use crate::error::{is_timeout_code, is_transient_code};

@@ -1,5 +1,6 @@
 //! [`PostgresEventStore`]: the [`EventStore`] on a PostgreSQL database.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio_postgres::GenericClient;
 use tracing::Instrument as _;
 
 use crate::append_sql::{append_sql, current_version_sql, lock_subjects_sql, plain_append_sql};
+use crate::attempt::MAX_ATTEMPTS;
 use crate::batch::{Batch, LockKeys};
 use crate::checkout::{Checkout, Connections};
 use crate::columns::decode_event;
@@ -28,11 +30,6 @@ use crate::read::{Read, failed, stream};
 use crate::savepoint::in_savepoint;
 use crate::write::{Attempt, attempt, attempt_in_savepoint, attempt_locked};
 use crate::{connect, schema};
-
-/// How often an append is retried after a concurrent writer took a stream version or
-/// a `(source, id)` between its snapshot and its insert, or after the server ended it
-/// for another transaction's sake (a deadlock, a serialization failure).
-const MAX_ATTEMPTS: u32 = 100;
 
 /// A CloudEvents store in a PostgreSQL database, shared by any number of processes.
 ///
@@ -254,10 +251,9 @@ impl PostgresEventStore {
             };
             let mut attempts = 1;
             loop {
-                let failure = match attempted {
-                    Attempt::Done(result) => return result,
-                    Attempt::Raced(violation) => violation.into_error(&options),
-                    Attempt::Transient(error) => error,
+                let failure = match attempted.settle(&options) {
+                    ControlFlow::Break(result) => return result,
+                    ControlFlow::Continue(failure) => failure,
                 };
                 if attempts >= MAX_ATTEMPTS || !outside_transaction(client).await {
                     return Err(failure);

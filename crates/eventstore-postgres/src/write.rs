@@ -1,28 +1,18 @@
 //! The write path on tokio-postgres: binding a batch's [`AppendParams`] and reading
 //! the append statement's rows (their meaning is [`Batch::outcome`]).
 
-use eventstore_core::{AppendResult, Error, Result};
+use eventstore_core::Result;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row, Statement};
 
-use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, UniqueViolation, recorded_now};
+pub(crate) use crate::attempt::Attempt;
+use crate::batch::{AppendParams, Batch, LockKeys, OutcomeRow, recorded_now};
 use crate::error::{db, is_transient, unique_violation};
 use crate::savepoint::{
     RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, is_outside_transaction_code,
     retries_after,
 };
 use crate::types::Jsonb;
-
-/// What one attempt of the append statement came to.
-pub(crate) enum Attempt {
-    Done(Result<AppendResult>),
-    /// A concurrent writer broke a unique index between snapshot and insert.
-    Raced(UniqueViolation),
-    /// The server ended the statement's transaction for another's sake (a deadlock, a
-    /// serialization failure: see [`is_transient`]): nothing of it was written, and it
-    /// may succeed when run again.
-    Transient(Error),
-}
 
 /// Runs an append statement once: the plain one (`plain`, see [`Batch::is_plain`]) or
 /// the full one.

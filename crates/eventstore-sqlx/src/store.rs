@@ -1,15 +1,17 @@
 //! [`SqlxEventStore`]: the store's statements on a connection the caller holds.
 
+use std::ops::ControlFlow;
+
 use eventstore_core::sql::{Sql, TableName, select_by_id, select_events, select_stream};
 use eventstore_core::{
     AppendOptions, AppendResult, Error, Event, EventQuery, Horizon, Limits, Result, StoredEvent,
 };
 use eventstore_postgres::PostgresDialect;
 use eventstore_postgres::statements::{
-    Batch, LockKeys, OutcomeRow, RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL,
-    UniqueViolation, append_sql, current_version_sql, follows, horizon_from, horizon_param,
-    horizon_sql, in_savepoint, is_outside_transaction_code, is_transient_code, lock_subjects_sql,
-    notify_channel, qualified, recorded_now, retries_after,
+    Attempt, Batch, LockKeys, MAX_ATTEMPTS, OutcomeRow, RELEASE_SAVEPOINT_SQL,
+    ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, append_sql, current_version_sql, follows,
+    horizon_from, horizon_param, horizon_sql, in_savepoint, is_outside_transaction_code,
+    is_transient_code, lock_subjects_sql, notify_channel, qualified, recorded_now, retries_after,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -21,21 +23,6 @@ use crate::error::{db, unique_violation};
 
 /// A stream of stored events read on a connection the caller holds, borrowing it.
 pub type EventStreamIn<'c> = BoxStream<'c, Result<StoredEvent>>;
-
-/// What one run of the append statement came to.
-enum Attempt {
-    /// Its outcome.
-    Done(Result<AppendResult>),
-    /// The unique violation (SQLSTATE 23505) it ran into.
-    Raced(UniqueViolation),
-    /// The server ended it for another transaction's sake (a deadlock, a serialization
-    /// failure: [`is_transient_code`]); it may succeed when run again.
-    Transient(Error),
-}
-
-/// How often an append outside a transaction block runs again after a failure that
-/// rolled it back alone (as the PostgreSQL backend's own appends do).
-const MAX_ATTEMPTS: u32 = 100;
 
 /// The event store of one table, used on sqlx connections and transactions the
 /// application holds: its events are appended and read inside the application's own
@@ -155,10 +142,9 @@ impl SqlxEventStore {
             };
             let mut attempts = 1;
             loop {
-                let failure = match attempted {
-                    Attempt::Done(result) => return result,
-                    Attempt::Raced(violation) => violation.into_error(&options),
-                    Attempt::Transient(error) => error,
+                let failure = match attempted.settle(&options) {
+                    ControlFlow::Break(result) => return result,
+                    ControlFlow::Continue(failure) => failure,
                 };
                 if attempts >= MAX_ATTEMPTS || !outside_transaction(conn).await {
                     return Err(failure);
