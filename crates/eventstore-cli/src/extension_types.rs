@@ -133,6 +133,25 @@ mod tests {
     }
 
     #[test]
+    fn ext_values_are_read_in_their_types_string_form_only() {
+        let declared = parse(&["n=integer", "b=boolean"]).unwrap();
+        assert_eq!(
+            declared.value("n", "-7").unwrap(),
+            ExtensionValue::Integer(-7)
+        );
+        for (name, text) in [("n", "+7"), ("n", "007"), ("n", " 7"), ("b", "True")] {
+            let error = declared.value(name, text).unwrap_err();
+            assert!(error.is::<Usage>(), "{name}={text}: {error}");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("--ext {name}={text}: ")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_declarations_are_usage_errors_that_say_why() {
         for (pairs, says) in [
             (&["link"][..], "takes NAME=TYPE"),

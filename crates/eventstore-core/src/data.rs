@@ -11,9 +11,12 @@ use crate::{json_check, json_eq};
 /// The data an event carries.
 #[derive(Clone, PartialEq)]
 pub enum Data {
-    /// A JSON value (the JSON format's `data` for a JSON `datacontenttype` or none).
+    /// A JSON value (the JSON format's `data` for a JSON `datacontenttype` or none; under
+    /// another `datacontenttype`, any JSON value but a string, which is text).
     Json(Json),
-    /// Text (the JSON format's `data` as a string, for a non-JSON `datacontenttype`).
+    /// Text (the JSON format's `data` as a string, for a non-JSON `datacontenttype`;
+    /// an event's text data always has one, [`TEXT_CONTENT_TYPE`](crate::TEXT_CONTENT_TYPE)
+    /// unless it was given another).
     Text(String),
     /// Bytes (the JSON format's `data_base64`).
     Binary(Vec<u8>),

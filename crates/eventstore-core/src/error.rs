@@ -99,6 +99,26 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// A snapshot's state did not convert: to JSON when it was being saved (nothing was
+    /// saved), or from the JSON kept back into the caller's state type when it was being
+    /// loaded (the type has changed since it was saved: keep the new shape's snapshots
+    /// under a new name, or start from the events alone).
+    #[error(
+        "snapshot {name:?} of subject {subject:?}: {}: {source}",
+        snapshot_step(*.saving)
+    )]
+    SnapshotState {
+        /// The snapshot's name.
+        name: String,
+        /// The subject whose state it is.
+        subject: String,
+        /// Whether it was being saved (`false`: loaded).
+        saving: bool,
+        /// What serde reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The store was closed with [`EventStore::close`](crate::EventStore::close).
     #[error("the event store is closed")]
     Closed,
@@ -205,6 +225,14 @@ fn at_index(index: Option<usize>) -> String {
         .unwrap_or_default()
 }
 
+fn snapshot_step(saving: bool) -> &'static str {
+    if saving {
+        "its state does not serialize to JSON, so it was not saved"
+    } else {
+        "its kept state does not deserialize into the state's type"
+    }
+}
+
 fn version_or_none(version: Option<i64>) -> String {
     version.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}"))
 }
@@ -290,6 +318,11 @@ pub enum Rule {
     InvalidExtensionName,
     /// An integer outside the CloudEvents range (32-bit signed).
     IntegerOutOfRange(String),
+    /// Not an integer as CloudEvents writes one: an optional `-`, then `0` or digits
+    /// without a leading zero (no `+`, no spaces, no fraction or exponent).
+    NotInteger(String),
+    /// Not a boolean as CloudEvents writes one: `true` or `false`, in lower case.
+    NotBoolean(String),
     /// Not valid base64.
     NotBase64,
     /// Both `data` and `data_base64` are present.
@@ -357,6 +390,13 @@ impl fmt::Display for Rule {
                     "must be an integer from -2147483648 to 2147483647, not {v}"
                 )
             }
+            Self::NotInteger(v) => write!(
+                f,
+                "must be an integer written as CloudEvents writes one (an optional `-` and \
+                 decimal digits, without `+`, leading zeros, spaces, a fraction or an \
+                 exponent), not {v:?}"
+            ),
+            Self::NotBoolean(v) => write!(f, "must be `true` or `false`, not {v:?}"),
             Self::NotBase64 => f.write_str("must be valid base64 (RFC 4648)"),
             Self::DataAndDataBase64 => {
                 f.write_str("cannot appear together with `data_base64`: an event has one data")

@@ -16,6 +16,11 @@ use crate::validate::{
 /// The only CloudEvents version this store accepts.
 pub const SPEC_VERSION: &str = "1.0";
 
+/// The `datacontenttype` [`EventBuilder::build`] gives text data that has none:
+/// `text/plain`, so that the CloudEvents JSON format, which reads data without a
+/// `datacontenttype` as JSON, reads the text back as text.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain";
+
 /// A valid CloudEvents 1.0 event.
 ///
 /// An `Event` can only be made through [`Event::builder`] or the JSON format, both of
@@ -460,7 +465,8 @@ impl EventBuilder {
 
     /// Sets text data. Under a JSON `datacontenttype` (`application/json`, a `+json`
     /// suffix) the text is a JSON document, and [`build`](Self::build) keeps it as JSON
-    /// data.
+    /// data; without a `datacontenttype`, `build` sets [`TEXT_CONTENT_TYPE`]
+    /// (`text/plain`), as [`json`](Self::json) sets `application/json`.
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.parts.data = Some(Data::Text(text.into()));
         self
@@ -477,21 +483,41 @@ impl EventBuilder {
     /// Text data under a JSON `datacontenttype` becomes JSON data, and is refused
     /// ([`Rule::NotJson`]) when it is not JSON: the CloudEvents JSON format writes such
     /// data as a JSON value, never as a string holding a document, and reads it back as
-    /// JSON. JSON `null` data is no data: the CloudEvents JSON format cannot tell them
+    /// JSON. For the same reason a JSON string under a `datacontenttype` that is not
+    /// JSON becomes the text it holds: the format writes both as a JSON string, and reads
+    /// that back as text (a JSON string that holds no text, a lone surrogate escape, is
+    /// refused as [`Rule::NotJson`]). Text data without a `datacontenttype` gets
+    /// [`TEXT_CONTENT_TYPE`]: the CloudEvents JSON format reads data without one as JSON
+    /// (its §3.1), so such text would come back from it as a JSON string, a different
+    /// event. JSON `null` data is no data: the CloudEvents JSON format cannot tell them
     /// apart, so the event model does not either.
     pub fn build(mut self) -> Result<Event, ValidationError> {
         if let Some(error) = self.error {
             return Err(error);
+        }
+        if matches!(self.parts.data, Some(Data::Text(_))) && self.parts.datacontenttype.is_none() {
+            self.parts.datacontenttype = Some(TEXT_CONTENT_TYPE.to_owned());
         }
         let declared_json = self
             .parts
             .datacontenttype
             .as_deref()
             .is_some_and(is_json_media_type);
-        if declared_json && let Some(Data::Text(text)) = &mut self.parts.data {
-            let json = Json::from_string(std::mem::take(text))
-                .map_err(|e| invalid("data", Rule::NotJson(e.to_string())))?;
-            self.parts.data = Some(Data::Json(json));
+        let declared_other = self.parts.datacontenttype.is_some() && !declared_json;
+        match &mut self.parts.data {
+            Some(Data::Text(text)) if declared_json => {
+                let json = Json::from_string(std::mem::take(text))
+                    .map_err(|e| invalid("data", Rule::NotJson(e.to_string())))?;
+                self.parts.data = Some(Data::Json(json));
+            }
+            // A `Json` is trimmed: a string is one from its first character.
+            Some(Data::Json(json)) if declared_other && json.as_str().starts_with('"') => {
+                let text = json
+                    .deserialize::<String>()
+                    .map_err(|e| invalid("data", Rule::NotJson(e.to_string())))?;
+                self.parts.data = Some(Data::Text(text));
+            }
+            _ => {}
         }
         if matches!(&self.parts.data, Some(Data::Json(json)) if json.as_str() == "null") {
             self.parts.data = None;

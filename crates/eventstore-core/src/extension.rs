@@ -82,23 +82,21 @@ impl ExtensionType {
         })
     }
 
-    /// Reads a value of this type from its canonical string form (as the CloudEvents
-    /// JSON format writes every type but `Integer` and `Boolean`).
+    /// Reads a value of this type from its string encoding, as the CloudEvents type
+    /// system defines it (and as the CloudEvents JSON format writes every type but
+    /// `Integer` and `Boolean`), and nothing else: an `Integer` is the integer portion
+    /// of a JSON number (an optional `-`, then `0` or digits without a leading zero; no
+    /// `+`, no spaces), a `Boolean` is `true` or `false` in lower case, a `Timestamp` is
+    /// RFC 3339, a `Binary` is base64 with its padding. `Uri` and `UriRef` are checked
+    /// by [`ExtensionValue::check`], as every value is when its event is built.
     pub fn parse_str(self, text: &str) -> Result<ExtensionValue, Rule> {
         Ok(match self {
             Self::String => ExtensionValue::String(text.to_owned()),
-            Self::Integer => ExtensionValue::Integer(
-                text.parse()
-                    .map_err(|_| Rule::IntegerOutOfRange(text.to_owned()))?,
-            ),
+            Self::Integer => ExtensionValue::Integer(parse_integer(text)?),
             Self::Boolean => ExtensionValue::Boolean(match text {
                 "true" => true,
                 "false" => false,
-                _ => {
-                    return Err(Rule::WrongType {
-                        expected: "a boolean",
-                    });
-                }
+                _ => return Err(Rule::NotBoolean(text.to_owned())),
             }),
             Self::Uri => ExtensionValue::Uri(text.to_owned()),
             Self::UriRef => ExtensionValue::UriRef(text.to_owned()),
@@ -111,6 +109,22 @@ impl ExtensionType {
             }
         })
     }
+}
+
+/// Reads a CloudEvents `Integer` written as the integer portion of a JSON number (RFC
+/// 8259 §6: an optional `-`, then `0` or digits without a leading zero), the string
+/// encoding the type system gives it and the only form the JSON format writes, in the
+/// 32-bit signed range. `-0` is that grammar's, and is 0.
+pub(crate) fn parse_integer(text: &str) -> Result<i32, Rule> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let well_formed = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !well_formed {
+        return Err(Rule::NotInteger(text.to_owned()));
+    }
+    text.parse()
+        .map_err(|_| Rule::IntegerOutOfRange(text.to_owned()))
 }
 
 impl ExtensionValue {

@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use crate::data::{Data, Json};
 use crate::error::{Error, Result, Rule, ValidationError};
 use crate::event::{Event, EventBuilder, SPEC_VERSION};
-use crate::extension::{ExtensionType, ExtensionValue};
+use crate::extension::{ExtensionType, ExtensionValue, parse_integer};
 use crate::timestamp;
 use crate::validate::{is_extension_name, is_json_media_type};
 
@@ -172,34 +172,28 @@ impl JsonFormat {
             return Err(invalid(Rule::InvalidExtensionName));
         }
         let declared = self.extension_types.get(name).copied();
-        let number = raw
+        // A JSON number is read from its text, as a string encoding is: its grammar is
+        // the Integer's plus a fraction and an exponent, which no Integer has (`1.0`,
+        // `1e2`), and a `Value` would hold `-0` as a float and `1e400` not at all.
+        if raw
             .get()
-            .starts_with(|c: char| c == '-' || c.is_ascii_digit());
-        let value: serde_json::Value = match serde_json::from_str(raw.get()) {
-            Ok(value) => value,
-            // A number past `f64` (`1e400`) is valid JSON that a `Value` cannot hold: what
-            // it breaks is the Integer range, or the declared type.
-            Err(_) if number => {
-                return Err(invalid(match declared {
-                    None | Some(ExtensionType::Integer) => {
-                        Rule::IntegerOutOfRange(raw.get().to_owned())
-                    }
-                    Some(ty) => Rule::WrongType {
-                        expected: type_name(ty),
-                    },
-                }));
-            }
-            Err(e) => return Err(invalid(Rule::NotJson(e.to_string()))),
-        };
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        {
+            return match declared {
+                None | Some(ExtensionType::Integer) => parse_integer(raw.get())
+                    .map(ExtensionValue::Integer)
+                    .map_err(invalid),
+                Some(ty) => Err(invalid(Rule::WrongType {
+                    expected: type_name(ty),
+                })),
+            };
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(raw.get()).map_err(|e| invalid(Rule::NotJson(e.to_string())))?;
         match (declared, value) {
             (None | Some(ExtensionType::Boolean), serde_json::Value::Bool(b)) => {
                 Ok(ExtensionValue::Boolean(b))
             }
-            (None | Some(ExtensionType::Integer), serde_json::Value::Number(n)) => n
-                .as_i64()
-                .and_then(|i| i32::try_from(i).ok())
-                .map(ExtensionValue::Integer)
-                .ok_or_else(|| invalid(Rule::IntegerOutOfRange(n.to_string()))),
             (None, serde_json::Value::String(s)) => Ok(ExtensionValue::String(s)),
             (Some(ty), serde_json::Value::String(s)) => ty.parse_str(&s).map_err(invalid),
             (Some(ty), _) => Err(invalid(Rule::WrongType {

@@ -61,7 +61,7 @@ pub use coordination::{
 };
 pub use data::{Data, Json, MAX_JSON_DEPTH};
 pub use error::{Error, Result, Rule, ValidationError};
-pub use event::{Event, EventBuilder, SPEC_VERSION};
+pub use event::{Event, EventBuilder, SPEC_VERSION, TEXT_CONTENT_TYPE};
 pub use extension::{ExtensionType, ExtensionValue};
 pub use follow::{CommitSignal, Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;

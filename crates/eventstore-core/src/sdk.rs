@@ -33,8 +33,10 @@
 //!   holds it (a `serde_json::Value`); string data is text, which under a JSON
 //!   `datacontenttype` is the JSON document it holds (as the SDK sends it in an HTTP
 //!   body, and as [`EventBuilder::text`](crate::EventBuilder::text) takes it) and must
-//!   be JSON ([`Rule::NotJson`]); bytes are binary data. Only CloudEvents 1.0 events are stored: a 0.3 event is refused
-//!   ([`Rule::UnsupportedSpecVersion`]).
+//!   be JSON ([`Rule::NotJson`]), and without a `datacontenttype` gets
+//!   [`TEXT_CONTENT_TYPE`](crate::TEXT_CONTENT_TYPE) (`text/plain`), as the builder
+//!   gives any text; bytes are binary data. Only CloudEvents 1.0 events are stored: a
+//!   0.3 event is refused ([`Rule::UnsupportedSpecVersion`]).
 //! - **Out of the store** ([`TryFrom<&Event>`](cloudevents::Event#impl-TryFrom<%26Event>-for-Event)):
 //!   the SDK knows three extension types, so the store's `URI`, `URI-reference`,
 //!   `Timestamp` and `Binary` extensions become strings in their canonical form (as the

@@ -1,6 +1,8 @@
 //! The CloudEvents JSON format beyond the conformance vectors.
 
-use eventstore_core::{Data, Error, Event, ExtensionType, ExtensionValue, JsonFormat, Rule};
+use eventstore_core::{
+    Data, Error, Event, ExtensionType, ExtensionValue, JsonFormat, Rule, TEXT_CONTENT_TYPE,
+};
 
 fn parse(text: &str) -> Result<Event, Error> {
     JsonFormat::new().parse_event(text)
@@ -231,12 +233,177 @@ fn text_declared_json_is_written_as_a_json_value() {
 }
 
 #[test]
-fn a_number_past_f64_is_an_integer_out_of_range() {
-    // Valid JSON, which serde_json's `Value` cannot hold: not "invalid JSON".
+fn text_without_a_content_type_gets_text_plain_and_reads_back_as_text() {
+    // JSON format 1.0.2, 3.1: data without a datacontenttype is JSON, so text written
+    // without one would read back as a JSON string.
+    let base = || Event::builder().id("1").source("/s").ty("t");
+    for text in ["not JSON", "\"quoted\"", "42", ""] {
+        let event = base().text(text).build().unwrap();
+        assert_eq!(event.datacontenttype(), Some(TEXT_CONTENT_TYPE));
+        assert_eq!(event.data(), Some(&Data::Text(text.into())));
+        let written = JsonFormat::new().write_event(&event);
+        assert_eq!(parse(&written).unwrap(), event, "{written}");
+        let batch = JsonFormat::new().write_batch(std::slice::from_ref(&event));
+        assert_eq!(JsonFormat::new().parse_batch(&batch).unwrap(), [event]);
+    }
+    let given = base()
+        .text("a,b")
+        .datacontenttype("text/csv")
+        .build()
+        .unwrap();
+    assert_eq!(
+        given.datacontenttype(),
+        Some("text/csv"),
+        "a given type stays"
+    );
+    let json = base().json(&"x").build().unwrap();
+    let bytes = base().binary(vec![1]).build().unwrap();
+    assert_eq!(json.datacontenttype(), Some("application/json"));
+    assert_eq!(
+        bytes.datacontenttype(),
+        None,
+        "bytes read back as bytes without one"
+    );
+    let none = base().build().unwrap();
+    assert_eq!(none.datacontenttype(), None);
+}
+
+#[test]
+fn a_json_string_under_another_content_type_is_text() {
+    // The JSON format writes both as `"data":"…"`, and reads that as text under a
+    // datacontenttype that is not JSON: the builder keeps what the format reads back.
+    let base = || Event::builder().id("1").source("/s").ty("t");
+    let json_string = base()
+        .datacontenttype("text/plain")
+        .json(&"héllo \"quoted\"")
+        .build()
+        .unwrap();
+    assert_eq!(
+        json_string.data(),
+        Some(&Data::Text("héllo \"quoted\"".into()))
+    );
+    let raw = base()
+        .data(eventstore_core::Json::from_string(r#""\u0041b""#.into()).unwrap())
+        .datacontenttype("application/octet-stream")
+        .build()
+        .unwrap();
+    assert_eq!(raw.data(), Some(&Data::Text("Ab".into())));
+    for event in [json_string, raw] {
+        let written = JsonFormat::new().write_event(&event);
+        assert_eq!(parse(&written).unwrap(), event, "{written}");
+    }
+    // Other JSON values under another content type stay JSON, as the format reads them.
+    let number = base()
+        .datacontenttype("text/plain")
+        .json(&42)
+        .build()
+        .unwrap();
+    assert_eq!(
+        number.data().and_then(Data::as_json).unwrap().as_str(),
+        "42"
+    );
+    assert_eq!(
+        parse(&JsonFormat::new().write_event(&number)).unwrap(),
+        number
+    );
+    // A string that is no text (a lone surrogate) is refused, as the format refuses it.
+    let error = base()
+        .datacontenttype("text/plain")
+        .data(eventstore_core::Json::from_string(r#""\ud800""#.into()).unwrap())
+        .build()
+        .unwrap_err();
+    assert_eq!(error.attribute(), "data");
+    assert!(matches!(error.rule(), Rule::NotJson(_)), "{error}");
+}
+
+#[test]
+fn integers_are_read_in_their_canonical_form_only() {
+    let typed = JsonFormat::new()
+        .with_extension_type("n", ExtensionType::Integer)
+        .with_extension_type("b", ExtensionType::Boolean);
+    let read = |format: &JsonFormat, value: &str| {
+        format
+            .parse_event(&format!(r#"{{{BASE},"n":{value}}}"#))
+            .map(|event| event.extension("n"))
+    };
+    // The integer portion of a JSON number (RFC 8259 §6), as a number or, declared, as
+    // text; `-0` is the grammar's, and 0.
+    for (value, expected) in [
+        ("7", 7),
+        ("-7", -7),
+        ("0", 0),
+        ("-0", 0),
+        ("2147483647", i32::MAX),
+        ("-2147483648", i32::MIN),
+    ] {
+        assert_eq!(
+            read(&JsonFormat::new(), value).unwrap(),
+            Some(ExtensionValue::Integer(expected)),
+            "{value}"
+        );
+        assert_eq!(
+            read(&typed, &format!("\"{value}\"")).unwrap(),
+            Some(ExtensionValue::Integer(expected)),
+            "\"{value}\""
+        );
+    }
+    for text in [
+        "+7", "007", "-07", "00", " 7", "7 ", "7.0", "1e2", "", "-", "0x7", "٣",
+    ] {
+        let (name, rule) = attribute_of(read(&typed, &format!("\"{text}\"")).unwrap_err());
+        assert_eq!(
+            (name.as_str(), rule),
+            ("n", Rule::NotInteger(text.into())),
+            "{text:?}"
+        );
+    }
+    for number in ["7.0", "1e2", "-0.0", "1E0"] {
+        for format in [&JsonFormat::new(), &typed] {
+            let (name, rule) = attribute_of(read(format, number).unwrap_err());
+            assert_eq!(
+                (name.as_str(), rule),
+                ("n", Rule::NotInteger(number.into()))
+            );
+        }
+    }
+    let (_, rule) = attribute_of(read(&typed, "\"2147483648\"").unwrap_err());
+    assert_eq!(rule, Rule::IntegerOutOfRange("2147483648".into()));
+    let refused = read(&typed, "\"+7\"").unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("attribute `n` must be an integer"),
+        "{refused}"
+    );
+    // Booleans: `true` and `false`, in lower case.
+    for text in ["True", "FALSE", "1", "yes", " true"] {
+        let doc = format!(r#"{{{BASE},"b":"{text}"}}"#);
+        let (name, rule) = attribute_of(typed.parse_event(&doc).unwrap_err());
+        assert_eq!((name.as_str(), rule), ("b", Rule::NotBoolean(text.into())));
+    }
+    // The same rules wherever a declared type reads text (the CLI's `--ext`).
+    assert_eq!(
+        ExtensionType::Integer.parse_str("+7"),
+        Err(Rule::NotInteger("+7".into()))
+    );
+    assert_eq!(
+        ExtensionType::Integer.parse_str("-0"),
+        Ok(ExtensionValue::Integer(0))
+    );
+    assert_eq!(
+        ExtensionType::Boolean.parse_str("True"),
+        Err(Rule::NotBoolean("True".into()))
+    );
+}
+
+#[test]
+fn a_number_past_f64_is_not_an_integer() {
+    // Valid JSON, which serde_json's `Value` cannot hold: not "invalid JSON", and not an
+    // integer (an exponent).
     let (name, rule) = attribute_of(parse(&format!(r#"{{{BASE},"big":1e400}}"#)).unwrap_err());
     assert_eq!(
         (name.as_str(), rule),
-        ("big", Rule::IntegerOutOfRange("1e400".into()))
+        ("big", Rule::NotInteger("1e400".into()))
     );
     let typed = JsonFormat::new().with_extension_type("when", ExtensionType::Timestamp);
     let (_, rule) = attribute_of(

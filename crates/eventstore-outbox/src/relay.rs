@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventstore_core::sql::text::{MAX_NAME_BYTES, check_name};
+use eventstore_core::sql::text::{MAX_NAME_BYTES, check_prefixed_name};
 use eventstore_core::{
     CheckpointStore, DeadLetterStore, Error, EventQuery, EventStore, Interrupted, Lease,
     LeaseStore, Position, Result, RetryPolicy, Sender, StoredEvent, Unavailable, follow,
@@ -265,17 +265,7 @@ impl OutboxRelay {
     /// Refuses a name whose key (`relay/<name>`) no store keeps, naming the relay's own
     /// limit rather than the key's.
     fn check_name(&self) -> Result<()> {
-        if self.name.len() > Self::MAX_NAME_BYTES {
-            let start: String = self.name.chars().take(32).collect();
-            return Err(Error::Config(format!(
-                "relay name {start:?}… is {} bytes, over the {} a relay's name may hold (its \
-                 checkpoint and lease are kept under `relay/<name>`, at most {MAX_NAME_BYTES} \
-                 bytes)",
-                self.name.len(),
-                Self::MAX_NAME_BYTES,
-            )));
-        }
-        check_name("relay name", &self.name)
+        check_prefixed_name("relay", KEY_PREFIX, &self.name)
     }
 
     fn leases(&self) -> &dyn LeaseStore {

@@ -39,7 +39,8 @@ mod replayer;
 mod upcast;
 
 pub use projection::{
-    BoxError, Projection, ProjectionReport, ProjectionRunner, TransactionalProjection,
+    BoxError, MAX_PROJECTION_NAME_BYTES, Projection, ProjectionReport, ProjectionRunner,
+    TransactionalProjection,
 };
 pub use replayer::{ReplayStats, Replayer};
 pub use upcast::Upcaster;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eventstore_core::sql::text::check_prefixed_name;
 use eventstore_core::{
     AppendOptions, CheckpointMove, CheckpointStore, Error, EventQuery, EventStore, Interrupted,
     Lease, LeaseStore, Position, Result, RetryPolicy, StoredEvent, TransactionalStore, follow,
@@ -21,7 +22,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// after a crash the last event may be handled again: make `handle` idempotent.
 #[async_trait]
 pub trait Projection: Send + Sync {
-    /// The projection's name: its checkpoint is kept under it.
+    /// The projection's name: its checkpoint and lease are kept under it. At most
+    /// [`MAX_PROJECTION_NAME_BYTES`] long, and unique among a runner's projections.
     fn name(&self) -> &str;
 
     /// Which events it wants (order, limit and paging are the runner's).
@@ -43,7 +45,8 @@ pub trait Projection: Send + Sync {
 /// same transaction as the checkpoint, so each event takes effect exactly once, across
 /// crashes.
 pub trait TransactionalProjection<S: TransactionalStore>: Send + Sync {
-    /// The projection's name: its checkpoint is kept under it.
+    /// The projection's name: its checkpoint and lease are kept under it. At most
+    /// [`MAX_PROJECTION_NAME_BYTES`] long, and unique among a runner's projections.
     fn name(&self) -> &str;
 
     /// Which events it wants (order, limit and paging are the runner's).
@@ -113,6 +116,18 @@ pub struct ProjectionRunner<S: TransactionalStore> {
     lease_ttl: Duration,
 }
 
+/// What a projection's checkpoint and lease are kept under: `projection/<name>`.
+const KEY_PREFIX: &str = "projection/";
+
+/// The longest name a projection may have, in bytes: 1,013. Its checkpoint and lease
+/// are kept under `projection/<name>`, which, as every name in the coordination tables,
+/// may be at most [`MAX_NAME_BYTES`](eventstore_core::sql::text::MAX_NAME_BYTES) (1 KiB)
+/// long. A name may hold any text but U+0000; [`ProjectionRunner::run`] reports another
+/// as the projection's [`Error::Config`], and [`ProjectionRunner::rebuild`] refuses it
+/// so.
+pub const MAX_PROJECTION_NAME_BYTES: usize =
+    eventstore_core::sql::text::MAX_NAME_BYTES - KEY_PREFIX.len();
+
 impl<S> ProjectionRunner<S>
 where
     S: TransactionalStore + CheckpointStore + LeaseStore + 'static,
@@ -178,13 +193,22 @@ where
     /// Runs every projection until `shutdown` is cancelled; returns how each ended. It
     /// returns at once on cancellation: an event being handled then is dropped
     /// unfinished, its checkpoint not moved, and handled again by the next run.
+    ///
+    /// A projection that cannot run is reported with [`Error::Config`] at once, while
+    /// the others run: one whose name is longer than
+    /// [`MAX_PROJECTION_NAME_BYTES`] or holds U+0000, and every projection
+    /// of a name that two of them have (they would share one checkpoint and lease).
     pub async fn run(&self, shutdown: CancellationToken) -> Vec<ProjectionReport> {
         let runs = self.projections.iter().map(|projection| {
             let worker = self.worker(projection.clone());
             let shutdown = shutdown.clone();
+            let checked = self.check_name(projection.name());
             async move {
                 let name = projection.name().to_owned();
-                let result = worker.run(&shutdown).await;
+                let result = match checked {
+                    Ok(()) => worker.run(&shutdown).await,
+                    Err(refused) => Err(refused),
+                };
                 if let Err(error) = &result {
                     tracing::error!(projection = %name, %error, "projection stopped");
                 }
@@ -207,6 +231,7 @@ where
             .iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Config(format!("no projection named {name:?}")))?;
+        self.check_name(name)?;
         let worker = self.worker(projection.clone());
         let leases: &dyn LeaseStore = &*self.store;
         let mut lease = Lease::new(&worker.key, self.lease_ttl);
@@ -225,9 +250,24 @@ where
         })
     }
 
+    /// Refuses a name whose key (`projection/<name>`) no store keeps, naming the
+    /// projection's own limit rather than the key's, and a name two of the runner's
+    /// projections have.
+    fn check_name(&self, name: &str) -> Result<()> {
+        check_prefixed_name("projection", KEY_PREFIX, name)?;
+        let sharing = self.projections.iter().filter(|p| p.name() == name);
+        if sharing.count() > 1 {
+            return Err(Error::Config(format!(
+                "two projections of this runner are named {name:?}: each needs a checkpoint \
+                 and lease of its own, kept under its name"
+            )));
+        }
+        Ok(())
+    }
+
     fn worker(&self, projection: Kind<S>) -> Worker<S> {
         Worker {
-            key: format!("projection/{}", projection.name()),
+            key: format!("{KEY_PREFIX}{}", projection.name()),
             store: Arc::clone(&self.store),
             projection,
             upcaster: self.upcaster.clone(),

@@ -125,7 +125,8 @@ impl Replayer {
 
     /// Loads `subject`'s state: from its latest snapshot under `name` when there is one,
     /// then folding the events after it with `apply`. Returns the state and the stream
-    /// version it includes (0: no events).
+    /// version it includes (0: no events). A snapshot whose JSON does not deserialize
+    /// into `S` is [`Error::SnapshotState`].
     pub async fn load<S, F>(
         &self,
         snapshots: &dyn SnapshotStore,
@@ -140,16 +141,21 @@ impl Replayer {
     {
         let (mut state, mut version) = match snapshots.load_snapshot(name, subject).await? {
             Some(snapshot) => {
-                let state = snapshot.state.deserialize().map_err(|e| Error::Corrupt {
-                    sequence: 0,
-                    message: format!("snapshot {name:?} of {subject:?}: {e}"),
-                })?;
+                let state = snapshot
+                    .state
+                    .deserialize()
+                    .map_err(|e| Error::SnapshotState {
+                        name: name.to_owned(),
+                        subject: subject.to_owned(),
+                        saving: false,
+                        source: Box::new(e),
+                    })?;
                 (state, snapshot.stream_version)
             }
             None => (initial, 0),
         };
         let mut events = upcast(
-            self.store.stream(subject, version + 1),
+            self.store.stream(subject, version.saturating_add(1)),
             self.upcaster.clone(),
         );
         while let Some(event) = events.try_next().await? {
@@ -159,7 +165,15 @@ impl Replayer {
         Ok((state, version))
     }
 
-    /// Keeps `state` as `subject`'s snapshot under `name` at `stream_version`.
+    /// Keeps `state` as `subject`'s snapshot under `name` at `stream_version`, which
+    /// must be a version the subject's stream has had: 0 (no events) to its current
+    /// version, read from the replayer's store. Another is [`Error::Config`], since
+    /// [`load`](Self::load) would fold the events after it onto the state, skipping or
+    /// repeating some. A state that does not serialize to JSON (a map whose keys are not
+    /// strings, a `Serialize` implementation that fails) is [`Error::SnapshotState`].
+    /// Either way nothing is saved. `name` and `subject` are names of the coordination
+    /// tables: each may be [`MAX_NAME_BYTES`](eventstore_core::sql::text::MAX_NAME_BYTES)
+    /// long, and a longer one is [`Error::Config`].
     pub async fn save_snapshot<S: Serialize + Sync>(
         &self,
         snapshots: &dyn SnapshotStore,
@@ -168,8 +182,23 @@ impl Replayer {
         stream_version: i64,
         state: &S,
     ) -> Result<()> {
-        let state = eventstore_core::Json::from_serialize(state)
-            .map_err(|e| Error::InvalidQuery(format!("snapshot state does not serialize: {e}")))?;
+        // A snapshot past the stream would make `load` skip the events that later take
+        // its versions; a negative one would make it fold every event onto the state.
+        let current = self.store.stream_version(subject).await?.unwrap_or(0);
+        if !(0..=current).contains(&stream_version) {
+            return Err(Error::Config(format!(
+                "snapshot {name:?} of {subject:?} at stream version {stream_version}: the \
+                 stream is at version {current}, and a snapshot's version is one it has had, \
+                 0 (no events) to {current}"
+            )));
+        }
+        let state =
+            eventstore_core::Json::from_serialize(state).map_err(|e| Error::SnapshotState {
+                name: name.to_owned(),
+                subject: subject.to_owned(),
+                saving: true,
+                source: Box::new(e),
+            })?;
         snapshots
             .save_snapshot(name, subject, stream_version, state)
             .await

@@ -57,13 +57,40 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// Any content type for data that may be JSON: none (which the JSON format reads as
+/// JSON), JSON ones, and others.
+fn content_type() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("application/json")),
+        Just(Some("application/vnd.example+json; v=1")),
+        Just(Some("text/plain; charset=utf-8")),
+        Just(Some("application/octet-stream")),
+    ]
+}
+
+/// A content type for text: any but a JSON one, under which text must be a JSON
+/// document.
+fn text_content_type() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("text/plain; charset=utf-8")),
+        Just(Some("text/csv")),
+        Just(Some("application/octet-stream")),
+    ]
+}
+
+/// Data of each kind under content types of each kind, or none.
 fn data() -> impl Strategy<Value = Option<(Data, Option<&'static str>)>> {
     prop_oneof![
         Just(None),
-        json_value().prop_map(|v| Some((Data::Json(Json::from(v)), Some("application/json")))),
-        "\\PC{0,64}".prop_map(|t| Some((Data::Text(t), Some("text/plain; charset=utf-8")))),
-        proptest::collection::vec(any::<u8>(), 0..128)
-            .prop_map(|b| Some((Data::Binary(b), Some("application/octet-stream")))),
+        (json_value(), content_type()).prop_map(|(v, ct)| Some((Data::Json(Json::from(v)), ct))),
+        ("\\PC{0,64}", text_content_type()).prop_map(|(t, ct)| Some((Data::Text(t), ct))),
+        (
+            proptest::collection::vec(any::<u8>(), 0..128),
+            content_type()
+        )
+            .prop_map(|(b, ct)| Some((Data::Binary(b), ct))),
     ]
 }
 

@@ -38,6 +38,26 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses the name of a consumer whose checkpoint and lease are kept under
+/// `<prefix><name>` (a relay's under `relay/`, a projection's under `projection/`) when
+/// no store keeps that key: longer than [`MAX_NAME_BYTES`] less the prefix, with an
+/// [`Error::Config`] naming the consumer's own limit (not the key's), or holding
+/// U+0000, as [`check_name`] does. `what` names the consumer: `"relay"`,
+/// `"projection"`.
+pub fn check_prefixed_name(what: &str, prefix: &str, name: &str) -> Result<()> {
+    let limit = MAX_NAME_BYTES - prefix.len();
+    if name.len() > limit {
+        let start: String = name.chars().take(32).collect();
+        return Err(Error::Config(format!(
+            "{what} name {start:?}… is {} bytes, over the {limit} a {what}'s name may hold \
+             (its checkpoint and lease are kept under `{prefix}<name>`, at most \
+             {MAX_NAME_BYTES} bytes)",
+            name.len(),
+        )));
+    }
+    check_name(&format!("{what} name"), name)
+}
+
 /// `text` with every U+0000 replaced by U+FFFD, for free text that must be kept whatever
 /// it holds (a dead letter's error, from a sender).
 pub fn storable(text: &str) -> Cow<'_, str> {

@@ -142,6 +142,52 @@ pub(super) fn cases() -> Vec<Case> {
             r#","extboolean":"yes""#,
             "extboolean",
         ),
+        // The string encodings of the CloudEvents type system, and nothing looser.
+        (
+            "typed integer extension as text with a plus",
+            r#","extinteger":"+7""#,
+            "extinteger",
+        ),
+        (
+            "typed integer extension as text with a leading zero",
+            r#","extinteger":"007""#,
+            "extinteger",
+        ),
+        (
+            "typed integer extension as text with a space",
+            r#","extinteger":" 7""#,
+            "extinteger",
+        ),
+        (
+            "typed integer extension as text with a fraction",
+            r#","extinteger":"7.0""#,
+            "extinteger",
+        ),
+        (
+            "typed integer extension as an empty text",
+            r#","extinteger":"""#,
+            "extinteger",
+        ),
+        (
+            "typed integer extension as a whole float",
+            r#","extinteger":7.0"#,
+            "extinteger",
+        ),
+        (
+            "typed boolean extension capitalized",
+            r#","extboolean":"True""#,
+            "extboolean",
+        ),
+        (
+            "typed timestamp extension without seconds",
+            r#","exttimestamp":"2024-01-01T00:00Z""#,
+            "exttimestamp",
+        ),
+        (
+            "typed binary extension without padding",
+            r#","extbinary":"TWE""#,
+            "extbinary",
+        ),
         (
             "correlationid as a number",
             r#","correlationid":5"#,

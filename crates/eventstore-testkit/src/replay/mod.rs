@@ -34,6 +34,7 @@ mod common;
 mod exactly_once;
 mod killed;
 mod lease;
+mod names;
 mod outage;
 mod projections;
 mod replays;
@@ -48,6 +49,7 @@ pub use lease::{
     an_event_slower_than_the_lease_keeps_one_runner_applying,
     retries_outlasting_the_lease_keep_one_runner_applying,
 };
+pub use names::projection_names_up_to_their_limit_are_kept_and_longer_or_shared_ones_refused;
 pub use outage::{Outage, a_store_outage_while_applying_is_waited_out};
 pub use projections::{
     a_failing_projection_is_retried_then_reported_while_others_go_on,
@@ -129,6 +131,7 @@ macro_rules! replay_suite {
             a_projection_failing_with_a_store_error_is_reported_at_the_events_sequence,
             a_projections_own_order_and_paging_are_the_runners_in_run_and_rebuild,
             run_returns_at_shutdown_while_a_handler_never_does,
+            projection_names_up_to_their_limit_are_kept_and_longer_or_shared_ones_refused,
             an_event_slower_than_the_lease_keeps_one_runner_applying,
             retries_outlasting_the_lease_keep_one_runner_applying,
             a_rebuild_longer_than_the_lease_keeps_it,

@@ -1,11 +1,12 @@
 //! Replays: a subject's stream, a type from a time, any query, in order, stopping at a
 //! failing handler; upcasters on what is read; snapshots that spare a replay.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eventstore_core::time::OffsetDateTime;
-use eventstore_core::{Event, EventQuery, EventStore, Position, StoredEvent};
+use eventstore_core::{Error, Event, EventQuery, EventStore, Position, SnapshotStore, StoredEvent};
 use eventstore_replay::{BoxError, Replayer};
 use futures::StreamExt as _;
 
@@ -164,7 +165,9 @@ pub async fn upcasters_apply_to_replays_and_subscriptions<F: ReplayFixture>(fixt
 }
 
 /// Loading from a snapshot folds only the events after it; an older snapshot never
-/// replaces a newer one.
+/// replaces a newer one; a state that does not serialize, or a kept one that does not
+/// deserialize into the state's type, is `Error::SnapshotState` naming the snapshot; a
+/// version the stream has not had is `Error::Config`; neither saves anything.
 pub async fn snapshots_replay_only_what_came_after<F: ReplayFixture>(fixture: F) {
     let store = Arc::clone(fixture.store());
     let events: Vec<Event> = (1..=10)
@@ -235,6 +238,51 @@ pub async fn snapshots_replay_only_what_came_after<F: ReplayFixture>(fixture: F)
         .await
         .expect("the state loads");
     assert_eq!(state, 10, "an older snapshot never replaces a newer one");
+
+    // A state that does not serialize (JSON keys are strings) is refused as the
+    // snapshot's, naming it, and nothing is saved; one whose kept JSON is not the state
+    // type's any more is refused so on loading.
+    let unserializable = BTreeMap::from([((1, 2), 3)]);
+    let refused = replayer
+        .save_snapshot(&*store, "count", "counter", 10, &unserializable)
+        .await
+        .expect_err("a state that is not JSON is refused");
+    assert!(
+        matches!(&refused, Error::SnapshotState { name, subject, saving: true, .. }
+            if name == "count" && subject == "counter"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("does not serialize to JSON"),
+        "{refused}"
+    );
+    // A version the stream has not had is refused, naming it, and nothing is saved.
+    for version in [-1, 11, i64::MAX] {
+        let refused = replayer
+            .save_snapshot(&*store, "count", "counter", version, &0i64)
+            .await
+            .expect_err("a version the stream has not had is refused");
+        assert!(
+            matches!(&refused, Error::Config(message)
+                if message.contains(&format!("at stream version {version}: the stream is at version 10"))),
+            "{refused}"
+        );
+    }
+    let kept = store
+        .load_snapshot("count", "counter")
+        .await
+        .expect("the snapshot loads")
+        .expect("a snapshot is kept");
+    assert_eq!(kept.stream_version, 6, "nothing was saved");
+    let refused = replayer
+        .load(&*store, "count", "counter", String::new(), |s, _| Ok(s))
+        .await
+        .expect_err("a number is not a string");
+    assert!(
+        matches!(&refused, Error::SnapshotState { name, subject, saving: false, .. }
+            if name == "count" && subject == "counter"),
+        "{refused:?}"
+    );
 }
 
 /// A handler's outcome that fails, with `message`, on the event `id` only.

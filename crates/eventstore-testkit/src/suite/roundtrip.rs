@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use eventstore_core::{
-    AppendOptions, Data, Error, Event, EventQuery, EventStore, ExtensionValue, Json, Limits,
-    OnDuplicate, StoredEvent,
+    AppendOptions, Data, Error, Event, EventQuery, EventStore, ExtensionType, ExtensionValue, Json,
+    JsonFormat, Limits, OnDuplicate, StoredEvent, TEXT_CONTENT_TYPE,
 };
 use futures::TryStreamExt as _;
 
@@ -198,7 +198,10 @@ pub async fn unicode_round_trips(store: &dyn EventStore) {
     );
 }
 
-/// Every byte value, and empty data of each kind, round-trip.
+/// Every byte value, and empty data of each kind, round-trip through the store and then
+/// through the CloudEvents JSON format: text data given no `datacontenttype` has
+/// `text/plain`, so that the format, which reads data without one as JSON, reads it
+/// back as text.
 pub async fn binary_data_round_trips(store: &dyn EventStore) {
     let all_bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
     let base = |id: &str| Event::builder().id(id).source("/bin").ty("bin");
@@ -217,10 +220,22 @@ pub async fn binary_data_round_trips(store: &dyn EventStore) {
             .unwrap(),
         base("no-data").build().unwrap(),
     ];
+    for text in &events[2..4] {
+        assert_eq!(text.datacontenttype(), Some(TEXT_CONTENT_TYPE));
+    }
     store.append(events.clone()).await.unwrap();
     for event in &events {
         let stored = store.get("/bin", event.id()).await.unwrap().unwrap();
         assert_eq!(stored.event(), event, "{}", event.id());
+        let format = JsonFormat::new().with_extension_type("sig", ExtensionType::Binary);
+        let written = format.write_event(stored.event());
+        let read = format.parse_event(&written).unwrap();
+        assert_eq!(
+            &read,
+            event,
+            "{} changed through JSON: {written}",
+            event.id()
+        );
     }
 }
 
