@@ -319,8 +319,12 @@ pub(crate) struct RelayArgs {
     /// Filters.
     #[command(flatten)]
     pub(crate) filters: Filters,
-    /// Most events per delivered batch.
-    #[arg(long, default_value_t = 100)]
+    /// Most events per delivered batch (at least 1).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     pub(crate) batch_size: usize,
     /// Stop after delivering this many events.
     #[arg(long, short = 'n')]

@@ -61,7 +61,7 @@ fn bad_flags_leave_no_store_behind() {
     // The default URL names `eventstore.db` in the current directory: a usage error is
     // found before the store is opened, so the file is not created.
     let dir = tempfile::tempdir().unwrap();
-    let bad: [&[&str]; 7] = [
+    let bad: [&[&str]; 8] = [
         &["query", "--since", "soon"],
         &["export", "--ext", "novalue"],
         &["tail", "--from", "later"],
@@ -69,6 +69,7 @@ fn bad_flags_leave_no_store_behind() {
         &["relay", "--ext", "Bad-Name=x"],
         &["import", "--ext-type", "at", "events.jsonl"],
         &["append", "--ext-type", "time=uri", "--json", "-"],
+        &["relay", "r", "--batch-size", "0", "-n", "0"],
     ];
     for args in bad {
         assert_eq!(eventstore(dir.path(), args).code(), 2, "{args:?}");

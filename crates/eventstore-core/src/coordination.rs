@@ -96,7 +96,8 @@ pub struct Snapshot {
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
     /// Keeps `state` as `subject`'s state at `stream_version` under `name`, unless a
-    /// snapshot of a later version is kept already.
+    /// snapshot of that version or a later one is kept already (the first state saved
+    /// for a version stays).
     async fn save_snapshot(
         &self,
         name: &str,

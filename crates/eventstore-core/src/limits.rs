@@ -92,8 +92,9 @@ impl Limits {
         self.max_batch_bytes
     }
 
-    /// Checks a batch: the first event over the event limit (by its index), then the
-    /// batch's count and total size.
+    /// Checks a batch: first its count, then each event in batch order (the first over
+    /// the event limit, or with an indexed attribute over its limit, by its index), then
+    /// the batch's total size. The first limit broken is the one named.
     pub fn check(&self, events: &[Event]) -> Result<()> {
         if events.len() > self.max_batch_events {
             return Err(Error::Invalid(ValidationError::new(
@@ -200,6 +201,26 @@ pub(crate) mod tests {
         let v = e.as_validation().unwrap();
         assert_eq!(v.attribute(), "batch");
         assert!(matches!(v.rule(), Rule::TooLarge { limit: 200, .. }));
+    }
+
+    #[test]
+    fn the_count_is_checked_before_the_events_and_the_total_after_them() {
+        let limits = Limits::default()
+            .max_event_bytes(100)
+            .max_batch_events(2)
+            .max_batch_bytes(150);
+        let too_many = limits.check(&[event(1, 0), event(2, 101), event(3, 0)]);
+        let e = too_many.unwrap_err();
+        let v = e.as_validation().unwrap();
+        assert_eq!((v.attribute(), v.index()), ("batch", None));
+        assert!(matches!(
+            v.rule(),
+            Rule::TooManyEvents { limit: 2, count: 3 }
+        ));
+
+        let e = limits.check(&[event(1, 90), event(2, 101)]).unwrap_err();
+        let v = e.as_validation().unwrap();
+        assert_eq!((v.attribute(), v.index()), ("event", Some(1)));
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl PostgresOptions {
     }
 
     /// Whether opening applies missing migrations (default `true`). When `false`, open
-    /// fails with [`Error::SchemaOutdated`] until [`PostgresEventStore::migrate`] runs.
+    /// fails with [`Error::SchemaOutdated`] until [`migrate`](Self::migrate) runs.
     pub fn auto_migrate(mut self, auto_migrate: bool) -> Self {
         self.auto_migrate = auto_migrate;
         self

@@ -149,10 +149,12 @@ impl PostgresEventStore {
         Ok(store)
     }
 
-    /// Applies any migrations the table lacks (for stores opened with
-    /// [`auto_migrate(false)`](PostgresOptions::auto_migrate)), and creates the
+    /// Applies any migrations the table lacks, and creates the
     /// [`extensions_index`](PostgresOptions::extensions_index) if asked for and missing;
-    /// returns the versions applied. Safe to call from many processes at once.
+    /// returns the versions applied. Safe to call from many processes at once. A store
+    /// opened with [`auto_migrate(false)`](PostgresOptions::auto_migrate) opens only on a
+    /// schema that is up to date, so for it this makes only the index; to migrate before
+    /// such a store opens, use [`PostgresOptions::migrate`].
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         self.with_client(async |client| {
             schema::migrate(client, &self.shared.table, self.shared.extensions_index).await

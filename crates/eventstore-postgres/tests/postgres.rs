@@ -711,3 +711,58 @@ async fn sslmode_and_sslrootcert_in_a_url_are_percent_decoded() {
         "{message}"
     );
 }
+
+/// The event table's indexes are those docs/schema.md lists ("Indexes and why each
+/// exists"): nine B-trees, all but the primary key composite or partial, and the
+/// optional GIN index on `extensions`, which `extensions_index(false)` leaves out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_tables_indexes_are_the_documented_ones() {
+    let expected = [
+        "events_correlationid_sequence (correlationid, sequence) WHERE (correlationid IS NOT NULL)",
+        "events_destination_sequence (destination, sequence) WHERE (destination IS NOT NULL)",
+        "events_extensions gin (extensions jsonb_path_ops) WHERE (extensions IS NOT NULL)",
+        "events_pkey UNIQUE (sequence)",
+        "events_source_id UNIQUE (source, id)",
+        "events_subject_sequence (subject, sequence) WHERE (subject IS NOT NULL)",
+        "events_subject_version UNIQUE (subject, stream_version) WHERE (subject IS NOT NULL)",
+        "events_time (\"time\") WHERE (\"time\" IS NOT NULL)",
+        "events_topic_sequence (topic, sequence) WHERE (topic IS NOT NULL)",
+        "events_type_sequence (type, sequence)",
+    ];
+    for gin in [true, false] {
+        let schema = common::Schema::new("indexes");
+        let store = schema.options().extensions_index(gin).open().await.unwrap();
+        let rows = common::admin()
+            .await
+            .query(
+                "SELECT indexname, indexdef FROM pg_indexes \
+                 WHERE schemaname = $1 AND tablename = 'events' ORDER BY indexname",
+                &[&schema.name],
+            )
+            .await
+            .unwrap();
+        // `CREATE [UNIQUE] INDEX name ON schema.events USING method (columns) [WHERE …]`,
+        // kept as `name [UNIQUE] [method] (columns) [WHERE …]`, B-tree unnamed.
+        let found: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let (name, definition): (String, String) = (row.get(0), row.get(1));
+                let unique = if definition.starts_with("CREATE UNIQUE") {
+                    " UNIQUE"
+                } else {
+                    ""
+                };
+                let using = definition.split(" USING ").nth(1).unwrap_or_default();
+                let using = using.strip_prefix("btree ").unwrap_or(using);
+                format!("{name}{unique} {using}")
+            })
+            .collect();
+        let wanted: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|index| gin || !index.contains(" gin "))
+            .collect();
+        assert_eq!(found, wanted, "extensions_index({gin})");
+        store.close().await.unwrap();
+    }
+}

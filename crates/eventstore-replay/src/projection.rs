@@ -221,8 +221,10 @@ where
     /// Rebuilds the projection `name` from scratch: resets its state (atomically with
     /// its checkpoint for a transactional projection) and applies every event up to the
     /// store's safe horizon. Returns how many events it applied. Run it while the
-    /// projection is not running elsewhere; it takes the projection's lease meanwhile,
-    /// renewing it. If the lease goes to another runner or is not renewed in time, it
+    /// projection is not running (in this process or another): it takes the projection's
+    /// lease first, and while a runner holds it the rebuild is refused at once with
+    /// [`Error::Config`], resetting nothing. It renews the lease meanwhile. If the lease
+    /// goes to another runner or is not renewed in time, it
     /// stops with [`Error::Config`] (with the store's error if a renewal failed),
     /// leaving the rebuild unfinished.
     pub async fn rebuild(&self, name: &str) -> Result<u64> {

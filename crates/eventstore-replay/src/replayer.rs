@@ -165,7 +165,9 @@ impl Replayer {
         Ok((state, version))
     }
 
-    /// Keeps `state` as `subject`'s snapshot under `name` at `stream_version`, which
+    /// Keeps `state` as `subject`'s snapshot under `name` at `stream_version`, unless one
+    /// of that version or a later one is kept already (see
+    /// [`SnapshotStore::save_snapshot`]). `stream_version`
     /// must be a version the subject's stream has had: 0 (no events) to its current
     /// version, read from the replayer's store. Another is [`Error::Config`], since
     /// [`load`](Self::load) would fold the events after it onto the state, skipping or

@@ -52,6 +52,16 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+/// The Rust examples of docs/outbox.md compile (`no_run`: they need a database).
+#[cfg(all(doctest, feature = "sqlite", feature = "outbox", feature = "sqlx"))]
+#[doc = include_str!("../../../docs/outbox.md")]
+struct OutboxDocDoctests;
+
+/// The Rust examples of docs/projections.md compile (`no_run`: they need a database).
+#[cfg(all(doctest, feature = "sqlite", feature = "replay"))]
+#[doc = include_str!("../../../docs/projections.md")]
+struct ProjectionsDocDoctests;
+
 use std::sync::Arc;
 
 pub use eventstore_core::*;
@@ -106,7 +116,8 @@ pub use eventstore_sqlx::SqlxEventStore;
 
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
 /// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. A scheme whose backend was not compiled in is refused with
-/// [`Error::Config`] naming the feature to enable.
+/// [`Error::Config`] naming the feature to enable; an unknown scheme with an
+/// `Error::Config` that quotes the URL with its password, if any, replaced by `***`.
 pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
     match scheme {
@@ -123,8 +134,28 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
             "postgres: URLs need the `postgres` feature of eventstore-sql".to_owned(),
         )),
         _ => Err(Error::Config(format!(
-            "unknown database URL {url:?}: expected sqlite://path/to/events.db or \
-             postgres://user@host/database"
+            "unknown database URL {:?}: expected sqlite://path/to/events.db or \
+             postgres://user@host/database",
+            without_password(url)
         ))),
+    }
+}
+
+/// `url` with the password of its user information (`scheme://user:password@host…`)
+/// replaced by `***`: an error message is logged, and must not carry it.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user information ends at the authority's last `@`. The authority ends at the
+    // path, but a password mistyped with a `/` unescaped would end it early and be shown:
+    // look up to the query instead, which at worst hides part of the host or path too.
+    let before_query = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let Some((userinfo, _)) = before_query.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[userinfo.len()..]),
+        None => url.to_owned(),
     }
 }

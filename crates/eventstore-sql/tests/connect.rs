@@ -29,3 +29,31 @@ async fn unknown_urls_are_refused_clearly() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_unknown_url_is_refused_without_its_password() {
+    for (url, shown) in [
+        (
+            "postgress://app:s3cret@db.example/app",
+            "postgress://app:***@db.example/app",
+        ),
+        (
+            "mysql://app:s3cret@db.example:3306/app?x=a@b",
+            "mysql://app:***@db.example:3306/app?x=a@b",
+        ),
+        (
+            "postgress://app:s3/cret@db.example/app",
+            "postgress://app:***@db.example/app",
+        ),
+        ("mysql://app@db.example/app", "mysql://app@db.example/app"),
+    ] {
+        match connect(url).await {
+            Err(Error::Config(message)) => {
+                assert!(!message.contains("s3"), "{url}: {message}");
+                assert!(message.contains(shown), "{url}: {message}");
+            }
+            Err(other) => panic!("{url}: expected a configuration error, got {other}"),
+            Ok(_) => panic!("{url}: expected an error"),
+        }
+    }
+}

@@ -220,7 +220,7 @@ impl SqliteOptions {
     }
 
     /// Whether opening applies missing migrations (default `true`). When `false`, open
-    /// fails with [`Error::SchemaOutdated`] until [`SqliteEventStore::migrate`] runs.
+    /// fails with [`Error::SchemaOutdated`] until [`migrate`](Self::migrate) runs.
     pub fn auto_migrate(mut self, auto_migrate: bool) -> Self {
         self.auto_migrate = auto_migrate;
         self
@@ -303,6 +303,17 @@ impl SqliteOptions {
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
+    }
+
+    /// Applies the migrations the file's table lacks (and the
+    /// [`type_time_index`](Self::type_time_index) if asked for), without opening a store:
+    /// the deployment step before stores open with [`auto_migrate(false)`](Self::auto_migrate).
+    /// Returns the versions applied (empty when the schema was up to date). Refused with
+    /// [`Error::Config`] for [`in_memory`](Self::in_memory) options, whose database is new
+    /// each time a store opens, and with [`Error::SchemaTooNew`] for a file ahead of this
+    /// build.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        SqliteEventStore::migrate_with(self.clone()).await
     }
 
     /// Opens the store.

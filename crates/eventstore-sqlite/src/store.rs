@@ -1,5 +1,6 @@
 //! [`SqliteEventStore`]: the [`EventStore`] on a SQLite database.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,6 +180,12 @@ impl std::fmt::Debug for SqliteEventStore {
     }
 }
 
+/// How every connection of a store opens its database.
+const OPEN_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    .union(OpenFlags::SQLITE_OPEN_CREATE)
+    .union(OpenFlags::SQLITE_OPEN_URI)
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()> {
     conn.busy_timeout(options.busy_timeout)?;
     let synchronous = if options.synchronous_full {
@@ -243,15 +250,14 @@ impl SqliteEventStore {
         })
     }
 
-    fn open_blocking(options: SqliteOptions) -> Result<Shared> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    /// Opens the writer connection the options name, configured and (for a file) in
+    /// WAL mode: what opening a store and migrating without one share. Returns the path
+    /// its connections open, the connection and whether the file is in WAL mode.
+    fn open_writer(options: &SqliteOptions) -> Result<(PathBuf, Connection, bool)> {
         let path = options.location.connection_path()?;
-        let mut writer = Connection::open_with_flags(&path, flags)
+        let writer = Connection::open_with_flags(&path, OPEN_FLAGS)
             .map_err(|e| Error::Config(format!("cannot open SQLite database {path:?}: {e}")))?;
-        configure(&writer, &options).map_err(opening(&path))?;
+        configure(&writer, options).map_err(opening(&path))?;
         let mut wal = false;
         if matches!(options.location, Location::File(_)) {
             // WAL lets readers run beside the writer; it is a property of the file.
@@ -261,6 +267,29 @@ impl SqliteEventStore {
                 tracing::warn!(%mode, "SQLite refused WAL mode; readers will wait for writers");
             }
         }
+        Ok((path, writer, wal))
+    }
+
+    /// Applies the migrations the options' file lacks without opening a store: see
+    /// [`SqliteOptions::migrate`].
+    pub(crate) async fn migrate_with(options: SqliteOptions) -> Result<Vec<i64>> {
+        if options.location == Location::Memory {
+            return Err(Error::Config(
+                "an in-memory store is a new database each time it opens, so there is \
+                 nothing to migrate before: open it with auto_migrate(true)"
+                    .to_owned(),
+            ));
+        }
+        let task = tokio::task::spawn_blocking(move || {
+            let (_, mut writer, _) = Self::open_writer(&options)?;
+            schema::migrate(&mut writer, &options.table, options.type_time_index)
+        });
+        joined(task.await)
+    }
+
+    fn open_blocking(options: SqliteOptions) -> Result<Shared> {
+        let flags = OPEN_FLAGS;
+        let (path, mut writer, wal) = Self::open_writer(&options)?;
         if options.auto_migrate {
             schema::migrate(&mut writer, &options.table, options.type_time_index)?;
         } else {
@@ -303,10 +332,12 @@ impl SqliteEventStore {
         })
     }
 
-    /// Applies any migrations the table lacks (for stores opened with
-    /// [`auto_migrate(false)`](SqliteOptions::auto_migrate)), and creates the
+    /// Applies any migrations the table lacks, and creates the
     /// [`type_time_index`](SqliteOptions::type_time_index) if asked for and missing;
-    /// returns the versions applied.
+    /// returns the versions applied. A store opened with
+    /// [`auto_migrate(false)`](SqliteOptions::auto_migrate) opens only on a schema that
+    /// is up to date, so for it this makes only the index; to migrate a file before such
+    /// a store opens it, use [`SqliteOptions::migrate`].
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let (table, index) = (self.shared.table.clone(), self.shared.type_time_index);
         self.with_writer_pooled(move |conn, _| schema::migrate(conn, &table, index))

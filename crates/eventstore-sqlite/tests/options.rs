@@ -198,6 +198,45 @@ async fn migrations_are_explicit_when_asked_and_refuse_a_newer_schema() {
     }
 }
 
+/// The deployment step of `auto_migrate(false)`: the options migrate a file no store
+/// has opened, then stores open it without migrating (`SqliteEventStore::migrate` needs
+/// an open store, which such options cannot open on an unmigrated file).
+#[tokio::test]
+async fn options_migrate_a_file_before_stores_open_it_without_auto_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deployed.db");
+    let options = SqliteOptions::file(&path)
+        .table("orders_events")
+        .unwrap()
+        .auto_migrate(false);
+    let refused = options.clone().open().await.unwrap_err();
+    assert!(
+        matches!(refused, Error::SchemaOutdated { found: 0, .. }),
+        "{refused}"
+    );
+    let every: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+    assert_eq!(options.migrate().await.unwrap(), every);
+    assert_eq!(options.migrate().await.unwrap(), Vec::<i64>::new());
+    let store = options.clone().open().await.unwrap();
+    store.append(vec![event("1")]).await.unwrap();
+    assert_eq!(count(&store).await, 1);
+    store.close().await.unwrap();
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO eventstore_migrations VALUES ('orders_events', ?1, 'from the future', 'now')",
+        [SCHEMA_VERSION + 1],
+    )
+    .unwrap();
+    let newer = options.migrate().await.unwrap_err();
+    assert!(matches!(newer, Error::SchemaTooNew { .. }), "{newer}");
+
+    match SqliteOptions::in_memory().migrate().await {
+        Err(Error::Config(message)) => assert!(message.contains("auto_migrate(true)"), "{message}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stores_opening_a_new_file_at_once_migrate_it_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             extension_filters_match_typed_values,
             time_ranges_are_nanosecond_exact,
             long_reads_are_paged_without_loss,
+            events_appended_during_a_read_are_neither_skipped_nor_repeated,
             valid_vectors_round_trip,
             invalid_vectors_are_refused,
             large_payloads_round_trip,
@@ -202,7 +203,8 @@ macro_rules! paging_suite {
         $crate::conformance_suite!(@each $fresh;
             every_filter_matches_the_model,
             orders_limits_offsets_and_keyset_pages,
-            long_reads_are_paged_without_loss
+            long_reads_are_paged_without_loss,
+            events_appended_during_a_read_are_neither_skipped_nor_repeated
         );
         $crate::conformance_suite!(@fresh $fresh; random_queries_match_the_model);
     };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventstore_core::{
-    CheckpointStore, EventStore, LeaseStore, RetryPolicy, StoredEvent, TransactionalStore,
+    CheckpointStore, Error, EventStore, LeaseStore, RetryPolicy, StoredEvent, TransactionalStore,
 };
 use eventstore_replay::{BoxError, Projection, ProjectionReport, ProjectionRunner};
 use tokio::task::JoinHandle;
@@ -216,4 +216,33 @@ pub async fn a_rebuild_longer_than_the_lease_keeps_it<F: ReplayFixture>(fixture:
     let reports = running.await.expect("the runner finishes");
     assert!(reports[0].result.is_ok(), "{reports:?}");
     seen.assert_one_at_a_time_in_order(&sequences);
+}
+
+/// A rebuild asked for while the projection runs elsewhere (here on the other handle, as
+/// in another process) is refused at once with [`Error::Config`] saying so, before it
+/// resets anything, and the running projection goes on.
+pub async fn a_rebuild_while_the_projection_runs_elsewhere_is_refused<F: ReplayFixture>(
+    fixture: F,
+) {
+    let (store, other, sequences) = stores(&fixture).await;
+    let seen = Arc::new(Seen::default());
+    let shutdown = CancellationToken::new();
+    let running = spawn(runner(&store, &seen, Duration::ZERO), &shutdown);
+    seen.wait_for_all(&sequences).await;
+    let refused = runner(&other, &seen, Duration::ZERO).rebuild("p").await;
+    assert!(
+        matches!(&refused, Err(Error::Config(message)) if message.contains("running elsewhere")),
+        "{refused:?}"
+    );
+    let more = store
+        .append(vec![event("after-the-refusal")])
+        .await
+        .expect("the event appends");
+    seen.wait_for_all(&[more.appended[0].sequence]).await;
+    shutdown.cancel();
+    let reports = running.await.expect("the runner finishes");
+    assert!(reports[0].result.is_ok(), "{reports:?}");
+    let mut all = sequences;
+    all.push(more.appended[0].sequence);
+    seen.assert_one_at_a_time_in_order(&all);
 }

@@ -46,6 +46,7 @@ pub use killed::{
 };
 pub use lease::{
     a_rebuild_longer_than_the_lease_keeps_it,
+    a_rebuild_while_the_projection_runs_elsewhere_is_refused,
     an_event_slower_than_the_lease_keeps_one_runner_applying,
     retries_outlasting_the_lease_keep_one_runner_applying,
 };
@@ -135,6 +136,7 @@ macro_rules! replay_suite {
             an_event_slower_than_the_lease_keeps_one_runner_applying,
             retries_outlasting_the_lease_keep_one_runner_applying,
             a_rebuild_longer_than_the_lease_keeps_it,
+            a_rebuild_while_the_projection_runs_elsewhere_is_refused,
             checkpointed_work_runs_once_per_position_from_zero
         );
 

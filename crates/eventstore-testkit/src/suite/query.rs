@@ -2,7 +2,7 @@
 //! offsets, keyset pages.
 
 use eventstore_core::time::OffsetDateTime;
-use eventstore_core::{Event, EventQuery, EventStore, ExtensionValue, Order};
+use eventstore_core::{Event, EventQuery, EventStore, EventStream, ExtensionValue, Order};
 use futures::TryStreamExt as _;
 
 use crate::data::{all, instant};
@@ -643,4 +643,80 @@ pub async fn long_reads_are_paged_without_loss(store: &dyn EventStore) {
     assert_eq!(stream, events);
     let tail: Vec<_> = store.stream("long", 1001).try_collect().await.unwrap();
     assert_eq!(tail, events[1000..]);
+}
+
+/// Events appended while a read is under way are neither skipped nor repeated
+/// (docs/architecture.md, "A query"): the read yields every event stored when it began,
+/// once each and in its order, and after them at most events appended since (a backend
+/// that reads in pages may reach those), once each and in order. So do a descending
+/// read, which starts above what is appended, and a subject's stream.
+pub async fn events_appended_during_a_read_are_neither_skipped_nor_repeated(
+    store: &dyn EventStore,
+) {
+    for batch in 0..5 {
+        let events = (0..500).map(|i| crate::data::on_subject(format!("{batch}-{i}"), "read"));
+        store.append(events.collect()).await.unwrap();
+    }
+    type Read = fn(&dyn EventStore) -> EventStream;
+    let reads: [(&str, Read); 3] = [
+        ("ascending", |s| s.query(EventQuery::new())),
+        ("descending", |s| {
+            s.query(EventQuery::new().order(Order::Descending))
+        }),
+        ("stream", |s| s.stream("read", 1)),
+    ];
+    for (round, (name, read)) in reads.into_iter().enumerate() {
+        let stored = all(store).await;
+        let newest_stored = stored.last().unwrap().sequence();
+        let mut events = read(store);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.push(events.try_next().await.unwrap().expect("an event"));
+        }
+        let appended =
+            (0..100).map(|i| crate::data::on_subject(format!("late-{round}-{i}"), "read"));
+        store.append(appended.collect()).await.unwrap();
+        while let Some(event) = events.try_next().await.unwrap() {
+            seen.push(event);
+        }
+        let descending = name == "descending";
+        let in_order = seen.windows(2).all(|w| {
+            if descending {
+                w[0].sequence() > w[1].sequence()
+            } else {
+                w[0].sequence() < w[1].sequence()
+            }
+        });
+        assert!(in_order, "{name}: out of order or repeated");
+        let old: Vec<_> = seen
+            .iter()
+            .take_while(|e| e.sequence() <= newest_stored)
+            .cloned()
+            .collect();
+        let mut expected = stored;
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(
+            old.len(),
+            expected.len(),
+            "{name}: events stored before the read"
+        );
+        assert!(
+            old == expected,
+            "{name}: the events stored before the read differ"
+        );
+        let late = &seen[old.len()..];
+        assert!(
+            late.iter()
+                .all(|e| e.id().starts_with(&format!("late-{round}-"))),
+            "{name}: only events appended during the read may follow"
+        );
+        if descending {
+            assert!(
+                late.is_empty(),
+                "{name}: a descending read starts above the appends"
+            );
+        }
+    }
 }
