@@ -19,8 +19,11 @@ pub enum Order {
 /// Filters that take several values match any of them (`types(["a", "b"])` is
 /// `type IN ('a', 'b')`); an empty list matches nothing. The time range is half-open
 /// (`from` inclusive, `to` exclusive); events without `time` never match a time range.
-/// The sequence range is inclusive. For large tables page with [`after`](Self::after)
-/// (keyset) rather than [`offset`](Self::offset).
+/// The sequence range is inclusive. A range that holds nothing (a time range whose
+/// `from` is at or after its `to`, a sequence range whose minimum is above its maximum)
+/// matches nothing, as an empty list does, rather than failing: readers narrow a
+/// caller's range ([`up_to`](Self::up_to)) and may narrow it to nothing. For large
+/// tables page with [`after`](Self::after) (keyset) rather than [`offset`](Self::offset).
 ///
 /// Every CloudEvents attribute can be filtered on (`specversion` aside: every stored
 /// event is 1.0). Indexes serve the type, source, subject, `correlationid`, `topic`,
@@ -239,7 +242,7 @@ impl EventQuery {
         self
     }
 
-    /// At most `limit` events.
+    /// At most `limit` events (`limit(0)`: none; it is not an error).
     pub fn limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
         self
@@ -277,6 +280,29 @@ impl EventQuery {
         self.correlation_ids.as_deref()
     }
 
+    /// Whether the query filters on an attribute the event table indexes with the
+    /// sequence: `type`, `source`, `subject`, `correlationid`, `topic` or `destination`
+    /// (as a list, or for the last three as an [`extension`](Self::extension) filter).
+    /// How many events one such value selects varies widely from value to value (a type
+    /// held by half the table, another by ten events), so a backend may plan such reads
+    /// with their values rather than once for any value.
+    pub fn filters_indexed_attribute(&self) -> bool {
+        [
+            &self.types,
+            &self.sources,
+            &self.subjects,
+            &self.correlation_ids,
+            &self.topics,
+            &self.destinations,
+        ]
+        .iter()
+        .any(|values| values.is_some())
+            || self
+                .extensions
+                .iter()
+                .any(|(name, _)| is_column_extension(name))
+    }
+
     /// The extension filters.
     pub fn extension_filters(&self) -> &[(String, ExtensionValue)] {
         &self.extensions
@@ -311,6 +337,12 @@ impl EventQuery {
     pub fn order_value(&self) -> Order {
         self.order
     }
+}
+
+/// Whether the extension `name` is one of the three the event table keeps in columns
+/// of their own (indexed, as their [`EventQuery`] filters use them).
+pub(crate) fn is_column_extension(name: &str) -> bool {
+    matches!(name, "correlationid" | "topic" | "destination")
 }
 
 #[cfg(test)]

@@ -89,7 +89,9 @@ pub(crate) fn pool(
     // more to make (about 1.5 ms) than to run: generic plans tripled single-event
     // append rates in the benchmark. The store's own reads are keyed lookups and
     // range scans whose generic plans are the same, but for reads of events since a
-    // time, which are planned with their values (`read::planned_with_values`).
+    // time and reads filtered on an indexed attribute (a rare type is walked through the
+    // whole table by the generic plan), which are planned with their values
+    // (`read::planned_with_values`).
     let generic = "-c plan_cache_mode=force_generic_plan";
     let merged = match config.get_options() {
         Some(existing) if !existing.is_empty() => format!("{existing} {generic}"),

@@ -51,6 +51,7 @@ pub use crate::columns::{EventColumns, decode_event, time_column};
 pub use crate::error::{is_timeout_code, is_transient_code};
 pub use crate::horizon::{follows, horizon_from, horizon_param, horizon_sql};
 pub use crate::keys::notify_channel;
+pub use crate::read::planned_with_values;
 pub use crate::savepoint::{
     RELEASE_SAVEPOINT_SQL, ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, in_savepoint,
     is_outside_transaction_code, retries_after,

@@ -19,7 +19,11 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use eventstore_core::{CheckpointStore, DeadLetterStore, EventStore, LeaseStore, SnapshotStore};
+use eventstore_core::{
+    CheckpointStore, DeadLetterStore, EventQuery, EventStore, LeaseStore, SnapshotStore,
+    StoredEvent,
+};
+use futures::future::BoxFuture;
 
 pub mod arb;
 pub mod bad_input;
@@ -55,8 +59,21 @@ pub struct Fixture {
     pub store: Arc<dyn EventStore>,
     /// The same store, as its checkpoints, leases, dead letters and snapshots.
     pub coordination: Arc<dyn Coordination>,
+    /// Another way to run queries over the store's events, which
+    /// [`suite::random_queries_match_the_model`] checks in place of the store's own
+    /// [`query`](EventStore::query) (see [`read_queries_with`](Self::read_queries_with)).
+    pub query_reader: Option<QueryReader>,
     keep: Vec<Box<dyn Any + Send + Sync>>,
 }
+
+/// Runs a query over a store's events and returns what it read, or how it failed: a
+/// reader of the same database other than the store (a driver of its own, such as
+/// eventstore-sqlx's `query_in`).
+pub type QueryReader = Arc<
+    dyn Fn(EventQuery) -> BoxFuture<'static, eventstore_core::Result<Vec<StoredEvent>>>
+        + Send
+        + Sync,
+>;
 
 impl Fixture {
     /// Wraps a store.
@@ -65,8 +82,18 @@ impl Fixture {
         Self {
             store: Arc::clone(&store) as Arc<dyn EventStore>,
             coordination: store,
+            query_reader: None,
             keep: Vec::new(),
         }
+    }
+
+    /// Has [`suite::random_queries_match_the_model`] run its queries through `reader`
+    /// rather than the store's own `query`, over the events it appends to the store:
+    /// how another driver on the same database is held to the same model.
+    #[must_use]
+    pub fn read_queries_with(mut self, reader: QueryReader) -> Self {
+        self.query_reader = Some(reader);
+        self
     }
 
     /// Keeps `guard` alive as long as the fixture.

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{Dialect, TableName, text};
 use crate::error::{Error, Result};
 use crate::extension::ExtensionValue;
-use crate::query::{EventQuery, Order};
+use crate::query::{EventQuery, Order, is_column_extension};
 use crate::timestamp;
 use crate::validate::is_extension_name;
 
@@ -88,11 +88,7 @@ pub fn select_events(
         ("datacontenttype", &query.data_content_types),
         ("dataschema", &query.data_schemas),
     ];
-    let narrowed = lists.iter().any(|(_, values)| values.is_some())
-        || query
-            .extensions
-            .iter()
-            .any(|(name, _)| is_column_extension(name));
+    let narrowed = query.filters_indexed_attribute();
     for (column, values) in lists.into_iter().chain(unindexed) {
         let Some(values) = values.as_deref() else {
             continue;
@@ -222,12 +218,6 @@ fn first_match_probe(
          ELSE 0 END FROM (SELECT sequence FROM {} WHERE {range} ORDER BY time LIMIT {rows}) AS probe)",
         table.quoted()
     ))
-}
-
-/// Whether the extension `name` is one of the three the event table keeps in columns
-/// of their own (indexed, as their [`EventQuery`] filters use them).
-fn is_column_extension(name: &str) -> bool {
-    matches!(name, "correlationid" | "topic" | "destination")
 }
 
 /// Refuses an instant no event can hold, outside years 0000 to 9999 in UTC: the store

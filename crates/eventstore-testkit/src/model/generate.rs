@@ -1,10 +1,14 @@
 //! Random datasets and queries for the model. Values come from small pools, so that
 //! filters often match; several events share a time or differ from each other by a
 //! nanosecond, out of sequence order; values of different types share a text (the
-//! string `"1"`, the integer 1, the boolean true); and queries also ask for values no
-//! event holds (U+0000, the empty string, another type's value).
+//! string `"1"`, the integer 1, the boolean true); text comes in every case, in
+//! composed and decomposed forms, with characters JSON escapes and outside the Basic
+//! Multilingual Plane, and as long as an indexed attribute can be; and queries also ask
+//! for values no event holds (U+0000, the empty string, another type's value, a value
+//! one character longer than any event's), in lists long enough to be bound as one array.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use eventstore_core::time::{
     Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset,
@@ -28,26 +32,59 @@ pub(crate) struct Dataset {
 /// The most events of a dataset.
 const MAX_EVENTS: usize = 250;
 
-const TYPES: &[&str] = &[
-    "order.created",
-    "order.paid",
-    "a",
-    "A",
-    "\u{e9}",
-    "e\u{301}",
-    "type with spaces",
-];
+/// The longest text an indexed attribute holds ([`Limits::MAX_INDEXED_ATTRIBUTE_BYTES`]),
+/// in two-byte characters.
+///
+/// [`Limits::MAX_INDEXED_ATTRIBUTE_BYTES`]: eventstore_core::Limits::MAX_INDEXED_ATTRIBUTE_BYTES
+static LONGEST: LazyLock<String> = LazyLock::new(|| "\u{e9}".repeat(LONGEST_BYTES / 2));
+/// [`LONGEST`] and one character more, which no indexed attribute holds.
+static TOO_LONG: LazyLock<String> = LazyLock::new(|| format!("{}\u{e9}", *LONGEST));
+const LONGEST_BYTES: usize = eventstore_core::Limits::MAX_INDEXED_ATTRIBUTE_BYTES;
+
+/// A pool of `values`, with [`LONGEST`] among them.
+fn with_longest(values: &[&'static str]) -> Vec<&'static str> {
+    let mut pool = values.to_vec();
+    pool.push(LONGEST.as_str());
+    pool
+}
+
+static TYPES: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    with_longest(&[
+        "order.created",
+        "order.paid",
+        "a",
+        "A",
+        "\u{e9}",
+        "e\u{301}",
+        "type with spaces",
+        "q\"u\\o/te",
+        "\u{1f600}",
+    ])
+});
 const SOURCES: &[&str] = &[
     "/shop",
     "/billing",
     "urn:example:x",
     "https://example.com/src?q=1",
+    "/SHOP",
 ];
-const SUBJECTS: &[&str] = &["s1", "s2", "S1", "order-42", "\u{fc}", "s 1"];
+static SUBJECTS: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    with_longest(&[
+        "s1",
+        "s2",
+        "S1",
+        "order-42",
+        "\u{fc}",
+        "s 1",
+        "s1 ",
+        "\u{4e2d}\u{6587}",
+    ])
+});
 /// Ids events take until a `(source, id)` repeats; then `u<index>`.
 const IDS: &[&str] = &["1", "2", "3", "e1", "e2", "x"];
 const QUERIED_IDS: &[&str] = &["1", "2", "e1", "x", "u7", "u8", "u30", "u100", "U7"];
-const CORRELATION_IDS: &[&str] = &["c1", "c2", "shared", "x"];
+static CORRELATION_IDS: LazyLock<Vec<&str>> =
+    LazyLock::new(|| with_longest(&["c1", "c2", "C1", "shared", "x"]));
 const TOPICS: &[&str] = &["orders", "users", "shared", "x"];
 const DESTINATIONS: &[&str] = &["d1", "d2", "shared", "x"];
 const CONTENT_TYPES: &[&str] = &[
@@ -59,18 +96,42 @@ const CONTENT_TYPES: &[&str] = &[
 const SCHEMAS: &[&str] = &[
     "https://example.com/schemas/1",
     "https://example.com/schemas/2",
+    "https://example.com/schemas/%41",
+    "https://example.com/schemas/A",
     "urn:schema:1",
 ];
 const EXTENSION_NAMES: &[&str] = &[
-    "region", "level", "flag", "when", "blob", "link", "ref", "n1", "123",
+    "region",
+    "level",
+    "flag",
+    "when",
+    "blob",
+    "link",
+    "ref",
+    "n1",
+    "123",
+    // Past the 20 characters CloudEvents asks extension names to keep to.
+    "averyveryverylongextensionnamethatgoesonandon",
 ];
 /// Extension names events never have: the three kept in columns of their own (as
 /// extensions), one no event has, and names that are not extension names.
 const QUERIED_EXTENSION_NAMES: &[&str] = &["correlationid", "topic", "destination", "absent"];
 const INVALID_EXTENSION_NAMES: &[&str] = &["Bad", "id", "time", "data", "", "a-b"];
 /// Values no event holds: CloudEvents strings are never empty (extensions aside) and
-/// have no control characters.
-const MISSES: &[&str] = &["nope", "", "a\0", "\0", "shared\0"];
+/// have no control characters nor noncharacters, and an indexed attribute is at most
+/// 1 KiB.
+static MISSES: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    vec![
+        "nope",
+        "",
+        "a\0",
+        "\0",
+        "shared\0",
+        "\u{1}",
+        "\u{ffff}",
+        TOO_LONG.as_str(),
+    ]
+});
 /// Nanoseconds from [`instant`]`(0)`: equal times, and times a nanosecond apart.
 const NEAR: &[i64] = &[
     0,
@@ -154,6 +215,14 @@ fn extension_values() -> Vec<ExtensionValue> {
         String(format_rfc3339(t)),
         String("AQI=".into()),
         String("\u{e9}".into()),
+        String("e\u{301}".into()),
+        String("EU".into()),
+        String("eu ".into()),
+        String("q\"u\\o/te".into()),
+        String("\u{1f600}".into()),
+        String("1.0".into()),
+        String("01".into()),
+        String("\u{e9}".repeat(3000)),
         Integer(1),
         Integer(0),
         Integer(-1),
@@ -163,18 +232,27 @@ fn extension_values() -> Vec<ExtensionValue> {
         Boolean(false),
         Uri("https://example.com/a".into()),
         Uri("urn:x".into()),
+        Uri("https://example.com/%61".into()),
+        Uri("HTTPS://example.com/a".into()),
         UriRef("/a".into()),
+        UriRef(std::string::String::new()),
         UriRef("https://example.com/a".into()),
         UriRef("a?b#c".into()),
         Timestamp(t),
         Timestamp(t + Duration::nanoseconds(1)),
         // The same instant as `t`, given with an offset.
         Timestamp(t.to_offset(UtcOffset::from_hms(-3, 0, 0).expect("a valid offset"))),
+        // Whole microseconds, as a `timestamptz` would keep it, and whole seconds.
+        Timestamp(t.replace_nanosecond(456_000).expect("a valid time")),
+        Timestamp(t.replace_nanosecond(0).expect("a valid time")),
         Timestamp(first),
         Timestamp(last),
         Binary(vec![1, 2]),
         Binary(Vec::new()),
         Binary(vec![0, 255]),
+        // `+` and `/` in base64.
+        Binary(vec![0xfb, 0xff]),
+        Binary(vec![0xa5; 3000]),
     ]
 }
 
@@ -190,6 +268,16 @@ fn queried_extension_values() -> Vec<ExtensionValue> {
         UriRef("\0".into()),
         Integer(2),
         Binary(vec![1]),
+        // Equal to the held values above in Unicode's eyes, or all but their end.
+        String("\u{e9}".repeat(2999)),
+        String(" eu".into()),
+        Binary(vec![0xa5; 2999]),
+        Timestamp(
+            instant(0)
+                .replace_nanosecond(456_001)
+                .expect("a valid time"),
+        ),
+        Uri("https://example.com/A".into()),
     ];
     values.extend(unholdable().into_iter().map(Timestamp));
     values
@@ -200,12 +288,12 @@ fn event() -> impl Strategy<Value = Event> {
     let core = (
         select(IDS),
         select(SOURCES),
-        select(TYPES),
-        weighted(0.8, select(SUBJECTS)),
+        select(TYPES.as_slice()),
+        weighted(0.8, select(SUBJECTS.as_slice())),
         weighted(0.8, time()),
     );
     let routing = (
-        weighted(0.6, select(CORRELATION_IDS)),
+        weighted(0.6, select(CORRELATION_IDS.as_slice())),
         weighted(0.6, select(TOPICS)),
         weighted(0.4, select(DESTINATIONS)),
         weighted(0.3, select(SCHEMAS)),
@@ -279,18 +367,32 @@ pub(crate) fn dataset() -> impl Strategy<Value = Dataset> {
     })
 }
 
-/// A value from `pool`, or now and then one no event holds.
-fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-    prop_oneof![8 => select(pool), 1 => select(MISSES)].prop_map(str::to_owned)
+/// Texts no event holds as any attribute: U+0000, other control characters, a
+/// noncharacter, the empty string, one character longer than an indexed attribute can be.
+pub(crate) fn missed_texts() -> &'static [&'static str] {
+    MISSES.as_slice()
 }
 
-/// A list filter: absent mostly, sometimes empty.
+/// A value from `pool`, or now and then one no event holds.
+fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop_oneof![8 => select(pool), 1 => select(MISSES.as_slice())].prop_map(str::to_owned)
+}
+
+/// A list filter: absent mostly, sometimes empty, now and then longer than a backend
+/// binds one parameter a value (SQLite binds such a list as one array).
 fn list(pool: &'static [&'static str]) -> impl Strategy<Value = Option<Vec<String>>> {
     weighted(
         0.12,
-        prop_oneof![1 => Just(Vec::new()), 6 => vec(text(pool), 1..=3)],
+        prop_oneof![
+            1 => Just(Vec::new()),
+            6 => vec(text(pool), 1..=3),
+            1 => vec(text(pool), LONG_LIST..=LONG_LIST + 2),
+        ],
     )
 }
+
+/// A list longer than SQLite's dialect binds one parameter a value.
+const LONG_LIST: usize = 1001;
 
 /// A filter built one value at a time: empty (no filter) mostly.
 fn values(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
@@ -337,7 +439,7 @@ pub(crate) fn query(
         1 => select(INVALID_EXTENSION_NAMES),
     ]
     .prop_map(str::to_owned);
-    let routed: Vec<&str> = [CORRELATION_IDS, TOPICS, DESTINATIONS].concat();
+    let routed: Vec<&str> = [CORRELATION_IDS.as_slice(), TOPICS, DESTINATIONS].concat();
     let value = prop_oneof![
         6 => select(extension_values()),
         2 => select(queried_extension_values()),
@@ -354,11 +456,11 @@ pub(crate) fn query(
         1 => vec(extension, 2..=2),
     ];
     let lists = (
-        list(TYPES),
+        list(TYPES.as_slice()),
         list(SOURCES),
-        list(SUBJECTS),
+        list(SUBJECTS.as_slice()),
         list(QUERIED_IDS),
-        values(CORRELATION_IDS),
+        values(CORRELATION_IDS.as_slice()),
         values(TOPICS),
         values(DESTINATIONS),
         values(CONTENT_TYPES),

@@ -9,7 +9,7 @@ mod generate;
 use eventstore_core::time::{OffsetDateTime, UtcOffset};
 use eventstore_core::{Event, EventQuery, ExtensionValue, Order};
 
-pub(crate) use generate::{Dataset, dataset, query};
+pub(crate) use generate::{Dataset, dataset, missed_texts, query};
 
 /// An event of the model, with the sequence the store gave it.
 pub(crate) type Stored = (i64, Event);
@@ -242,6 +242,28 @@ impl QuerySpec {
                 }
             })
     }
+}
+
+/// What `stream(subject, from)` returns from `events` (in sequence order): the
+/// subject's events from stream version `from` on, as `(sequence, stream version)`, the
+/// versions counting the subject's events from 1 in sequence order.
+pub(crate) fn expected_stream(events: &[Stored], subject: &str, from: i64) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .filter(|(_, e)| e.subject() == Some(subject))
+        .zip(1..)
+        .filter(|(_, version)| *version >= from)
+        .map(|((sequence, _), version)| (*sequence, version))
+        .collect()
+}
+
+/// What `get(source, id)` returns from `events`: the sequence of the event with that
+/// `(source, id)`.
+pub(crate) fn expected_get(events: &[Stored], source: &str, id: &str) -> Option<i64> {
+    events
+        .iter()
+        .find(|(_, e)| e.source() == source && e.id() == id)
+        .map(|(sequence, _)| *sequence)
 }
 
 /// Whether two extension values are the same value: the same type, and the same text,

@@ -10,7 +10,9 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::Fixture;
-use crate::model::{Cap, Dataset, QuerySpec, Stored, dataset, query};
+use crate::model::{
+    Cap, Dataset, QuerySpec, Stored, dataset, expected_get, expected_stream, missed_texts, query,
+};
 
 /// Datasets a run checks, each in a fresh store, unless the environment says otherwise
 /// (see [`random_queries_match_the_model`]).
@@ -32,12 +34,19 @@ const DATASET_SHRINK_STEPS: usize = 400;
 /// extensions, times or none, many equal or a nanosecond apart and out of sequence
 /// order), each appended to a fresh store from `fresh` in batches of random sizes and
 /// in three parts, with random queries after each part: any combination of every
-/// filter (lists empty, matching, not matching, holding U+0000; extension values of
-/// every type, matching or of another type; time and sequence ranges, `up_to`,
+/// filter (lists empty, matching, not matching, holding U+0000, one character longer than an
+/// indexed attribute can be, or over a thousand values long; text in every case and
+/// Unicode form; extension values of every type, matching or of another type, equal
+/// instants of other precisions and offsets; time and sequence ranges, `up_to`,
 /// `within_horizon`), `after` in either order, offset and limit. Each query returns
 /// exactly the events, in the order, that an in-memory model of the documented
 /// semantics returns, and each event as it was appended; a query the documentation
-/// says is invalid fails with [`Error::InvalidQuery`].
+/// says is invalid fails with [`Error::InvalidQuery`]. After each part, every subject's
+/// `stream` from the edges of its versions, and `get` of every event and of keys no
+/// event has, return what the model returns too.
+///
+/// With [`Fixture::read_queries_with`] the queries run through that reader instead of
+/// the store's `query` (the events are appended to the store all the same).
 ///
 /// A failure reports the dataset's seed, the query shrunk to as few filters as still
 /// fail, and the dataset shrunk too (each attempt in a fresh store). The seeds are
@@ -52,7 +61,7 @@ where
     let mut tally = Tally::default();
     for seed in seeds() {
         let fixture = fresh().await;
-        if let Err(failure) = check_dataset(&*fixture.store, seed, &mut tally).await {
+        if let Err(failure) = check_dataset(&fixture, seed, &mut tally).await {
             drop(fixture);
             let failure = failure.shrink_dataset(&fresh).await;
             panic!("{failure}");
@@ -129,10 +138,11 @@ async fn append(store: &dyn EventStore, batches: &[Vec<Event>]) -> Vec<Stored> {
 /// since its last read (a PostgreSQL store keeps the highest horizon it computed, and
 /// a keyset page reads up to it before computing a fresh one).
 async fn check_dataset(
-    store: &dyn EventStore,
+    fixture: &Fixture,
     seed: u64,
     tally: &mut Tally,
 ) -> Result<(), Box<Failure>> {
+    let store = &*fixture.store;
     let mut runner = runner(seed);
     let data_tree = dataset().boxed().new_tree(&mut runner).expect("a dataset");
     let data = data_tree.current();
@@ -143,6 +153,7 @@ async fn check_dataset(
         let upto = upto.min(data.batches.len());
         events.extend(append(store, &data.batches[appended..upto]).await);
         appended = upto;
+        check_point_reads(store, &events, seed).await;
         let sequences: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
         // In the order first seen, so that the seed alone decides the queries.
         let mut present: Vec<(String, ExtensionValue)> = Vec::new();
@@ -154,7 +165,7 @@ async fn check_dataset(
         let strategy = query(&sequences, present).boxed();
         for case in 0..QUERIES / ROUNDS {
             let mut tree = strategy.new_tree(&mut runner).expect("a query");
-            match compare(store, &events, &tree.current()).await {
+            match compare(fixture, &events, &tree.current()).await {
                 Ok(Some(n)) => {
                     tally.queries += 1;
                     tally.partial += usize::from(n > 0 && n < events.len());
@@ -164,7 +175,8 @@ async fn check_dataset(
                     tally.invalid += 1;
                 }
                 Err(mismatch) => {
-                    let (spec, mismatch) = shrink_query(store, &events, &mut *tree, mismatch).await;
+                    let (spec, mismatch) =
+                        shrink_query(fixture, &events, &mut *tree, mismatch).await;
                     return Err(Box::new(Failure {
                         seed,
                         case: (round - 1) * (QUERIES / ROUNDS) + case,
@@ -183,6 +195,75 @@ async fn check_dataset(
     Ok(())
 }
 
+/// Every subject's stream from every edge of its versions, and every event by its
+/// `(source, id)`, with subjects, sources and ids no event holds: each read returns
+/// what the model returns, each event as it was appended.
+async fn check_point_reads(store: &dyn EventStore, events: &[Stored], seed: u64) {
+    let mut subjects: Vec<&str> = events.iter().filter_map(|(_, e)| e.subject()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    subjects.extend(missed_texts());
+    let context = |what: String| format!("dataset seed {seed:#x}: {what}");
+    for subject in subjects {
+        let count = events
+            .iter()
+            .filter(|(_, e)| e.subject() == Some(subject))
+            .count() as i64;
+        for from in [i64::MIN, -1, 0, 1, 2, count - 1, count, count + 1, i64::MAX] {
+            let what = || context(format!("stream({subject:?}, {from})"));
+            let read: Vec<StoredEvent> = store
+                .stream(subject, from)
+                .try_collect()
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", what()));
+            let positions: Vec<(i64, i64)> = read
+                .iter()
+                .map(|e| (e.sequence(), e.stream_version().unwrap_or(-1)))
+                .collect();
+            assert_eq!(
+                positions,
+                expected_stream(events, subject, from),
+                "{}",
+                what()
+            );
+            for e in &read {
+                assert_eq!(
+                    Some(e.event()),
+                    model_event(events, e.sequence()),
+                    "{}",
+                    what()
+                );
+            }
+        }
+    }
+    let mut keys: Vec<(&str, &str)> = events.iter().map(|(_, e)| (e.source(), e.id())).collect();
+    for miss in missed_texts() {
+        keys.extend([("/shop", *miss), (*miss, "1")]);
+    }
+    for (source, id) in keys {
+        let what = || context(format!("get({source:?}, {id:?})"));
+        let read = store
+            .get(source, id)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", what()));
+        let expected = expected_get(events, source, id);
+        assert_eq!(
+            read.as_ref().map(StoredEvent::sequence),
+            expected,
+            "{}",
+            what()
+        );
+        if let Some(read) = read {
+            assert_eq!(
+                Some(read.event()),
+                model_event(events, read.sequence()),
+                "{}",
+                what()
+            );
+        }
+    }
+}
+
 /// A query whose result differs from the model's.
 #[derive(Debug)]
 struct Mismatch {
@@ -191,13 +272,15 @@ struct Mismatch {
     actual: String,
 }
 
-/// Runs `spec` on `store`, holding `events`: how many events it returned (`None`: it
-/// was refused as invalid, as it should be), or how it differs from the model.
+/// Runs `spec` on the fixture's store (or its query reader), holding `events`: how many
+/// events it returned (`None`: it was refused as invalid, as it should be), or how it
+/// differs from the model.
 async fn compare(
-    store: &dyn EventStore,
+    fixture: &Fixture,
     events: &[Stored],
     spec: &QuerySpec,
 ) -> Result<Option<usize>, Mismatch> {
+    let store = &*fixture.store;
     // Only when the query needs it: computing it raises the highest horizon a
     // PostgreSQL store knows, which keyset pages read up to first.
     let horizon = if spec.caps.contains(&Cap::WithinStoreHorizon) {
@@ -207,7 +290,10 @@ async fn compare(
     };
     let expected = spec.expected(events, horizon.unwrap_or_default());
     let query = spec.to_query(horizon.unwrap_or_default());
-    let actual: Result<Vec<StoredEvent>, Error> = store.query(query.clone()).try_collect().await;
+    let actual: Result<Vec<StoredEvent>, Error> = match &fixture.query_reader {
+        Some(read) => read(query.clone()).await,
+        None => store.query(query.clone()).try_collect().await,
+    };
     let mismatch = |actual: String| Mismatch {
         query: match horizon {
             Some(h) => format!("{query:?} (the store's horizon: {h})"),
@@ -272,7 +358,7 @@ fn describe_read(events: &[Stored], read: &[StoredEvent]) -> String {
 /// Shrinks a failing query against the same store (queries change nothing): the
 /// simplest query proptest's shrinking finds that still fails, and how.
 async fn shrink_query(
-    store: &dyn EventStore,
+    fixture: &Fixture,
     events: &[Stored],
     tree: &mut dyn ValueTree<Value = QuerySpec>,
     mismatch: Mismatch,
@@ -283,7 +369,7 @@ async fn shrink_query(
     }
     for _ in 0..QUERY_SHRINK_STEPS {
         let spec = tree.current();
-        let more = match compare(store, events, &spec).await {
+        let more = match compare(fixture, events, &spec).await {
             Err(mismatch) => {
                 smallest = (spec, mismatch);
                 tree.simplify()
@@ -351,7 +437,7 @@ impl Failure {
         let fixture = fresh().await;
         let batches = &data.batches[..self.batches.min(data.batches.len())];
         let events = append(&*fixture.store, batches).await;
-        compare(&*fixture.store, &events, &self.spec).await
+        compare(&fixture, &events, &self.spec).await
     }
 }
 
