@@ -25,5 +25,5 @@ pub(crate) fn indexes(table: &str, prefix: &str) -> Vec<String> {
 /// Whether an index of the store's schema is the one the seed keeps: the unique
 /// `(source, id)` constraint.
 pub(crate) fn keeps(index_name: &str) -> bool {
-    index_name.ends_with("source_id") || index_name.ends_with("_pkey")
+    index_name.ends_with("source_id") || index_name.ends_with("pkey")
 }

@@ -57,11 +57,12 @@ pub trait EventStore: Send + Sync {
     /// and the connections are released once the streams still reading finish.
     ///
     /// A read already under way yields its events in order, none left out or repeated,
-    /// then either runs to its end or fails with `Error::Closed`, which backends decide
-    /// differently: a SQLite store ends every read at its next page (its readers close,
-    /// and its file is checkpointed and closed so that it is complete on its own); a
-    /// PostgreSQL store runs a streamed read (one statement on a connection the stream
-    /// holds) to its end, and ends a paged one (a follower's, bounded by
-    /// [`EventQuery::within_horizon`]) at its next page when it owns its pool.
+    /// then fails with `Error::Closed` before its end, on every backend, and is ended
+    /// after that: a SQLite store ends it at its next page (its readers close, and its
+    /// file is checkpointed and closed so that it is complete on its own); a PostgreSQL
+    /// store at its next row, streamed (its statement is cancelled) or paged (a
+    /// follower's, bounded by [`EventQuery::within_horizon`]), whoever owns the pool.
+    /// Only a read that reached its end before that, its last event taken, ends without
+    /// the error.
     async fn close(&self) -> Result<()>;
 }

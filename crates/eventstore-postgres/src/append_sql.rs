@@ -72,10 +72,10 @@ pub fn append_sql(table: &TableName) -> String {
         WHEN 'exists' THEN actual IS NOT NULL
         ELSE actual IS NOT DISTINCT FROM version END
 ), fresh_subjects AS MATERIALIZED (
-    SELECT DISTINCT hashtext(subject) AS h FROM fresh WHERE subject IS NOT NULL
+    SELECT DISTINCT subject, hashtext(subject) AS h FROM fresh WHERE subject IS NOT NULL
 ), {appends} subject_locks AS (
     SELECT pg_advisory_xact_lock($21::int4, h)
-    FROM (SELECT h FROM fresh_subjects WHERE NOT (SELECT wide FROM appends) ORDER BY 1) s
+    FROM (SELECT DISTINCT h FROM fresh_subjects WHERE NOT (SELECT wide FROM appends) ORDER BY 1) s
 ), horizon AS (
     {horizon}
 ), gate AS (
@@ -111,11 +111,11 @@ UNION ALL SELECT 'conflict', actual, NULL, subject FROM conflict"
 pub fn lock_subjects_sql() -> String {
     format!(
         "WITH subjects AS MATERIALIZED (
-    SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) s
+    SELECT DISTINCT s AS subject, hashtext(s) AS h FROM unnest($2::text[]) s
 ), {appends}
 SELECT (SELECT locked FROM appends)
     AND (SELECT count(pg_advisory_xact_lock($1::int4, h))
-         FROM (SELECT h FROM subjects WHERE NOT (SELECT wide FROM appends) ORDER BY h) x) >= 0",
+         FROM (SELECT DISTINCT h FROM subjects WHERE NOT (SELECT wide FROM appends) ORDER BY h) x) >= 0",
         appends = appends_cte("$1", "subjects").trim_end_matches(", ")
     )
 }
@@ -126,7 +126,11 @@ pub const MAX_SUBJECT_LOCKS: usize = 256;
 
 /// The `appends` common table expression, followed by `, `: `wide`, whether the batch
 /// spans over [`MAX_SUBJECT_LOCKS`] subjects (the rows of `subjects`, one per distinct
-/// subject), and `locked`, true once the table's append lock is taken: exclusively for
+/// subject, never per distinct hash: every statement of an append decides `wide` from
+/// the same count, or two subjects whose `hashtext` collide would let the lock
+/// statement take the append lock shared and the append statement then want it
+/// exclusively, a lock upgrade that deadlocks against any other such append), and
+/// `locked`, true once the table's append lock is taken: exclusively for
 /// a wide batch, shared otherwise. `namespace` is the placeholder of the subject
 /// locks' namespace; the append lock is the `bigint` key with that namespace in its high
 /// 32 bits, apart from every `(int4, int4)` subject lock.

@@ -411,6 +411,19 @@ impl UniqueViolation {
         }
     }
 
+    /// Whether it broke the `(subject, stream_version)` index: another writer took a
+    /// stream version first. (The index is `<table>$subject_version`, or
+    /// `<table>_subject_version` before schema version 4.)
+    pub fn on_stream_version(&self) -> bool {
+        self.constraint.ends_with("subject_version")
+    }
+
+    /// Whether it broke the `(source, id)` constraint: the event is stored already.
+    /// (`<table>$source_id`, or `<table>_source_id` before schema version 4.)
+    pub fn on_source_id(&self) -> bool {
+        self.constraint.ends_with("source_id")
+    }
+
     /// The error this violation becomes when the append cannot be retried (inside a
     /// caller's transaction, or after the retries ran out): [`Error::Conflict`] on the
     /// `(subject, stream_version)` index, with the version another writer took as the
@@ -420,7 +433,7 @@ impl UniqueViolation {
         // hold too: it is split where only the other value cannot, after the subject
         // (a version is digits) and before the id (a source, a URI-reference, holds no
         // space).
-        if self.constraint.ends_with("_subject_version") {
+        if self.on_stream_version() {
             let (subject, actual) = match self.key.rsplit_once(", ") {
                 Some((subject, version)) => (subject.to_owned(), version.parse().ok()),
                 None => (self.key, None),
@@ -456,7 +469,7 @@ mod tests {
     #[test]
     fn a_lost_stream_version_names_the_version_taken() {
         let violation = super::UniqueViolation::new(
-            Some("events_subject_version"),
+            Some("events$subject_version"),
             Some("Key (subject, stream_version)=(a, b, 7) already exists."),
         );
         let error = violation.into_error(&eventstore_core::AppendOptions::new());
@@ -472,7 +485,7 @@ mod tests {
     #[test]
     fn a_duplicate_is_named_by_its_whole_id() {
         let violation = super::UniqueViolation::new(
-            Some("events_source_id"),
+            Some("events$source_id"),
             Some("Key (source, id)=(/s, order 7, line 2) already exists."),
         );
         let error = violation.into_error(&eventstore_core::AppendOptions::new());

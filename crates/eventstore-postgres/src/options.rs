@@ -63,6 +63,10 @@ impl PostgresOptions {
     /// The most connections a store's pool takes ([`pool_size`](Self::pool_size)).
     pub const MAX_POOL_SIZE: usize = 1024;
 
+    /// How long opening one connection may take when neither the URL (or
+    /// configuration) nor [`connect_timeout`](Self::connect_timeout) says.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// Options from a URL: `postgres://user:password@host:port/database?sslmode=…`.
     ///
     /// `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it,
@@ -84,8 +88,14 @@ impl PostgresOptions {
 
     /// Options from a tokio-postgres configuration. Its `ssl_mode` is honoured as
     /// `disable`, `prefer` or `require`; use [`tls`](Self::tls) to verify certificates.
+    /// Its `connect_timeout` (a URL's `connect_timeout`) is the
+    /// [`connect_timeout`](Self::connect_timeout).
     pub fn from_config(config: tokio_postgres::Config) -> Self {
         let tls = TlsOptions::from_mode(config.get_ssl_mode());
+        let connect_timeout = config
+            .get_connect_timeout()
+            .copied()
+            .or(Some(Self::DEFAULT_CONNECT_TIMEOUT));
         Self {
             source: Source::Config(Box::new(config)),
             tls,
@@ -94,7 +104,7 @@ impl PostgresOptions {
             pool_size: 16,
             wait_timeout: Some(Duration::from_secs(30)),
             poll_interval: Duration::from_millis(250),
-            connect_timeout: Some(Duration::from_secs(10)),
+            connect_timeout,
             auto_migrate: true,
             extensions_index: true,
             limits: Limits::default(),
@@ -158,7 +168,9 @@ impl PostgresOptions {
         self
     }
 
-    /// How long opening one connection may take (default 10 s).
+    /// How long opening one connection may take (default: the URL's `connect_timeout`,
+    /// in seconds, else [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT);
+    /// `None` waits for ever).
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connect_timeout = timeout;
         self

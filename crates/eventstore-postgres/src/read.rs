@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use eventstore_core::sql::{Pager, Sql, TableName, select_events};
-use eventstore_core::{Error, EventQuery, EventStream, Result};
+use eventstore_core::{CommitSignal, Error, EventQuery, EventStream, Result};
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -192,6 +192,9 @@ struct Rows {
     rest: Option<Continuation>,
     /// Rows the read's limit still allows, if it has one.
     left: Option<u64>,
+    /// The store's state: a read ends with `Error::Closed` at its next row once the
+    /// store is closed.
+    signal: Arc<CommitSignal>,
 }
 
 /// Streams a read. The server sends rows as the consumer takes them (tokio-postgres
@@ -199,27 +202,40 @@ struct Rows {
 /// the result's size; the pooled connection goes back when the stream ends or is
 /// dropped. A read bounded by the caller's horizon (`EventQuery::within_horizon`, how
 /// followers read) is [`paged`] instead, `page_size` rows a page.
+///
+/// Once the store is closed (`signal`), a read under way ends with `Error::Closed` at
+/// its next row, as a SQLite store's reads end at their next page: the statement in
+/// flight is cancelled and its connection leaves the pool (see [`crate::checkout`]).
 pub(crate) fn stream(
     pool: Connections,
     table: TableName,
     read: Read,
     known: Arc<KnownHorizon>,
     page_size: u64,
+    signal: Arc<CommitSignal>,
 ) -> EventStream {
     let read = match read {
         Read::Query(query) if query.is_within_horizon() => {
-            return paged(pool, table, *query, page_size);
+            return paged(pool, table, *query, page_size, signal);
         }
         read => read,
     };
     enum State {
-        Start(Connections, TableName, Read, Arc<KnownHorizon>),
+        Start(
+            Connections,
+            TableName,
+            Read,
+            Arc<KnownHorizon>,
+            Arc<CommitSignal>,
+        ),
         Reading(Box<Rows>),
         Done,
     }
-    futures::stream::try_unfold(State::Start(pool, table, read, known), |state| async move {
+    let start = State::Start(pool, table, read, known, signal);
+    futures::stream::try_unfold(start, |state| async move {
         let mut r = match state {
-            State::Start(pool, table, read, known) => {
+            State::Start(pool, table, read, known, signal) => {
+                signal.check_open()?;
                 let client = pool.get().await?;
                 let with_values = matches!(&read, Read::Query(q) if planned_with_values(q));
                 let left = match &read {
@@ -246,12 +262,15 @@ pub(crate) fn stream(
                     known,
                     rest,
                     left,
+                    signal,
                 })
             }
             State::Reading(r) => r,
             State::Done => return Ok(None),
         };
         loop {
+            // Dropped here, the read's checkout cancels its statement.
+            r.signal.check_open()?;
             match r.rows.try_next().await {
                 Ok(Some(row)) => {
                     if let Some(rest) = &mut r.rest {
@@ -332,8 +351,15 @@ const CHUNK: usize = 64;
 /// wait; before reading a page it waits until the consumer has finished the page
 /// before last, so at most two pages are in memory and the next page is read while the
 /// consumer takes this one. Nothing is read before the stream is first polled; dropping
-/// the stream stops the task.
-fn paged(pool: Connections, table: TableName, query: EventQuery, page_size: u64) -> EventStream {
+/// the stream stops the task. Once the store is closed (`signal`), the read ends with
+/// `Error::Closed` at its next row, as a streamed one does, whoever owns the pool.
+fn paged(
+    pool: Connections,
+    table: TableName,
+    query: EventQuery,
+    page_size: u64,
+    signal: Arc<CommitSignal>,
+) -> EventStream {
     enum State {
         Start(Connections, TableName, Box<EventQuery>, u64, tracing::Span),
         Reading(Pages),
@@ -342,8 +368,12 @@ fn paged(pool: Connections, table: TableName, query: EventQuery, page_size: u64)
     // The read's span, entered by the store while the read is created, for the task.
     let span = tracing::Span::current();
     let start = State::Start(pool, table, Box::new(query), page_size, span);
-    futures::stream::unfold(start, |state| async move {
+    futures::stream::unfold((start, signal), |(state, signal)| async move {
         let mut p = match state {
+            State::Start(..) | State::Reading(_) if signal.is_closed() => {
+                // Dropping the pages stops their task.
+                return Some((Err(Error::Closed), (State::Done, signal)));
+            }
             State::Start(pool, table, query, page_size, span) => {
                 Pages::start(pool, table, *query, page_size, span)
             }
@@ -354,19 +384,21 @@ fn paged(pool: Connections, table: TableName, query: EventQuery, page_size: u64)
             if let Some(row) = p.current.next() {
                 // A row that does not decode ends the read, as in a streamed one.
                 return Some(match decode_event(&row) {
-                    Ok(event) => (Ok(event), State::Reading(p)),
-                    Err(e) => (Err(e), State::Done),
+                    Ok(event) => (Ok(event), (State::Reading(p), signal)),
+                    Err(e) => (Err(e), (State::Done, signal)),
                 });
             }
             match p.chunks.recv().await {
                 Some(Ok(Chunk::Rows(rows))) => p.current = rows.into_iter(),
                 Some(Ok(Chunk::PageEnd)) => p.taken.add_permits(1),
-                Some(Err(e)) => return Some((Err(e), State::Done)),
+                Some(Err(e)) => return Some((Err(e), (State::Done, signal))),
                 None => {
                     // The task ended; unless it failed without a word (a panic),
                     // every row was handed over.
                     let ended = p.task.0.take()?.await;
-                    return ended.err().map(|e| (Err(Error::database(e)), State::Done));
+                    return ended
+                        .err()
+                        .map(|e| (Err(Error::database(e)), (State::Done, signal)));
                 }
             }
         }

@@ -50,7 +50,7 @@ pub fn in_savepoint(options: &AppendOptions) -> bool {
 /// taken meanwhile is a conflict, as without the savepoint.
 #[must_use]
 pub fn retries_after(violation: &UniqueViolation, previous: Option<&UniqueViolation>) -> bool {
-    violation.constraint.ends_with("_source_id") && previous != Some(violation)
+    violation.on_source_id() && previous != Some(violation)
 }
 
 /// Whether a SQLSTATE is the failure of a savepoint statement outside a transaction

@@ -3,9 +3,9 @@
 //! opening the store at once never race: the first applies, the others wait and find
 //! nothing left to do.
 
-use eventstore_core::Result;
 use eventstore_core::sql::TableName;
-use eventstore_core::sql::migration::{self, Migration};
+use eventstore_core::sql::migration::{self, Migration, Names};
+use eventstore_core::{Error, Result};
 use tokio_postgres::GenericClient;
 
 use crate::error::db;
@@ -17,21 +17,30 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         description: "event table, its sequence and its indexes",
         sql: include_str!("../migrations/0001_events.sql"),
+        names: Names::Legacy,
     },
     Migration {
         version: 2,
         description: "checkpoints, leases, dead letters and snapshots",
         sql: include_str!("../migrations/0002_coordination.sql"),
+        names: Names::Legacy,
     },
     Migration {
         version: 3,
         description: "the event table's text columns compare bytewise (COLLATE \"C\")",
         sql: include_str!("../migrations/0003_bytewise_text.sql"),
+        names: Names::Legacy,
+    },
+    Migration {
+        version: 4,
+        description: "objects beside the table named <table>$<suffix>, which no other store's can be",
+        sql: include_str!("../migrations/0004_companion_names.sql"),
+        names: Names::Companion,
     },
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The optional GIN index on `extensions`: it serves extension filters (`@>`) but
 /// costs appends, so a deployment may leave it out.
@@ -60,10 +69,11 @@ pub(crate) fn sequence_name(table: &TableName) -> String {
     companion(table, "sequence")
 }
 
-/// The qualified, quoted name of a relation derived from the table's
-/// (`<schema>."<table>_<suffix>"`): its sequence, its coordination tables.
+/// The qualified, quoted name of a relation beside the table
+/// (`<schema>."<table>$<suffix>"`, see [`TableName::companion`]): its sequence, its
+/// coordination tables.
 pub(crate) fn companion(table: &TableName, suffix: &str) -> String {
-    format!("\"{}\".{}", schema_of(table), table.derived(suffix))
+    format!("\"{}\".{}", schema_of(table), table.companion(suffix))
 }
 
 /// `table` qualified by its schema: its own, or `public` when it has none. The store
@@ -82,13 +92,14 @@ pub(crate) fn table_name(table: &TableName) -> String {
     format!("\"{}\".\"{}\"", schema_of(table), table.as_str())
 }
 
-/// Fills a migration's placeholders: the core's `{table}` and `{table_x}`, and
-/// `{sequence}`, `{sequence_literal}` and `{schema}`.
-fn render(sql: &str, table: &TableName) -> String {
-    let sequence = sequence_name(table);
-    migration::render(sql, table, &table_name(table))
-        .replace("{sequence_literal}", &sequence)
-        .replace("{sequence}", &sequence)
+/// Fills a migration's placeholders: the core's `{table}`, `{table_x}` and
+/// `{legacy_x}` (named as `names` says), and `{sequence}`, `{sequence_literal}` (the
+/// sequence's qualified name, named so too) and `{schema}`.
+fn render(sql: &str, table: &TableName, names: Names) -> String {
+    let sql = sql
+        .replace("{sequence_literal}", "{schema}.{table_sequence}")
+        .replace("{sequence}", "{schema}.{table_sequence}");
+    migration::render(&sql, table, &table_name(table), names)
         .replace("{schema}", &format!("\"{}\"", schema_of(table)))
 }
 
@@ -178,11 +189,16 @@ async fn apply(
             .map_err(db)?;
         }
         tx.batch_execute(&ledger(table)).await.map_err(db)?;
+        if found == 0 {
+            name_is_free(tx, table).await?;
+        }
     }
     for migration in pending {
-        tx.batch_execute(&render(migration.sql, table))
-            .await
-            .map_err(db)?;
+        if let Some(names) = migration.names_for(found) {
+            tx.batch_execute(&render(migration.sql, table, names))
+                .await
+                .map_err(db)?;
+        }
         tx.execute(
             &format!(
                 "INSERT INTO {} (table_name, version, description) VALUES ($1, $2, $3)",
@@ -195,11 +211,48 @@ async fn apply(
         applied.push(migration.version);
     }
     if add_index {
-        tx.batch_execute(&render(EXTENSIONS_INDEX, table))
+        tx.batch_execute(&render(EXTENSIONS_INDEX, table, Names::Companion))
             .await
             .map_err(db)?;
     }
     Ok(applied)
+}
+
+/// Refuses, with [`Error::Config`], to create `table` where a relation of its name
+/// exists: a table that is not a store's, or an object of another store, made by a
+/// build before schema version 4 (`<table>_<suffix>`, which that store's next opening
+/// renames), or the migrations' ledger. Its own objects' names cannot be taken: no
+/// table name holds `$`.
+async fn name_is_free(tx: &tokio_postgres::Transaction<'_>, table: &TableName) -> Result<()> {
+    let taken = tx
+        .query_opt(
+            "SELECT CASE c.relkind WHEN 'i' THEN 'an index' WHEN 'S' THEN 'a sequence' \
+                 WHEN 'r' THEN 'a table' WHEN 'p' THEN 'a table' WHEN 'v' THEN 'a view' \
+                 ELSE 'a relation' END, \
+                 COALESCE((SELECT i.indrelid::regclass::text FROM pg_index i \
+                           WHERE i.indexrelid = c.oid), \
+                          (SELECT d.refobjid::regclass::text FROM pg_depend d \
+                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+                             AND d.refclassid = 'pg_class'::regclass \
+                             AND d.deptype IN ('a', 'i') LIMIT 1)) \
+             FROM pg_class c WHERE c.oid = to_regclass($1)",
+            &[&table_name(table)],
+        )
+        .await
+        .map_err(db)?;
+    let Some(row) = taken else {
+        return Ok(());
+    };
+    let (kind, owner): (&str, Option<String>) = (row.get(0), row.get(1));
+    let owner = owner.map_or_else(String::new, |owner| format!(" of table {owner}"));
+    Err(Error::Config(format!(
+        "cannot create the event table {}: its name is taken by {kind}{owner} (an \
+         event store opened by a build before schema version 4 names its indexes, \
+         sequence and coordination tables `<table>_<suffix>`, and renames them to \
+         `<table>$<suffix>` when this build opens it); choose another table name, or \
+         open the store that owns it first",
+        qualified(table)
+    )))
 }
 
 /// Checks that `table` is exactly at [`SCHEMA_VERSION`], without changing anything.
@@ -229,9 +282,10 @@ mod tests {
         assert_eq!(
             render(
                 "CREATE INDEX {table_type} ON {table} (type) -- {sequence}",
-                &table
+                &table,
+                Names::Companion
             ),
-            "CREATE INDEX \"ev_type\" ON \"app\".\"ev\" (type) -- \"app\".\"ev_sequence\""
+            "CREATE INDEX \"ev$type\" ON \"app\".\"ev\" (type) -- \"app\".\"ev$sequence\""
         );
     }
 }

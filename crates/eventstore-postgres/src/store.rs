@@ -387,7 +387,7 @@ impl EventStore for PostgresEventStore {
                         tokio::time::sleep(Duration::from_micros(100 * jitter)).await;
                     }
                     Attempt::Raced(ref violation)
-                        if !locked && violation.constraint.ends_with("_subject_version") =>
+                        if !locked && violation.on_stream_version() =>
                     {
                         self.shared.contention.raced();
                         locked = true;
@@ -396,7 +396,7 @@ impl EventStore for PostgresEventStore {
                         return Err(violation.into_error(&options));
                     }
                     Attempt::Raced(ref violation)
-                        if plain && !violation.constraint.ends_with("_subject_version") =>
+                        if plain && !violation.on_stream_version() =>
                     {
                         // A `(source, id)` already stored, or a racer's: let the full
                         // statement tell which, and report it as the caller asked.
@@ -428,6 +428,7 @@ impl EventStore for PostgresEventStore {
             Read::Query(Box::new(query)),
             self.shared.known.clone(),
             self.shared.page_size,
+            Arc::clone(&self.shared.signal),
         )
     }
 
@@ -464,6 +465,7 @@ impl EventStore for PostgresEventStore {
             Read::Sql(sql),
             self.shared.known.clone(),
             self.shared.page_size,
+            Arc::clone(&self.shared.signal),
         )
     }
 

@@ -43,7 +43,7 @@ async fn hold_lease_lock(location: &str, hold: Duration) {
     let client = common::admin().await;
     client
         .batch_execute(&format!(
-            "BEGIN; LOCK TABLE \"{location}\".events_leases IN EXCLUSIVE MODE"
+            "BEGIN; LOCK TABLE \"{location}\".\"events$leases\" IN EXCLUSIVE MODE"
         ))
         .await
         .expect("the lock");

@@ -22,11 +22,11 @@ use tokio_postgres::error::SqlState;
 const RUNTIME_GRANTS: &str = "
     GRANT USAGE ON SCHEMA {s} TO {app};
     GRANT SELECT, INSERT ON {s}.events TO {app};
-    GRANT USAGE, SELECT ON SEQUENCE {s}.events_sequence TO {app};
+    GRANT USAGE, SELECT ON SEQUENCE {s}.\"events$sequence\" TO {app};
     GRANT SELECT ON {s}.eventstore_migrations TO {app};
-    GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.events_checkpoints, {s}.events_leases TO {app};
-    GRANT SELECT, INSERT ON {s}.events_dead_letters TO {app};
-    GRANT SELECT, INSERT, UPDATE ON {s}.events_snapshots TO {app};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.\"events$checkpoints\", {s}.\"events$leases\" TO {app};
+    GRANT SELECT, INSERT ON {s}.\"events$dead_letters\" TO {app};
+    GRANT SELECT, INSERT, UPDATE ON {s}.\"events$snapshots\" TO {app};
 ";
 
 /// The two roles and the schema, dropped (schema first) when this is dropped.
@@ -190,8 +190,8 @@ async fn the_store_runs_with_select_and_insert_only() {
         format!("CREATE TABLE {s}.x (a int)"),
         format!("CREATE INDEX ON {s}.events (id)"),
         format!("DELETE FROM {s}.eventstore_migrations"),
-        format!("UPDATE {s}.events_dead_letters SET error = ''"),
-        format!("SELECT setval('{s}.events_sequence', 1)"),
+        format!("UPDATE {s}.\"events$dead_letters\" SET error = ''"),
+        format!("SELECT setval('{s}.\"events$sequence\"', 1)"),
     ] {
         let error = app.batch_execute(&statement).await.expect_err(&statement);
         assert_eq!(

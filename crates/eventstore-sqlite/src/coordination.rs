@@ -22,7 +22,7 @@ pub(crate) fn advance_checkpoint_sql(table: &eventstore_core::sql::TableName) ->
         "INSERT INTO {} (name, position, updated_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
          updated_at = excluded.updated_at WHERE excluded.position > position",
-        table.derived("checkpoints")
+        table.companion("checkpoints")
     )
 }
 
@@ -40,7 +40,7 @@ impl CheckpointStore for SqliteEventStore {
         check_name("checkpoint name", name)?;
         let sql = format!(
             "SELECT position FROM {} WHERE name = ?1",
-            self.table().derived("checkpoints")
+            self.table().companion("checkpoints")
         );
         let name = name.to_owned();
         self.point_read(move |conn, _| {
@@ -69,7 +69,7 @@ impl CheckpointStore for SqliteEventStore {
         check_name("checkpoint name", name)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = ?1",
-            self.table().derived("checkpoints")
+            self.table().companion("checkpoints")
         );
         let name = name.to_owned();
         self.write(move |conn| conn.execute(&sql, [name]).map_err(db).map(drop))
@@ -87,7 +87,7 @@ impl LeaseStore for SqliteEventStore {
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
              expires_at_ms = excluded.expires_at_ms \
              WHERE holder = excluded.holder OR expires_at_ms < ?4",
-            self.table().derived("leases")
+            self.table().companion("leases")
         );
         let (name, holder) = (name.to_owned(), holder.to_owned());
         let ttl_ms = i64::try_from(ttl.min(MAX_LEASE_TTL).as_millis()).unwrap_or(i64::MAX);
@@ -106,7 +106,7 @@ impl LeaseStore for SqliteEventStore {
         check_name("lease holder", holder)?;
         let sql = format!(
             "DELETE FROM {} WHERE name = ?1 AND holder = ?2",
-            self.table().derived("leases")
+            self.table().companion("leases")
         );
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.write(move |conn| conn.execute(&sql, [name, holder]).map_err(db).map(drop))
@@ -121,7 +121,7 @@ impl DeadLetterStore for SqliteEventStore {
         let sql = format!(
             "INSERT INTO {} (relay, sequence, source, event_id, error, failed_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            self.table().derived("dead_letters")
+            self.table().companion("dead_letters")
         );
         let values = (
             relay.to_owned(),
@@ -147,7 +147,7 @@ impl DeadLetterStore for SqliteEventStore {
         let sql = format!(
             "SELECT relay, sequence, source, event_id, error, failed_at FROM {} \
              WHERE relay = ?1 ORDER BY id",
-            self.table().derived("dead_letters")
+            self.table().companion("dead_letters")
         );
         let relay = relay.to_owned();
         self.read(move |conn| {
@@ -188,7 +188,7 @@ impl SnapshotStore for SqliteEventStore {
              ON CONFLICT (name, subject) DO UPDATE SET stream_version = excluded.stream_version, \
              state = excluded.state, taken_at = excluded.taken_at \
              WHERE excluded.stream_version > stream_version",
-            self.table().derived("snapshots")
+            self.table().companion("snapshots")
         );
         let (name, subject) = (name.to_owned(), subject.to_owned());
         self.write(move |conn| {
@@ -207,7 +207,7 @@ impl SnapshotStore for SqliteEventStore {
         check_name("snapshot subject", subject)?;
         let sql = format!(
             "SELECT stream_version, state, taken_at FROM {} WHERE name = ?1 AND subject = ?2",
-            self.table().derived("snapshots")
+            self.table().companion("snapshots")
         );
         let (name, subject) = (name.to_owned(), subject.to_owned());
         self.point_read(move |conn, _| {

@@ -1,9 +1,9 @@
 //! Versioned, embedded migrations of the SQLite schema, applied under SQLite's write
 //! lock (`BEGIN IMMEDIATE`) so that processes opening one file at once cannot race.
 
-use eventstore_core::Result;
 use eventstore_core::sql::TableName;
-use eventstore_core::sql::migration::{self, Migration};
+use eventstore_core::sql::migration::{self, Migration, Names};
+use eventstore_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::db;
@@ -14,21 +14,30 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         description: "event table and its indexes",
         sql: include_str!("../migrations/0001_events.sql"),
+        names: Names::Legacy,
     },
     Migration {
         version: 2,
         description: "checkpoints, leases and dead letters",
         sql: include_str!("../migrations/0002_coordination.sql"),
+        names: Names::Legacy,
     },
     Migration {
         version: 3,
         description: "snapshots",
         sql: include_str!("../migrations/0003_snapshots.sql"),
+        names: Names::Legacy,
+    },
+    Migration {
+        version: 4,
+        description: "objects beside the table named <table>$<suffix>, which no other store's can be",
+        sql: include_str!("../migrations/0004_companion_names.sql"),
+        names: Names::RenameLegacy,
     },
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The optional index for type filters within a time range
 /// ([`SqliteOptions::type_time_index`](crate::SqliteOptions::type_time_index)).
@@ -43,8 +52,18 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations (
     PRIMARY KEY (table_name, version)
 )";
 
-fn render(sql: &str, table: &TableName) -> String {
-    migration::render(sql, table, &table.quoted())
+fn render(sql: &str, table: &TableName, names: Names) -> String {
+    migration::render(sql, table, &table.quoted(), names)
+}
+
+/// The unquoted name of the object `suffix` beside `table`, as `sqlite_master` holds it.
+fn object_name(table: &TableName, suffix: &str, names: Names) -> String {
+    match names {
+        Names::Legacy => table.derived(suffix),
+        Names::Companion | Names::RenameLegacy => table.companion(suffix),
+    }
+    .trim_matches('"')
+    .to_owned()
 }
 
 /// The version recorded for `table`, 0 when none.
@@ -69,16 +88,51 @@ fn recorded_version(conn: &Connection, table: &TableName) -> Result<i64> {
     .map_err(db)
 }
 
-/// Whether the optional `(type, time)` index of `table` exists.
-fn type_time_index_exists(conn: &Connection, table: &TableName) -> Result<bool> {
+/// Whether the optional `(type, time)` index of `table` exists, named as `names` says.
+fn type_time_index_exists(conn: &Connection, table: &TableName, names: Names) -> Result<bool> {
     conn.query_row(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
-        [format!("{}_type_time", table.as_str())],
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1 AND tbl_name = ?2",
+        [
+            object_name(table, "type_time", names).as_str(),
+            table.as_str(),
+        ],
         |_| Ok(()),
     )
     .optional()
     .map(|found| found.is_some())
     .map_err(db)
+}
+
+/// Refuses, with [`Error::Config`], to create `table` where an object of its name
+/// exists (SQLite's names ignore case): a table that is not a store's, or an index or
+/// coordination table of another store, made by a build before schema version 4
+/// (`<table>_<suffix>`, which that store's next opening renames), or the migrations'
+/// ledger. Its own objects' names cannot be taken: no table name holds `$`.
+fn name_is_free(conn: &Connection, table: &TableName) -> Result<()> {
+    let taken: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
+            [table.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some((kind, name, owner)) = taken else {
+        return Ok(());
+    };
+    let owner = if kind == "index" {
+        format!(" of table {owner:?}")
+    } else {
+        String::new()
+    };
+    Err(Error::Config(format!(
+        "cannot create the event table {:?}: its name is taken by the {kind} {name:?}{owner} \
+         (an event store opened by a build before schema version 4 names its indexes and \
+         coordination tables `<table>_<suffix>`, and renames them to `<table>$<suffix>` \
+         when this build opens it); choose another table name, or open the store that \
+         owns it first",
+        table.as_str()
+    )))
 }
 
 /// Applies every migration `table` lacks, and creates the optional `(type, time)` index
@@ -96,7 +150,9 @@ pub(crate) fn migrate(
 ) -> Result<Vec<i64>> {
     let found = recorded_version(conn, table)?;
     migration::ensure_not_newer(table, found, SCHEMA_VERSION)?;
-    if found == SCHEMA_VERSION && (!type_time_index || type_time_index_exists(conn, table)?) {
+    if found == SCHEMA_VERSION
+        && (!type_time_index || type_time_index_exists(conn, table, Names::Companion)?)
+    {
         return Ok(Vec::new());
     }
     let tx = conn
@@ -105,10 +161,19 @@ pub(crate) fn migrate(
     let found = recorded_version(&tx, table)?;
     migration::ensure_not_newer(table, found, SCHEMA_VERSION)?;
     tx.execute_batch(LEDGER).map_err(db)?;
+    if found == 0 {
+        name_is_free(&tx, table)?;
+    }
+    // The optional index, under its name before schema version 4: made again under its
+    // new name below, as the renaming migration does the others (an existing one is
+    // never dropped).
+    let legacy_type_time = found > 0 && type_time_index_exists(&tx, table, Names::Legacy)?;
     let mut applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
-        tx.execute_batch(&render(migration.sql, table))
-            .map_err(db)?;
+        if let Some(names) = migration.names_for(found) {
+            tx.execute_batch(&render(migration.sql, table, names))
+                .map_err(db)?;
+        }
         tx.execute(
             "INSERT INTO eventstore_migrations (table_name, version, description, applied_at) \
              VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
@@ -117,8 +182,16 @@ pub(crate) fn migrate(
         .map_err(db)?;
         applied.push(migration.version);
     }
-    if type_time_index {
-        tx.execute_batch(&render(TYPE_TIME_INDEX, table))
+    if legacy_type_time {
+        tx.execute_batch(&render(
+            "DROP INDEX {legacy_type_time}",
+            table,
+            Names::RenameLegacy,
+        ))
+        .map_err(db)?;
+    }
+    if type_time_index || legacy_type_time {
+        tx.execute_batch(&render(TYPE_TIME_INDEX, table, Names::Companion))
             .map_err(db)?;
     }
     tx.commit().map_err(db)?;
@@ -141,8 +214,12 @@ mod tests {
     fn renders_table_and_index_names() {
         let table = TableName::new("ev").unwrap();
         assert_eq!(
-            render("CREATE INDEX {table_type} ON {table} (type)", &table),
-            "CREATE INDEX \"ev_type\" ON \"ev\" (type)"
+            render(
+                "CREATE INDEX {table_type} ON {table} (type)",
+                &table,
+                Names::Companion
+            ),
+            "CREATE INDEX \"ev$type\" ON \"ev\" (type)"
         );
     }
 }

@@ -535,7 +535,7 @@ impl SqliteEventStore {
         options: AppendOptions,
         checkpoint: Option<(String, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
-        let checkpoints = self.shared.table.derived("checkpoints");
+        let checkpoints = self.shared.table.companion("checkpoints");
         let advance = advance_checkpoint_sql(&self.shared.table);
         self.with_writer(move |conn, shared| {
             let tx = conn

@@ -445,7 +445,7 @@ fn type_time_index_exists(path: &std::path::Path) -> bool {
     rusqlite::Connection::open(path)
         .unwrap()
         .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_type_time'",
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events$type_time'",
             [],
             |r| r.get::<_, i64>(0),
         )

@@ -174,16 +174,16 @@ async fn the_type_time_index_serves_type_and_time_and_nothing_else() {
             .time_from(from)
             .time_to(to),
     ] {
-        assert!(uses(&q(query), "events_type_time"));
+        assert!(uses(&q(query), "events$type_time"));
     }
     // Type alone, and its keyset pages, still walk (type, sequence): no sort.
     assert!(uses(
         &q(EventQuery::new().ty("type.3")),
-        "events_type_sequence"
+        "events$type_sequence"
     ));
     assert!(uses(
         &q(EventQuery::new().ty("type.3").after(700)),
-        "events_type_sequence"
+        "events$type_sequence"
     ));
 }
 
@@ -287,7 +287,7 @@ async fn a_read_with_a_time_range_starts_where_its_first_match_lies() {
     assert!(
         plan(&conn, &sql)
             .iter()
-            .any(|step| step.contains("COVERING INDEX events_time"))
+            .any(|step| step.contains("COVERING INDEX events$time"))
     );
     let typed = EventQuery::new().ty("type.3").time_from(second(4900));
     let typed = select_events(&SqliteDialect, &t, &typed, Some(100)).unwrap();

@@ -646,9 +646,9 @@ async fn a_table_without_a_schema_is_in_public_whatever_the_search_path() {
     }
     .await;
     sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP TABLE IF EXISTS public.\"{name}\", public.\"{name}_checkpoints\", \
-         public.\"{name}_leases\", public.\"{name}_dead_letters\", public.\"{name}_snapshots\"; \
-         DROP SEQUENCE IF EXISTS public.\"{name}_sequence\"; \
+        "DROP TABLE IF EXISTS public.\"{name}\", public.\"{name}$checkpoints\", \
+         public.\"{name}$leases\", public.\"{name}$dead_letters\", public.\"{name}$snapshots\"; \
+         DROP SEQUENCE IF EXISTS public.\"{name}$sequence\"; \
          DELETE FROM public.eventstore_migrations WHERE table_name = '{name}'"
     )))
     .execute(&f.pool)

@@ -138,7 +138,7 @@ macro_rules! conformance_suite {
             json_data_round_trips_exactly,
             bad_input_is_refused,
             closed_store_refuses_work,
-            a_read_under_way_at_close_ends_whole_or_closed
+            a_read_under_way_at_close_ends_with_closed
         );
         $crate::conformance_suite!(@shared $fresh;
             followers_catch_up_then_follow_live,

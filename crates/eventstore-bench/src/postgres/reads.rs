@@ -105,7 +105,7 @@ pub(crate) fn import<'a>(
         client,
         saver,
         table: db.qualified(&table),
-        checkpoints: db.qualified(&format!("{table}_checkpoints")),
+        checkpoints: db.qualified(&format!("{table}$checkpoints")),
         dataset,
         events,
     };

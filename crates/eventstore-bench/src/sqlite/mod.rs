@@ -125,7 +125,7 @@ pub(crate) fn run(
             drop(indexed);
             // The read set's other workloads measure the default schema.
             raw::open(&set.path)
-                .and_then(|conn| conn.execute_batch("DROP INDEX \"events_type_time\""))
+                .and_then(|conn| conn.execute_batch("DROP INDEX \"events$type_time\""))
                 .expect("the (type, time) index is dropped");
         }
         if wants.has("since") {

@@ -11,22 +11,75 @@ pub struct Migration {
     pub version: i64,
     /// What it does, recorded with it.
     pub description: &'static str,
-    /// Its SQL, with `{table}` and `{table_<suffix>}` placeholders (see [`render`]).
+    /// Its SQL, with `{table}`, `{table_<suffix>}` and `{legacy_<suffix>}` placeholders
+    /// (see [`render`]).
     pub sql: &'static str,
+    /// How its `{table_<suffix>}` names are filled (see [`Migration::names_for`]).
+    pub names: Names,
+}
+
+/// How a migration names the objects it makes beside the table (its `{table_<suffix>}`
+/// placeholders): those named before the store gave them [companion
+/// names](TableName::companion) name them as they were then on a table that had them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// Written with companion names, `<table>$<suffix>`.
+    Companion,
+    /// Shipped when the store named its objects `<table>_<suffix>`
+    /// ([`TableName::derived`]): a table created by it, or after it, has these names
+    /// until [`Names::RenameLegacy`] renames them; on a new table, which applies every
+    /// migration at once, it makes companion names from the start.
+    Legacy,
+    /// Renames the objects of a table made with legacy names to companion names (its
+    /// `{legacy_<suffix>}` placeholders the old names, `{table_<suffix>}` the new): on
+    /// a new table there is nothing to rename.
+    RenameLegacy,
+}
+
+impl Migration {
+    /// How to name this migration's objects ([`render`]) on a table at recorded version
+    /// `found`, or `None` when it has nothing to do there (a rename of legacy names on
+    /// a new table, `found == 0`).
+    ///
+    /// A new table never has a legacy name, even for a moment: two stores' legacy
+    /// names can be the same (the index `events_type_sequence` of `events`, the
+    /// sequence of `events_type`), and the second would fail to be made.
+    pub fn names_for(&self, found: i64) -> Option<Names> {
+        match (self.names, found) {
+            (Names::RenameLegacy, 0) => None,
+            (Names::Legacy, 1..) => Some(Names::Legacy),
+            _ => Some(Names::Companion),
+        }
+    }
 }
 
 /// Fills a migration's placeholders: `{table}` with `table_sql` (the table's name as the
-/// backend writes it), and each `{table_<suffix>}` with the quoted name derived from the
-/// table's ([`TableName::derived`]): its indexes and companion tables.
-pub fn render(sql: &str, table: &TableName, table_sql: &str) -> String {
-    let mut out = sql.replace("{table}", table_sql);
-    while let Some(start) = out.find("{table_") {
-        let Some(len) = out[start..].find('}') else {
+/// backend writes it), each `{table_<suffix>}` with the quoted name of the object
+/// `suffix` beside the table, as `names` says ([`TableName::companion`], or under
+/// [`Names::Legacy`], [`TableName::derived`]), and each `{legacy_<suffix>}` with its
+/// legacy name ([`TableName::derived`]).
+pub fn render(sql: &str, table: &TableName, table_sql: &str, names: Names) -> String {
+    let out = sql.replace("{table}", table_sql);
+    let out = fill(&out, "{legacy_", |suffix| table.derived(suffix));
+    fill(&out, "{table_", |suffix| match names {
+        Names::Legacy => table.derived(suffix),
+        Names::Companion | Names::RenameLegacy => table.companion(suffix),
+    })
+}
+
+/// Replaces each `{prefix<suffix>}` (`open` is `{prefix`) with `name(suffix)`.
+fn fill(sql: &str, open: &str, name: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find(open) {
+        let Some(len) = rest[start..].find('}') else {
             break;
         };
-        let suffix = out[start + "{table_".len()..start + len].to_owned();
-        out.replace_range(start..=start + len, &table.derived(&suffix));
+        out.push_str(&rest[..start]);
+        out.push_str(&name(&rest[start + open.len()..start + len]));
+        rest = &rest[start + len + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -60,16 +113,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_table_and_derived_names() {
+    fn renders_table_and_companion_names() {
         let table = TableName::new("ev").unwrap();
+        let sql = "CREATE INDEX {table_type} ON {table} (type)";
+        assert_eq!(
+            render(sql, &table, "\"s\".\"ev\"", Names::Companion),
+            "CREATE INDEX \"ev$type\" ON \"s\".\"ev\" (type)"
+        );
+        assert_eq!(
+            render(sql, &table, "\"ev\"", Names::Legacy),
+            "CREATE INDEX \"ev_type\" ON \"ev\" (type)"
+        );
         assert_eq!(
             render(
-                "CREATE INDEX {table_type} ON {table} (type)",
+                "ALTER INDEX {legacy_type} RENAME TO {table_type}",
                 &table,
-                "\"s\".\"ev\""
+                "\"ev\"",
+                Names::RenameLegacy
             ),
-            "CREATE INDEX \"ev_type\" ON \"s\".\"ev\" (type)"
+            "ALTER INDEX \"ev_type\" RENAME TO \"ev$type\""
         );
+    }
+
+    #[test]
+    fn a_new_table_gets_companion_names_and_an_old_one_is_renamed() {
+        let legacy = Migration {
+            version: 2,
+            description: "",
+            sql: "{table_x}",
+            names: Names::Legacy,
+        };
+        let rename = Migration {
+            names: Names::RenameLegacy,
+            sql: "",
+            ..legacy
+        };
+        assert_eq!(legacy.names_for(0), Some(Names::Companion));
+        assert_eq!(legacy.names_for(1), Some(Names::Legacy));
+        assert_eq!(rename.names_for(0), None);
+        assert_eq!(rename.names_for(3), Some(Names::Companion));
+        let companion = Migration {
+            names: Names::Companion,
+            ..legacy
+        };
+        assert_eq!(companion.names_for(4), Some(Names::Companion));
     }
 
     #[test]

@@ -20,8 +20,13 @@ use crate::error::{Error, Result};
 use crate::extension::ExtensionValue;
 
 /// The longest table name accepted: PostgreSQL's 63-byte identifier limit, less room
-/// for the suffixes of index names derived from it.
+/// for the suffixes of the names of its companions ([`TableName::companion`]; the
+/// longest, `$correlationid_sequence`, takes 23).
 pub const MAX_TABLE_NAME_LEN: usize = 40;
+
+/// What separates a table's name from a suffix in the names of its companions
+/// ([`TableName::companion`]): a character no table name holds.
+pub const COMPANION_SEPARATOR: char = '$';
 
 /// How one SQL database spells what the shared builder needs.
 pub trait Dialect: Send + Sync {
@@ -122,18 +127,46 @@ impl TableName {
         }
     }
 
-    /// A quoted, unqualified name derived from this one, for an index or a companion
-    /// table (index names take no schema: an index lives in its table's).
+    /// A quoted, unqualified name derived from this one, `"<table>_<suffix>"`, for an
+    /// application's own objects beside the store's table (a projection's table).
+    ///
+    /// Such a name can be another store's table name, or derived from one: the names
+    /// `events_type` and `events_type_sequence` are `events_type_sequence` both. The
+    /// store names its own objects with [`companion`](Self::companion), which no table
+    /// and no other store's object can share; before schema version 4 it used these
+    /// names, and migration 4 renames them.
     pub fn derived(&self, suffix: &str) -> String {
         format!("\"{}_{suffix}\"", self.name)
     }
 
-    /// A derived name qualified by the schema, for a companion object (a sequence, a
-    /// table) that is named outside `CREATE INDEX`.
+    /// A [`derived`](Self::derived) name qualified by the schema, for an object that is
+    /// named outside `CREATE INDEX` (a table).
     pub fn derived_qualified(&self, suffix: &str) -> String {
+        self.qualify(self.derived(suffix))
+    }
+
+    /// The quoted, unqualified name of an object the store keeps beside this table (a
+    /// sequence, an index, a constraint, a coordination table):
+    /// `"<table>$<suffix>"` (index names take no schema: an index lives in its
+    /// table's). No table name holds [`COMPANION_SEPARATOR`], and each companion name
+    /// holds it once, after its table's name: so no companion of one store is another
+    /// store's table, and two stores' companions never share a name, whatever their
+    /// names and suffixes.
+    pub fn companion(&self, suffix: &str) -> String {
+        debug_assert!(!suffix.contains(COMPANION_SEPARATOR));
+        format!("\"{}{COMPANION_SEPARATOR}{suffix}\"", self.name)
+    }
+
+    /// A [`companion`](Self::companion) name qualified by the schema, for an object
+    /// that is named outside `CREATE INDEX` (a sequence, a table).
+    pub fn companion_qualified(&self, suffix: &str) -> String {
+        self.qualify(self.companion(suffix))
+    }
+
+    fn qualify(&self, quoted: String) -> String {
         match &self.schema {
-            Some(schema) => format!("\"{schema}\".{}", self.derived(suffix)),
-            None => self.derived(suffix),
+            Some(schema) => format!("\"{schema}\".{quoted}"),
+            None => quoted,
         }
     }
 }
@@ -187,6 +220,11 @@ mod tests {
         assert_eq!(qualified.quoted(), "\"app\".\"ev\"");
         assert_eq!(qualified.derived("seq"), "\"ev_seq\"");
         assert_eq!(qualified.derived_qualified("seq"), "\"app\".\"ev_seq\"");
+        assert_eq!(qualified.companion("type"), "\"ev$type\"");
+        assert_eq!(
+            qualified.companion_qualified("sequence"),
+            "\"app\".\"ev$sequence\""
+        );
         assert_eq!(qualified.to_string(), "app.ev");
     }
 }

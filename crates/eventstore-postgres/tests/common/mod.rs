@@ -116,3 +116,26 @@ pub async fn append_held_open(
     }
     commit
 }
+
+/// Gives the objects beside `table` in `schema` the names a build before schema version
+/// 4 gave them (`<table>_<suffix>`, and PostgreSQL's own for primary keys and the
+/// identity sequence), as on a table made then: every `<table>$<suffix>` relation
+/// renamed to `<table>_<suffix>` (an index's constraint with it).
+pub async fn to_legacy_names(client: &tokio_postgres::Client, schema: &str, table: &str) {
+    client
+        .batch_execute(&format!(
+            "DO $$
+             DECLARE r record;
+             BEGIN
+                 FOR r IN SELECT c.oid::regclass AS rel, c.relname FROM pg_class c
+                          JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = '{schema}' AND starts_with(c.relname, '{table}$')
+                 LOOP
+                     EXECUTE format('ALTER TABLE %s RENAME TO %I', r.rel,
+                         '{table}_' || substr(r.relname, length('{table}$') + 1));
+                 END LOOP;
+             END $$"
+        ))
+        .await
+        .expect("the names of version 3");
+}

@@ -20,7 +20,7 @@ const INSERT: &str = "INSERT INTO \"events\" (stream_version, recorded_at, id, s
 const CURRENT_VERSION: &str = "SELECT MAX(stream_version) FROM \"events\" WHERE subject = ?1";
 
 /// The store's checkpoint save: moves a named position forward, never back.
-const SAVE_CHECKPOINT: &str = "INSERT INTO \"events_checkpoints\" (name, position, updated_at) \
+const SAVE_CHECKPOINT: &str = "INSERT INTO \"events$checkpoints\" (name, position, updated_at) \
      VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
      updated_at = excluded.updated_at WHERE excluded.position > position";
 

@@ -1,0 +1,253 @@
+//! The names of the objects beside a store's table (`<table>$<suffix>`): no two stores
+//! in one schema share one, whatever their table names; a schema made by a build
+//! before schema version 4 (`<table>_<suffix>`) is renamed when opened, its data kept;
+//! and a table whose name such a schema's object still holds is refused, naming both.
+
+mod common;
+
+use eventstore_core::{CheckpointStore, Error, Event, EventQuery, EventStore};
+use eventstore_postgres::PostgresEventStore;
+use futures::TryStreamExt as _;
+
+fn event(id: &str, subject: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/pg")
+        .ty("pg.event")
+        .subject(subject)
+        .build()
+        .unwrap()
+}
+
+async fn open(schema: &common::Schema, table: &str) -> eventstore_core::Result<PostgresEventStore> {
+    schema.options().table(table).unwrap().open().await
+}
+
+async fn ids(store: &PostgresEventStore) -> Vec<String> {
+    store
+        .query(EventQuery::new())
+        .map_ok(|e| e.id().to_owned())
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// Tables whose names are another's with a suffix the store used for its objects'
+/// names: `ev_subject`'s sequence was `ev`'s subject index (`ev_subject_sequence`),
+/// `ev_dead_letters` was `ev`'s dead-letter table, `ev_time` its time index, `ev_pkey`
+/// its primary key. Each is a store of its own beside `ev`, in either order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_whose_names_extend_another_s_live_side_by_side() {
+    let schema = common::Schema::new("names");
+    let others = [
+        "ev_subject",
+        "ev_type",
+        "ev_dead_letters",
+        "ev_time",
+        "ev_pkey",
+        "ev_checkpoints_pkey",
+    ];
+    // Some before `ev`, some after.
+    let mut stores = Vec::new();
+    for table in &others[..3] {
+        stores.push((*table, open(&schema, table).await.expect(table)));
+    }
+    stores.push(("ev", open(&schema, "ev").await.expect("ev")));
+    for table in &others[3..] {
+        stores.push((*table, open(&schema, table).await.expect(table)));
+    }
+    for (i, (table, store)) in stores.iter().enumerate() {
+        store
+            .append(vec![event(&format!("{table}-1"), "s")])
+            .await
+            .unwrap();
+        store.save_checkpoint("relay", i as i64 + 1).await.unwrap();
+    }
+    for (i, (table, store)) in stores.iter().enumerate() {
+        assert_eq!(ids(store).await, [format!("{table}-1")], "{table}");
+        assert_eq!(
+            store.load_checkpoint("relay").await.unwrap(),
+            Some(i as i64 + 1)
+        );
+        assert_eq!(store.stream_version("s").await.unwrap(), Some(1));
+    }
+}
+
+/// Makes `table` in `schema` as a build at schema version 3 did: the shipped
+/// migrations 1–3, their `{table_<suffix>}` names `<table>_<suffix>`, and the ledger.
+async fn legacy_store(client: &tokio_postgres::Client, schema: &str, table: &str) {
+    let migrations = [
+        include_str!("../migrations/0001_events.sql"),
+        include_str!("../migrations/0002_coordination.sql"),
+        include_str!("../migrations/0003_bytewise_text.sql"),
+    ];
+    let mut sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+         CREATE TABLE IF NOT EXISTS \"{schema}\".eventstore_migrations (
+            table_name text NOT NULL, version bigint NOT NULL, description text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version));
+         INSERT INTO \"{schema}\".eventstore_migrations (table_name, version, description)
+            VALUES ('{table}', 1, 'one'), ('{table}', 2, 'two'), ('{table}', 3, 'three');"
+    );
+    for migration in migrations {
+        let mut rendered = migration
+            .replace(
+                "{sequence_literal}",
+                &format!("\"{schema}\".\"{table}_sequence\""),
+            )
+            .replace("{sequence}", &format!("\"{schema}\".\"{table}_sequence\""))
+            .replace("{schema}", &format!("\"{schema}\""))
+            .replace("{table}", &format!("\"{schema}\".\"{table}\""));
+        while let Some(start) = rendered.find("{table_") {
+            let end = start + rendered[start..].find('}').unwrap();
+            let suffix = rendered[start + "{table_".len()..end].to_owned();
+            rendered.replace_range(start..=end, &format!("\"{table}_{suffix}\""));
+        }
+        sql.push_str(&rendered);
+        sql.push_str(";\n");
+    }
+    sql.push_str(&format!(
+        "CREATE INDEX \"{table}_extensions\" ON \"{schema}\".\"{table}\" \
+            USING gin (extensions jsonb_path_ops) WHERE extensions IS NOT NULL;
+         INSERT INTO \"{schema}\".\"{table}\" (stream_version, recorded_at, id, source, type, subject)
+            VALUES (1, now(), 'old-1', '/pg', 'pg.event', 's');
+         INSERT INTO \"{schema}\".\"{table}_checkpoints\" (name, position) VALUES ('relay', 7);"
+    ));
+    client.batch_execute(&sql).await.unwrap();
+}
+
+/// The relations of `schema` (tables, indexes, sequences), by name.
+async fn relations(client: &tokio_postgres::Client, schema: &str) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'i', 'S') ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+/// A schema of version 3 gets the new names when this build opens it: every relation
+/// of the store renamed, nothing rebuilt or lost (its event, its checkpoint, its
+/// sequence's position, its optional index), and a store whose names its old ones held
+/// can then be made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_schema_is_renamed_with_its_data() {
+    let schema = common::Schema::new("legacy");
+    let admin = common::admin().await;
+    legacy_store(&admin, &schema.name, "ev").await;
+    let before = relations(&admin, &schema.name).await;
+    assert!(
+        before.contains(&"ev_type_sequence".to_owned()),
+        "{before:?}"
+    );
+
+    let store = open(&schema, "ev").await.expect("the old schema migrates");
+    let after = relations(&admin, &schema.name).await;
+    let mut expected: Vec<String> = [
+        "ev",
+        "ev$checkpoints",
+        "ev$checkpoints_pkey",
+        "ev$correlationid_sequence",
+        "ev$dead_letters",
+        "ev$dead_letters_id_seq",
+        "ev$dead_letters_pkey",
+        "ev$dead_letters_relay_idx",
+        "ev$destination_sequence",
+        "ev$extensions",
+        "ev$leases",
+        "ev$leases_pkey",
+        "ev$pkey",
+        "ev$sequence",
+        "ev$snapshots",
+        "ev$snapshots_pkey",
+        "ev$source_id",
+        "ev$subject_sequence",
+        "ev$subject_version",
+        "ev$time",
+        "ev$topic_sequence",
+        "ev$type_sequence",
+        "eventstore_migrations",
+        "eventstore_migrations_pkey",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    expected.sort();
+    assert_eq!(after, expected);
+
+    assert_eq!(ids(&store).await, ["old-1"]);
+    assert_eq!(store.load_checkpoint("relay").await.unwrap(), Some(7));
+    let appended = store.append(vec![event("new-1", "s")]).await.unwrap();
+    assert_eq!(appended.appended[0].stream_version, Some(2));
+    assert!(appended.appended[0].sequence > 1);
+    let duplicate = store.append(vec![event("new-1", "t")]).await.unwrap_err();
+    assert!(duplicate.is_duplicate(), "{duplicate}");
+
+    // A store made by this build, as one made by the old one, has the same names.
+    let fresh = open(&schema, "fresh").await.unwrap();
+    fresh.append(vec![event("f", "s")]).await.unwrap();
+    let fresh_names: Vec<String> = relations(&admin, &schema.name)
+        .await
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("fresh").map(str::to_owned))
+        .collect();
+    let ev_names: Vec<String> = after
+        .iter()
+        .filter_map(|name| name.strip_prefix("ev").map(str::to_owned))
+        .filter(|name| !name.starts_with("entstore"))
+        .collect();
+    assert_eq!(fresh_names, ev_names);
+
+    // `ev_type`'s table was `ev`'s old index's name.
+    open(&schema, "ev_type_sequence")
+        .await
+        .expect("a store named as an old index was");
+}
+
+/// While a store of version 3 keeps its old names, a new store whose table would take
+/// one of them is refused before anything is written, with a configuration error that
+/// names the other store's object and its table; so is the migrations' ledger's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_named_as_an_old_store_s_object_is_refused_naming_both() {
+    let schema = common::Schema::new("taken");
+    let admin = common::admin().await;
+    legacy_store(&admin, &schema.name, "ev").await;
+    let before = relations(&admin, &schema.name).await;
+
+    let err = open(&schema, "ev_subject_sequence").await.unwrap_err();
+    let Error::Config(message) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(message.contains("ev_subject_sequence"), "{message}");
+    assert!(message.contains("an index of table"), "{message}");
+    assert!(
+        message.contains(&format!("{}.ev", schema.name)),
+        "{message}"
+    );
+    let err = open(&schema, "ev_checkpoints").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("a table")),
+        "{err:?}"
+    );
+    let err = open(&schema, "eventstore_migrations").await.unwrap_err();
+    assert!(matches!(&err, Error::Config(_)), "{err:?}");
+    assert_eq!(
+        relations(&admin, &schema.name).await,
+        before,
+        "nothing written"
+    );
+    let recorded: i64 = admin
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM \"{}\".eventstore_migrations",
+                schema.name
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 3);
+}

@@ -1,0 +1,199 @@
+//! The names of the objects beside a store's table (`<table>$<suffix>`): no two stores
+//! in one file share one, whatever their table names; a file made by a build before
+//! schema version 4 (`<table>_<suffix>`) is renamed when opened, its data kept; and a
+//! table whose name such a file's object still holds is refused, naming both.
+
+use std::path::Path;
+
+use eventstore_core::{CheckpointStore, Error, Event, EventQuery, EventStore};
+use eventstore_sqlite::{SqliteEventStore, SqliteOptions};
+use futures::TryStreamExt as _;
+
+fn event(id: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/t")
+        .ty("t")
+        .subject("s")
+        .build()
+        .unwrap()
+}
+
+async fn open(path: &Path, table: &str) -> eventstore_core::Result<SqliteEventStore> {
+    SqliteOptions::file(path)
+        .table(table)
+        .unwrap()
+        .type_time_index(true)
+        .open()
+        .await
+}
+
+async fn ids(store: &SqliteEventStore) -> Vec<String> {
+    store
+        .query(EventQuery::new())
+        .map_ok(|e| e.id().to_owned())
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// The file's objects: `(type, name)`, sorted.
+fn objects(path: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 2")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Tables whose names are another's with a suffix the store used for its objects'
+/// names: `ev_time` was `ev`'s time index, `ev_dead_letters` its dead-letter table,
+/// `ev_type`'s time index was `ev`'s `(type, time)` index (`ev_type_time`). Each is a
+/// store of its own beside `ev`, in either order.
+#[tokio::test]
+async fn stores_whose_names_extend_another_s_live_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut stores = Vec::new();
+    for table in [
+        "ev_time",
+        "ev",
+        "ev_type",
+        "ev_dead_letters",
+        "ev_source_id",
+    ] {
+        stores.push((table, open(&path, table).await.expect(table)));
+    }
+    for (i, (table, store)) in stores.iter().enumerate() {
+        store
+            .append(vec![event(&format!("{table}-1"))])
+            .await
+            .unwrap();
+        store.save_checkpoint("relay", i as i64 + 1).await.unwrap();
+    }
+    for (i, (table, store)) in stores.iter().enumerate() {
+        assert_eq!(ids(store).await, [format!("{table}-1")], "{table}");
+        assert_eq!(
+            store.load_checkpoint("relay").await.unwrap(),
+            Some(i as i64 + 1)
+        );
+    }
+}
+
+/// Makes `table` in the file at `path` as a build at schema version 3 did: the shipped
+/// migrations 1–3, their `{table_<suffix>}` names `<table>_<suffix>`, the optional
+/// `(type, time)` index, and the ledger; with one event and one checkpoint.
+fn legacy_store(path: &Path, table: &str) {
+    let migrations = [
+        include_str!("../migrations/0001_events.sql"),
+        include_str!("../migrations/0002_coordination.sql"),
+        include_str!("../migrations/0003_snapshots.sql"),
+        "CREATE INDEX {table_type_time} ON {table} (type, time) WHERE time IS NOT NULL",
+    ];
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS eventstore_migrations (
+            table_name TEXT NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL,
+            applied_at TEXT NOT NULL, PRIMARY KEY (table_name, version));
+         INSERT INTO eventstore_migrations VALUES
+            ('{table}', 1, 'one', ''), ('{table}', 2, 'two', ''), ('{table}', 3, 'three', '');"
+    );
+    for migration in migrations {
+        let mut rendered = migration.replace("{table}", &format!("\"{table}\""));
+        while let Some(start) = rendered.find("{table_") {
+            let end = start + rendered[start..].find('}').unwrap();
+            let suffix = rendered[start + "{table_".len()..end].to_owned();
+            rendered.replace_range(start..=end, &format!("\"{table}_{suffix}\""));
+        }
+        sql.push_str(&rendered);
+        sql.push_str(";\n");
+    }
+    sql.push_str(&format!(
+        "INSERT INTO \"{table}\" (stream_version, recorded_at, id, source, type, subject)
+            VALUES (1, '2026-01-01T00:00:00.000000000Z', 'old-1', '/t', 't', 's');
+         INSERT INTO \"{table}_checkpoints\" VALUES ('relay', 7, '');"
+    ));
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(&sql)
+        .unwrap();
+}
+
+/// A file of version 3 gets the new names when this build opens it: every object of
+/// the store renamed or made again under its new name (the optional `(type, time)`
+/// index too), nothing lost.
+#[tokio::test]
+async fn a_version_3_file_is_renamed_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    legacy_store(&path, "ev");
+    let store = SqliteOptions::file(&path)
+        .table("ev")
+        .unwrap()
+        .open()
+        .await
+        .expect("the old file migrates");
+    let names: Vec<String> = objects(&path).into_iter().map(|(_, name)| name).collect();
+    let mut expected: Vec<String> = [
+        "ev",
+        "ev$checkpoints",
+        "ev$correlationid_sequence",
+        "ev$dead_letters",
+        "ev$dead_letters_relay",
+        "ev$leases",
+        "ev$snapshots",
+        "ev$source_id",
+        "ev$subject_sequence",
+        "ev$subject_version",
+        "ev$time",
+        "ev$type_sequence",
+        "ev$type_time",
+        "eventstore_migrations",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(ids(&store).await, ["old-1"]);
+    assert_eq!(store.load_checkpoint("relay").await.unwrap(), Some(7));
+    let appended = store.append(vec![event("new-1")]).await.unwrap();
+    assert_eq!(appended.appended[0].stream_version, Some(2));
+    assert!(
+        store
+            .append(vec![event("new-1")])
+            .await
+            .unwrap_err()
+            .is_duplicate()
+    );
+    // `ev_time`'s table was `ev`'s old index's name.
+    open(&path, "ev_time")
+        .await
+        .expect("a store named as an old index was");
+}
+
+/// While a store of version 3 keeps its old names, a new store whose table would take
+/// one of them is refused before anything is written, with a configuration error that
+/// names the other store's object and its table; so is the migrations' ledger's name.
+#[tokio::test]
+async fn a_table_named_as_an_old_store_s_object_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    legacy_store(&path, "ev");
+    let before = objects(&path);
+    for (table, taken) in [
+        ("ev_time", "the index \"ev_time\" of table \"ev\""),
+        ("EV_TYPE_TIME", "the index \"ev_type_time\" of table \"ev\""),
+        ("ev_leases", "the table \"ev_leases\""),
+        ("eventstore_migrations", "the table"),
+    ] {
+        let err = open(&path, table).await.unwrap_err();
+        let Error::Config(message) = &err else {
+            panic!("{table}: {err:?}");
+        };
+        assert!(message.contains(taken), "{table}: {message}");
+    }
+    assert_eq!(objects(&path), before, "nothing written");
+}
