@@ -400,7 +400,7 @@ async fn a_store_outage_while_applying_is_waited_out() {
     let store = open(&schema, "&options=-c%20statement_timeout%3D200").await;
     let lock = format!(
         "BEGIN; LOCK TABLE {} IN EXCLUSIVE MODE",
-        store.table().derived_qualified("checkpoints")
+        store.table().companion_qualified("checkpoints")
     );
     let outage = move || {
         let lock = lock.clone();

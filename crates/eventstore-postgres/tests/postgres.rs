@@ -721,16 +721,16 @@ async fn sslmode_and_sslrootcert_in_a_url_are_percent_decoded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_tables_indexes_are_the_documented_ones() {
     let expected = [
-        "events_correlationid_sequence (correlationid, sequence) WHERE (correlationid IS NOT NULL)",
-        "events_destination_sequence (destination, sequence) WHERE (destination IS NOT NULL)",
-        "events_extensions gin (extensions jsonb_path_ops) WHERE (extensions IS NOT NULL)",
-        "events_pkey UNIQUE (sequence)",
-        "events_source_id UNIQUE (source, id)",
-        "events_subject_sequence (subject, sequence) WHERE (subject IS NOT NULL)",
-        "events_subject_version UNIQUE (subject, stream_version) WHERE (subject IS NOT NULL)",
-        "events_time (\"time\") WHERE (\"time\" IS NOT NULL)",
-        "events_topic_sequence (topic, sequence) WHERE (topic IS NOT NULL)",
-        "events_type_sequence (type, sequence)",
+        "events$correlationid_sequence (correlationid, sequence) WHERE (correlationid IS NOT NULL)",
+        "events$destination_sequence (destination, sequence) WHERE (destination IS NOT NULL)",
+        "events$extensions gin (extensions jsonb_path_ops) WHERE (extensions IS NOT NULL)",
+        "events$pkey UNIQUE (sequence)",
+        "events$source_id UNIQUE (source, id)",
+        "events$subject_sequence (subject, sequence) WHERE (subject IS NOT NULL)",
+        "events$subject_version UNIQUE (subject, stream_version) WHERE (subject IS NOT NULL)",
+        "events$time (\"time\") WHERE (\"time\" IS NOT NULL)",
+        "events$topic_sequence (topic, sequence) WHERE (topic IS NOT NULL)",
+        "events$type_sequence (type, sequence)",
     ];
     for gin in [true, false] {
         let schema = common::Schema::new("indexes");

@@ -116,92 +116,92 @@ async fn every_indexed_query_shape_is_index_served() {
     let recent = instant((EVENTS - 50) * 1_000_000);
     // (shape, query, the index that must serve it)
     let shapes: Vec<(&str, EventQuery, &str)> = vec![
-        ("all", q().limit(100), "events_pkey"),
+        ("all", q().limit(100), "events$pkey"),
         (
             "all, descending",
             q().order(Order::Descending).limit(100),
-            "events_pkey",
+            "events$pkey",
         ),
         (
             "after (keyset page)",
             q().after(15_000).limit(100),
-            "events_pkey",
+            "events$pkey",
         ),
         (
             "sequence range",
             q().min_sequence(100).max_sequence(200),
-            "events_pkey",
+            "events$pkey",
         ),
         // A common type is walked along the primary key, its matches being near.
-        ("common type", q().ty("type.3").limit(100), "events_pkey"),
+        ("common type", q().ty("type.3").limit(100), "events$pkey"),
         (
             "rare type",
             q().ty("type.rare").limit(100),
-            "events_type_sequence",
+            "events$type_sequence",
         ),
         (
             "type, after",
             q().ty("type.rare").after(15_000).limit(100),
-            "events_type_sequence",
+            "events$type_sequence",
         ),
         (
             "types (any)",
             q().types(["type.rare", "type.none"]).limit(100),
-            "events_type_sequence",
+            "events$type_sequence",
         ),
         (
             "subject",
             q().subject("subject-42"),
-            "events_subject_sequence",
+            "events$subject_sequence",
         ),
         (
             "subject, after, descending",
             q().subject("subject-42")
                 .after(15_000)
                 .order(Order::Descending),
-            "events_subject_sequence",
+            "events$subject_sequence",
         ),
         (
             "source and id",
             q().source("/src/1").id("e4241"),
-            "events_source_id",
+            "events$source_id",
         ),
         (
             "rare source",
             q().source("/src/rare").limit(100),
-            "events_source_id",
+            "events$source_id",
         ),
         (
             "correlation id",
             q().correlation_id("c500"),
-            "events_correlationid_sequence",
+            "events$correlationid_sequence",
         ),
-        ("topic", q().topic("topic-7"), "events_topic_sequence"),
+        ("topic", q().topic("topic-7"), "events$topic_sequence"),
         (
             "destination",
             q().destination("dest-11"),
-            "events_destination_sequence",
+            "events$destination_sequence",
         ),
         (
             "topic as an extension filter",
             q().extension("topic", "topic-7"),
-            "events_topic_sequence",
+            "events$topic_sequence",
         ),
         (
             "time range",
             q().time_from(instant(1_000 * 1_000_000))
                 .time_to(instant(1_100 * 1_000_000)),
-            "events_time",
+            "events$time",
         ),
         (
             "since a recent time",
             q().time_from(recent).limit(100),
-            "events_time",
+            "events$time",
         ),
         (
             "extension (GIN)",
             q().extension("region", "r420"),
-            "events_extensions",
+            "events$extensions",
         ),
     ];
     let mut failures = Vec::new();
@@ -218,12 +218,12 @@ async fn every_indexed_query_shape_is_index_served() {
         (
             "get(source, id)",
             select_by_id(&PostgresDialect, &table, "/src/1", "e4241"),
-            "events_source_id",
+            "events$source_id",
         ),
         (
             "stream(subject, from)",
             select_stream(&PostgresDialect, &table, "subject-42", 3, None),
-            "events_subject_version",
+            "events$subject_version",
         ),
     ] {
         let plan = plan(&client, &sql, false).await;

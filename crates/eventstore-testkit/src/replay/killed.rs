@@ -32,6 +32,8 @@ const ORDERS: usize = 800;
 const PER_KILL: i64 = 200;
 /// The projection's lease: short, so that a killed child's lapses soon.
 const TTL: Duration = Duration::from_millis(300);
+/// The lease of the last run and the rebuild, in this process.
+const PATIENT_TTL: Duration = Duration::from_secs(30);
 
 fn runner<F: ReplayFixture>(store: &Arc<F::Store>) -> ProjectionRunner<F::Store> {
     ProjectionRunner::new(Arc::clone(store))
@@ -107,11 +109,14 @@ pub async fn projections_survive_a_killed_process_with_exactly_once_effect<F: Re
         );
     }
 
-    // A last run, uninterrupted, finishes the job.
-    let runner = runner::<F>(&store);
+    // A last run, uninterrupted, finishes the job. It and the rebuild hold their lease
+    // for longer than the children did: only a killed child's lease needs to lapse
+    // soon, and a busy machine may renew a short one too late.
+    let patient = || runner::<F>(&store).lease_ttl(PATIENT_TTL);
+    let runner = patient();
     let shutdown = CancellationToken::new();
     let run = {
-        let (runner, shutdown) = (self::runner::<F>(&store), shutdown.clone());
+        let (runner, shutdown) = (patient(), shutdown.clone());
         tokio::spawn(async move { runner.run(shutdown).await })
     };
     eventually("the last run", || async {

@@ -247,7 +247,8 @@ where
     F: ReplayFixture,
 {
     let store = Arc::clone(fixture.store());
-    seed(&*store, 0..10).await;
+    let seeded = seed(&*store, 0..10).await;
+    let last = seeded.appended.last().expect("events were seeded").sequence;
     let memory = CountsInMemory::default();
     let runner = || ProjectionRunner::new(Arc::clone(&store)).with(PagedFilter(memory.clone()));
     let expected: BTreeMap<String, i64> = [("order.created".to_owned(), 10)].into();
@@ -257,7 +258,22 @@ where
         let (runner, shutdown) = (runner(), shutdown.clone());
         tokio::spawn(async move { runner.run(shutdown).await })
     };
-    eventually("the run's counts", || async { memory.counts() == expected }).await;
+    // The checkpoint, not the handler's state: the run counts an event once its
+    // checkpoint is saved, after the handler has returned.
+    eventually("the run's checkpoint", || async {
+        store
+            .load_checkpoint("projection/paged")
+            .await
+            .ok()
+            .flatten()
+            == Some(last)
+    })
+    .await;
+    assert_eq!(
+        memory.counts(),
+        expected,
+        "the run applied every order creation"
+    );
     shutdown.cancel();
     let reports = run.await.expect("the runner finishes");
     assert_eq!(reports[0].result.as_ref().ok(), Some(&10), "{reports:?}");
