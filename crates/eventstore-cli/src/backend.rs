@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::failure::Unavailable;
 
 use eventstore_sql::{
-    Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore, SqliteOptions,
+    Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore,
+    SqliteOptions, redact_url,
 };
 
 /// WAL pages between checkpoints during a bulk load (SQLite's default is 1000).
@@ -49,7 +50,7 @@ impl Target {
             _ => Err(Error::Config(format!(
                 "unknown database URL {:?}: expected sqlite://path/to/events.db or \
                  postgres://user@host/database",
-                redact(&self.url)
+                redact_url(&self.url)
             ))),
         }
     }
@@ -126,7 +127,7 @@ impl Target {
 
     /// The URL without its password, for messages.
     pub(crate) fn display_url(&self) -> String {
-        redact(&self.url)
+        redact_url(&self.url)
     }
 }
 
@@ -161,33 +162,9 @@ impl Backend {
     }
 }
 
-/// `url` with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:secret@db/app"),
-            "postgres://app:***@db/app"
-        );
-        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
-        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
-    }
 
     #[test]
     fn schema_qualified_tables_are_for_postgres_only() {

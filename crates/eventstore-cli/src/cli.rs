@@ -10,7 +10,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub(crate) struct Cli {
     /// The store: `sqlite://path/to/events.db` or `postgres://user@host/db`. Read from
     /// EVENTSTORE_DATABASE_URL, then DATABASE_URL; default `sqlite://eventstore.db`.
-    #[arg(long, global = true, env = "EVENTSTORE_DATABASE_URL")]
+    // The variable's value is not shown in --help: it may hold a password.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTSTORE_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub(crate) database_url: Option<String>,
 
     /// The event table: `events` by default; `schema.table` on PostgreSQL.
@@ -24,6 +30,13 @@ pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The parser of a count (`--limit`, `--offset`, `-n`, …): a negative one is refused as
+/// out of range (`-1 is not in 0..…`), as `--top`'s is, rather than as a string with
+/// an invalid digit.
+fn count() -> clap::builder::RangedI64ValueParser<u64> {
+    clap::builder::RangedI64ValueParser::new().range(0..)
 }
 
 /// Events per import batch unless `--batch-size` says otherwise.
@@ -65,7 +78,7 @@ pub(crate) enum Command {
         /// The subject.
         subject: String,
         /// The first stream version to show.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
         from: i64,
     },
     /// Follow new events as they commit, like `tail -f`.
@@ -73,7 +86,7 @@ pub(crate) enum Command {
     /// Counts, time span, busiest types, sources and subjects, table and index size.
     Stats {
         /// How many types, sources and subjects to list.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 10)]
         top: u32,
     },
     /// Run an outbox relay that prints each event it delivers as JSON Lines.
@@ -140,10 +153,10 @@ pub(crate) struct Filters {
     #[arg(long)]
     pub(crate) until: Option<String>,
     /// Only events whose sequence is at least this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) min_sequence: Option<i64>,
     /// Only events whose sequence is at most this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) max_sequence: Option<i64>,
 }
 
@@ -151,13 +164,13 @@ pub(crate) struct Filters {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Paging {
     /// At most this many events.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count())]
     pub(crate) limit: Option<u64>,
     /// Skip this many matching events first.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = count())]
     pub(crate) offset: u64,
     /// Only events after this sequence in the chosen order (keyset paging).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) after: Option<i64>,
     /// Newest first.
     #[arg(long)]
@@ -195,7 +208,7 @@ pub(crate) struct AppendArgs {
         long,
         value_name = "FILE",
         conflicts_with_all = [
-            "id", "source", "ty", "time", "data", "text", "datacontenttype", "dataschema",
+            "id", "source", "ty", "time", "no_time", "data", "text", "datacontenttype", "dataschema",
             "correlation_id", "topic", "destination", "extensions",
         ]
     )]
@@ -212,9 +225,14 @@ pub(crate) struct AppendArgs {
     /// The event's `subject`.
     #[arg(long)]
     pub(crate) subject: Option<String>,
-    /// The event's `time` (RFC 3339, or `now`).
+    /// The event's `time`: RFC 3339, an age before now such as `90s` or `2h`, or `now`
+    /// (the default, unless --no-time).
     #[arg(long)]
     pub(crate) time: Option<String>,
+    /// Append the event without a `time` (CloudEvents makes it optional); `query
+    /// --since/--until` never match such an event.
+    #[arg(long, conflicts_with = "time")]
+    pub(crate) no_time: bool,
     /// JSON data.
     #[arg(long, conflicts_with = "text")]
     pub(crate) data: Option<String>,
@@ -246,7 +264,12 @@ pub(crate) struct AppendArgs {
     #[arg(long = "ext-type", value_name = "NAME=TYPE")]
     pub(crate) extension_types: Vec<String>,
     /// The subject's expected stream version: `any`, `none`, `exists` or a number.
-    #[arg(long, value_name = "VERSION", requires = "subject")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "VERSION",
+        requires = "subject"
+    )]
     pub(crate) expect: Option<String>,
 }
 
@@ -282,7 +305,7 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub(crate) format: InputFormat,
     /// Events per batch: each batch is validated whole and written in one transaction.
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) batch_size: u32,
     /// What to do with events already stored.
     #[arg(long, value_enum, default_value_t = OnDuplicate::Error)]
@@ -304,10 +327,10 @@ pub(crate) struct TailArgs {
     #[command(flatten)]
     pub(crate) filters: Filters,
     /// Where to start: `now` (new events only), `start`, or after a sequence number.
-    #[arg(long, default_value = "now")]
+    #[arg(long, allow_negative_numbers = true, default_value = "now")]
     pub(crate) from: String,
     /// Stop after this many events.
-    #[arg(long, short = 'n')]
+    #[arg(long, allow_negative_numbers = true, short = 'n', value_parser = count())]
     pub(crate) count: Option<u64>,
 }
 
@@ -322,12 +345,13 @@ pub(crate) struct RelayArgs {
     /// Most events per delivered batch (at least 1).
     #[arg(
         long,
+        allow_negative_numbers = true,
         default_value_t = 100,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+        value_parser = clap::builder::RangedI64ValueParser::<usize>::new().range(1..)
     )]
     pub(crate) batch_size: usize,
     /// Stop after delivering this many events.
-    #[arg(long, short = 'n')]
+    #[arg(long, allow_negative_numbers = true, short = 'n', value_parser = count())]
     pub(crate) count: Option<u64>,
 }
 
@@ -335,21 +359,21 @@ pub(crate) struct RelayArgs {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// How many events to append and read.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 20_000, value_parser = count())]
     pub(crate) events: u64,
     /// Events per appended batch.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) batch_size: u32,
     /// Measure `import` of this many JSON Lines events against the backend's raw bulk
     /// load (COPY on PostgreSQL, one-transaction inserts on SQLite) instead.
-    #[arg(long, value_name = "EVENTS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "EVENTS", value_parser = count())]
     pub(crate) import: Option<u64>,
     /// The import's batch size, with --import.
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) import_batch_size: u32,
     /// With --import: repeat both loads this many times (new tables each time) and keep
     /// the best of each.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) rounds: u32,
     /// Never draw progress bars.
     #[arg(long)]

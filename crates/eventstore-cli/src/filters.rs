@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use eventstore_sql::time::OffsetDateTime;
-use eventstore_sql::timestamp::parse_rfc3339;
+use eventstore_sql::time::format_description::well_known::Rfc3339;
+use eventstore_sql::timestamp::{is_representable, parse_rfc3339};
 use eventstore_sql::{EventQuery, Order};
 
 use crate::cli::{Filters, Paging};
@@ -100,17 +101,44 @@ pub(crate) fn instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime>
         },
     };
     match time {
-        Some(time) if (0..=9999).contains(&time.to_offset(time::UtcOffset::UTC).year()) => Ok(time),
-        _ => Err(Usage(format!("{text:?} is outside the years 0000 to 9999")).into()),
+        Some(time) if is_representable(time) => Ok(time),
+        _ => Err(outside_the_years(text)),
     }
 }
 
+/// Why `text`, neither a time the store keeps nor an age, was refused: the core's
+/// parser says only that it is not one, which for an RFC 3339 time it does not keep
+/// would mislead.
 fn not_a_time(text: &str) -> anyhow::Error {
+    if is_leap_second(text) {
+        return Usage(format!(
+            "{text:?} is a leap second (second 60), which no event's time can be: the \
+             store keeps times without a 61st second; give :59.999999999 or the next \
+             minute's :00"
+        ))
+        .into();
+    }
+    if OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|time| !is_representable(time)) {
+        return outside_the_years(text);
+    }
     Usage(format!(
         "{text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor an age \
              (90s, 15m, 24h, 7d, 2w)"
     ))
     .into()
+}
+
+fn outside_the_years(text: &str) -> anyhow::Error {
+    Usage(format!(
+        "{text:?} is outside the years 0000 to 9999 (UTC), the times the store keeps"
+    ))
+    .into()
+}
+
+/// An RFC 3339 time the store would keep but for its second, 60.
+fn is_leap_second(text: &str) -> bool {
+    text.get(17..19) == Some("60")
+        && parse_rfc3339(&format!("{}59{}", &text[..17], &text[19..])).is_some()
 }
 
 /// `<number><unit>` with unit s, m, h, d or w.
@@ -138,7 +166,7 @@ pub(crate) fn position(text: &str) -> Result<eventstore_sql::Position> {
         other => match other.parse::<i64>() {
             Ok(sequence) if sequence >= 0 => Ok(Position::After(sequence)),
             _ => bail!(Usage(format!(
-                "--from takes `now`, `start` or a sequence number, not {other:?}"
+                "--from takes `now`, `start` or a sequence number (0 or more), not {other:?}"
             ))),
         },
     }

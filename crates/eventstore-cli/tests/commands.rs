@@ -10,6 +10,7 @@ use common::{Store, json_lines, vectors};
 on_both_backends!(
     migrate_reports_then_is_up_to_date,
     append_from_flags_and_json_then_read_back,
+    an_event_appended_from_flags_happens_now_unless_told_otherwise,
     an_expected_version_that_does_not_hold_exits_3,
     import_of_the_conformance_vectors,
     import_reports_lines_and_writes_no_part_of_a_failing_batch,
@@ -26,6 +27,30 @@ fn migrate_reports_then_is_up_to_date(store: Store) {
     // Both backends' schemas are at version 4.
     assert!(first.contains("applied migrations 1, 2, 3, 4\n"), "{first}");
     assert!(store.ok(&["migrate"]).contains("schema up to date"));
+    for output in ["json", "jsonl"] {
+        let report: serde_json::Value =
+            serde_json::from_str(&store.ok(&["-o", output, "migrate"])).expect("one JSON object");
+        assert_eq!(report["applied"], serde_json::json!([]), "{report}");
+        assert_eq!(report["table"], store.table.as_str(), "{report}");
+    }
+}
+
+#[test]
+fn migrate_shows_a_postgres_url_without_its_password() {
+    let mut store = Store::postgres();
+    // Trust authentication ignores the password; the output must not show it.
+    let separator = if store.url.contains('?') { '&' } else { '?' };
+    store.url = format!(
+        "{}{separator}password=s3cret&application_name=a@b",
+        store.url
+    );
+    let out = store.ok(&["migrate"]);
+    assert!(!out.contains("s3cret"), "{out}");
+    assert!(
+        out.contains("password=***&application_name=a@b table "),
+        "{out}"
+    );
+    assert!(out.contains("applied migrations 1, 2, 3, 4"), "{out}");
 }
 
 fn append_from_flags_and_json_then_read_back(store: Store) {
@@ -102,6 +127,44 @@ fn append_from_flags_and_json_then_read_back(store: Store) {
     assert_eq!(stream[0]["id"], "a2");
     assert!(store.ok(&["stream", "order-1"]).contains("is at version 2"));
     assert!(store.ok(&["query"]).contains("3 events"));
+}
+
+fn an_event_appended_from_flags_happens_now_unless_told_otherwise(store: Store) {
+    let append = [
+        "append",
+        "--source",
+        "/shop",
+        "--type",
+        "order.placed",
+        "--id",
+    ];
+    let ids = |args: &[&str]| -> Vec<String> {
+        json_lines(&store.ok(&[&["-o", "jsonl", "query"], args].concat()))
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // docs/cli.md's example session: what was just appended is found by an age.
+    store.ok(&[&append[..], &["now"]].concat());
+    assert_eq!(ids(&["--since", "24h"]), ["now"]);
+    store.ok(&[&append[..], &["untimed", "--no-time"]].concat());
+    store.ok(&[&append[..], &["earlier", "--time", "2h"]].concat());
+    assert_eq!(ids(&["--since", "24h"]), ["now", "earlier"]);
+    assert_eq!(ids(&["--since", "1h"]), ["now"]);
+    let untimed = json_lines(&store.ok(&["-o", "jsonl", "get", "/shop", "untimed"]));
+    assert!(untimed[0].get("time").is_none(), "{}", untimed[0]);
+    let line = store
+        .run(&[&append[..], &["x", "--no-time", "--time", "now"]].concat())
+        .stderr();
+    assert!(
+        line.contains("'--no-time' cannot be used with '--time"),
+        "{line}"
+    );
+    let line = store.run(&["append", "--json", "-", "--no-time"]).stderr();
+    assert!(
+        line.contains("'--json <FILE>' cannot be used with '--no-time'"),
+        "{line}"
+    );
 }
 
 fn an_expected_version_that_does_not_hold_exits_3(store: Store) {

@@ -175,6 +175,126 @@ fn a_time_out_of_range_is_a_usage_error() {
 }
 
 #[test]
+fn a_leap_second_or_an_offset_past_the_years_is_named_as_such() {
+    let store = Store::sqlite();
+    for flag in ["--since", "--until"] {
+        let line = store
+            .run(&["query", flag, "2016-12-31T23:59:60Z"])
+            .fails_with(2);
+        assert!(line.contains(flag), "{line}");
+        assert!(line.contains("is a leap second"), "{line}");
+        let line = store
+            .run(&["query", flag, "9999-12-31T23:30:00-01:00"])
+            .fails_with(2);
+        assert!(line.contains("outside the years 0000 to 9999"), "{line}");
+    }
+    let append = ["append", "--source", "/a", "--type", "t", "--time"];
+    let line = store
+        .run(&[&append[..], &["2016-12-31T23:59:60+00:00"]].concat())
+        .fails_with(2);
+    assert!(
+        line.contains("--time") && line.contains("is a leap second"),
+        "{line}"
+    );
+    // Not a time at all, and a second that is no leap second, are still what they were.
+    for bad in ["noon", "2016-12-31T23:59:61Z"] {
+        let line = store.run(&["query", "--since", bad]).fails_with(2);
+        assert!(line.contains("neither an RFC 3339 time"), "{line}");
+    }
+    assert!(!store.dir.path().join("events.db").exists());
+}
+
+#[test]
+fn bench_puts_its_scratch_file_beside_a_percent_encoded_path() {
+    // The directory's name holds what a URL path escapes: a space, `%`, `?` and `#`.
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("my store 50%?#");
+    std::fs::create_dir(&odd).unwrap();
+    let encoded = odd
+        .display()
+        .to_string()
+        .replace('%', "%25")
+        .replace(' ', "%20")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    let url = format!("sqlite://{encoded}/events.db");
+    let run = common::Run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_eventstore"))
+            .current_dir(dir.path())
+            .env_remove("EVENTSTORE_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .args(["--database-url", &url, "bench", "--events", "100"])
+            .args(["--batch-size", "50", "--no-progress"])
+            .output()
+            .expect("eventstore runs"),
+    );
+    assert!(run.success().contains("append, batches of 50"));
+    let said = run.stderr();
+    assert!(
+        said.contains(&format!("SQLite file {}", odd.display())),
+        "{said}"
+    );
+    // The scratch file was made there, and removed.
+    assert_eq!(std::fs::read_dir(&odd).unwrap().count(), 0);
+}
+
+#[test]
+fn negative_numbers_reach_their_flags() {
+    let store = Store::sqlite();
+    for id in ["a", "b"] {
+        store.ok(&["append", "--id", id, "--source", "/s", "--type", "t"]);
+    }
+    // Values a negative number is fine for.
+    let ids = |args: &[&str]| -> usize {
+        json_lines(&store.ok(&[&["-o", "jsonl", "query"], args].concat())).len()
+    };
+    assert_eq!(ids(&["--after", "-1"]), 2);
+    assert_eq!(ids(&["--min-sequence", "-5"]), 2);
+    assert_eq!(ids(&["--max-sequence", "-1"]), 0);
+    let stream = store.ok(&["-o", "jsonl", "stream", "x", "--from", "-1"]);
+    assert!(stream.is_empty(), "{stream}");
+    // Values it is not: a one-line usage error naming the flag.
+    for (args, flag) in [
+        (&["query", "--limit", "-1"][..], "--limit"),
+        (&["query", "--offset", "-1"], "--offset"),
+        (&["stats", "--top", "-1"], "--top"),
+        (&["tail", "--from", "-1"], "--from"),
+        (&["tail", "-n", "-1"], "--count"),
+        (&["relay", "r", "--batch-size", "-1"], "--batch-size"),
+        (&["import", "--batch-size", "-1"], "--batch-size"),
+    ] {
+        let run = store.run(args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+        let first = run.stderr().lines().next().unwrap_or_default().to_owned();
+        assert!(
+            first.starts_with("error: ") && first.contains(flag),
+            "{args:?}: {first}"
+        );
+        assert!(first.contains("-1"), "{args:?}: {first}");
+    }
+    for expect in ["-1", "0"] {
+        let line = store
+            .run(&[
+                "append",
+                "--source",
+                "/s",
+                "--type",
+                "t",
+                "--subject",
+                "x",
+                "--expect",
+                expect,
+            ])
+            .fails_with(2);
+        assert!(
+            line.contains(&format!("--expect {expect}: stream versions start at 1")),
+            "{line}"
+        );
+    }
+    assert_eq!(ids(&[]), 2, "nothing was appended");
+}
+
+#[test]
 fn json_lines_are_detected_from_a_first_line_that_arrives_in_pieces() {
     let store = Store::sqlite();
     let mut child = store

@@ -32,6 +32,70 @@ fn an_unknown_url_scheme_is_a_usage_error_in_one_line() {
 }
 
 #[test]
+fn a_password_with_an_at_sign_is_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    // An unknown scheme, refused before anything is opened.
+    let line = eventstore(
+        dir.path(),
+        &["--database-url", "mysql://app:s3c@ret@db/x", "query"],
+    )
+    .fails_with(2);
+    assert!(line.contains("mysql://app:***@db/x"), "{line}");
+    assert!(!line.contains("s3c") && !line.contains("ret@"), "{line}");
+    // A server that cannot be reached: the host part starts after the last `@`.
+    let url = "postgres://postgres:s3c@ret@127.0.0.1:1/postgres?connect_timeout=2";
+    let line = eventstore(dir.path(), &["--database-url", url, "stats"]).fails_with(1);
+    assert!(
+        line.contains("cannot open the store at postgres://postgres:***@127.0.0.1:1/"),
+        "{line}"
+    );
+    assert!(!line.contains("s3c") && !line.contains("ret@"), "{line}");
+}
+
+#[test]
+fn help_does_not_show_the_url_of_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["query", "--help"]] {
+        let run = common::Run(
+            Command::new(env!("CARGO_BIN_EXE_eventstore"))
+                .current_dir(dir.path())
+                .env("EVENTSTORE_DATABASE_URL", "postgres://app:s3cret@db/app")
+                .args(args)
+                .output()
+                .expect("eventstore runs"),
+        );
+        let help = run.success();
+        assert!(help.contains("EVENTSTORE_DATABASE_URL"), "{help}");
+        assert!(!help.contains("s3cret"), "{args:?}: {help}");
+    }
+}
+
+#[test]
+fn an_in_memory_database_is_not_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["sqlite::memory:", "sqlite://:memory:"] {
+        let line = eventstore(dir.path(), &["--database-url", url, "migrate"]).fails_with(2);
+        assert!(
+            line.contains(&format!("{url} is an in-memory database")),
+            "{line}"
+        );
+        assert!(line.contains("nothing to migrate"), "{line}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn migrating_a_file_that_cannot_be_created_is_a_runtime_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("missing").join("events.db").display()
+    );
+    let line = eventstore(dir.path(), &["--database-url", &url, "migrate"]).fails_with(1);
+    assert!(line.contains("cannot migrate sqlite://"), "{line}");
+}
+
+#[test]
 fn an_unreachable_server_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let url = "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2";
@@ -61,7 +125,32 @@ fn bad_flags_leave_no_store_behind() {
     // The default URL names `eventstore.db` in the current directory: a usage error is
     // found before the store is opened, so the file is not created.
     let dir = tempfile::tempdir().unwrap();
-    let bad: [&[&str]; 8] = [
+    let bad: [&[&str]; 13] = [
+        &["append", "--source", "/s", "--type", "t", "--time", "noon"],
+        &["append", "--source", "/s", "--type", "t", "--data", "{"],
+        &["append", "--source", "/s", "--type", "t", "--ext", "x"],
+        &[
+            "append",
+            "--source",
+            "/s",
+            "--type",
+            "t",
+            "--subject",
+            "x",
+            "--expect",
+            "x",
+        ],
+        &[
+            "append",
+            "--source",
+            "/s",
+            "--type",
+            "t",
+            "--subject",
+            "x",
+            "--expect",
+            "0",
+        ],
         &["query", "--since", "soon"],
         &["export", "--ext", "novalue"],
         &["tail", "--from", "later"],

@@ -117,7 +117,7 @@ pub use eventstore_sqlx::SqlxEventStore;
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
 /// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. A scheme whose backend was not compiled in is refused with
 /// [`Error::Config`] naming the feature to enable; an unknown scheme with an
-/// `Error::Config` that quotes the URL with its password, if any, replaced by `***`.
+/// `Error::Config` that quotes the URL as [`redact_url`] shows it, without its password.
 pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
     match scheme {
@@ -136,26 +136,90 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
         _ => Err(Error::Config(format!(
             "unknown database URL {:?}: expected sqlite://path/to/events.db or \
              postgres://user@host/database",
-            without_password(url)
+            redact_url(url)
         ))),
     }
 }
 
-/// `url` with the password of its user information (`scheme://user:password@host…`)
-/// replaced by `***`: an error message is logged, and must not carry it.
-fn without_password(url: &str) -> String {
+/// `url` as it may be shown in a message or a log: a password in its user information
+/// (`scheme://user:password@host…`) and the value of a `password` query parameter
+/// (`?password=…`, which tokio-postgres reads too) replaced by `***`. What is not a URL
+/// with an authority (a SQLite path, `sqlite::memory:`) and a `sqlite:` URL, which holds
+/// no credentials, come back unchanged.
+///
+/// The user information ends at the last `@` before the host part, so a password
+/// written with an unescaped `@`, `/`, `:` or `?` is hidden whole. The host part starts
+/// after the last `@` that comes before the query (`?`) or fragment (`#`) following the
+/// first `@`, so an `@` in the query (`?application_name=a@b`) is shown as written.
+/// A password holding an unescaped `@` followed later by `?` or `#` cannot be told
+/// from such a query: write reserved characters percent-encoded, as URLs require.
+///
+/// ```
+/// use eventstore_sql::redact_url;
+///
+/// assert_eq!(redact_url("postgres://app:p@ss@db/app"), "postgres://app:***@db/app");
+/// assert_eq!(redact_url("postgres://app@db/app?password=x"), "postgres://app@db/app?password=***");
+/// assert_eq!(redact_url("sqlite://data/events.db"), "sqlite://data/events.db");
+/// ```
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    // The user information ends at the authority's last `@`. The authority ends at the
-    // path, but a password mistyped with a `/` unescaped would end it early and be shown:
-    // look up to the query instead, which at worst hides part of the host or path too.
-    let before_query = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
-    let Some((userinfo, _)) = before_query.rsplit_once('@') else {
+    if scheme.eq_ignore_ascii_case("sqlite") {
         return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[userinfo.len()..]),
-        None => url.to_owned(),
     }
+    let (authority_and_path, query) = split_query(rest);
+    let mut shown = format!("{scheme}://");
+    match authority_and_path.rsplit_once('@') {
+        Some((userinfo, host_part)) => match userinfo.split_once(':') {
+            Some((user, password)) if !is_port(password) => {
+                shown.push_str(user);
+                shown.push_str(":***@");
+                shown.push_str(host_part);
+            }
+            _ => shown.push_str(authority_and_path),
+        },
+        None => shown.push_str(authority_and_path),
+    }
+    shown.push_str(&redact_query(query));
+    shown
+}
+
+/// Splits what follows `scheme://` before its query or fragment: the first `?` or `#`
+/// after the first `@` (one before it is taken as part of a password), or after the
+/// start when there is no `@`.
+fn split_query(rest: &str) -> (&str, &str) {
+    let from = rest.find('@').unwrap_or(0);
+    match rest[from..].find(['?', '#']) {
+        Some(at) => rest.split_at(from + at),
+        None => (rest, ""),
+    }
+}
+
+/// Whether the text after the first `:` of what looked like user information is a port
+/// followed by a path, query or fragment (`host:5432/db?user=a@b`: the `@` was the
+/// query's), not a password.
+fn is_port(text: &str) -> bool {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && matches!(text.as_bytes().get(digits), Some(b'/' | b'?' | b'#'))
+}
+
+/// A query (`?a=1&password=x#f`, or empty) with the value of each `password` parameter
+/// replaced by `***`.
+fn redact_query(query: &str) -> String {
+    let mut shown = String::with_capacity(query.len());
+    for (i, parameter) in query.split('&').enumerate() {
+        if i > 0 {
+            shown.push('&');
+        }
+        let name_end = parameter.find('=').unwrap_or(parameter.len());
+        let name = parameter[..name_end].trim_start_matches(['?', '#']);
+        if name.eq_ignore_ascii_case("password") && name_end < parameter.len() {
+            shown.push_str(&parameter[..=name_end]);
+            shown.push_str("***");
+        } else {
+            shown.push_str(parameter);
+        }
+    }
+    shown
 }

@@ -57,3 +57,76 @@ async fn an_unknown_url_is_refused_without_its_password() {
         }
     }
 }
+
+#[test]
+fn redact_url_hides_every_password_and_keeps_the_rest() {
+    use eventstore_sql::redact_url;
+    for (url, shown) in [
+        // An unescaped `@` in the password: the user information ends at the last one.
+        (
+            "postgres://app:s3c@ret@db.example/app",
+            "postgres://app:***@db.example/app",
+        ),
+        (
+            "postgres://app:s3c@r@t@db.example:5432/app?sslmode=require",
+            "postgres://app:***@db.example:5432/app?sslmode=require",
+        ),
+        // `/`, `?` and `:` unescaped in the password.
+        (
+            "postgres://app:s3/c:ret@db/app",
+            "postgres://app:***@db/app",
+        ),
+        ("postgres://app:s3?cret@db/app", "postgres://app:***@db/app"),
+        // An `@` in the query is not the user information's.
+        (
+            "postgres://app:s3cret@db/app?application_name=a@b",
+            "postgres://app:***@db/app?application_name=a@b",
+        ),
+        (
+            "postgres://db:5432/app?user=admin@srv",
+            "postgres://db:5432/app?user=admin@srv",
+        ),
+        // A password given as a query parameter.
+        (
+            "postgres://db/app?user=app&password=s3cret&sslmode=require",
+            "postgres://db/app?user=app&password=***&sslmode=require",
+        ),
+        (
+            "postgres://app:s3cret@[::1]:5432/app",
+            "postgres://app:***@[::1]:5432/app",
+        ),
+        // Nothing to hide.
+        ("postgres://[::1]:5432/app", "postgres://[::1]:5432/app"),
+        ("postgres://app@db/app", "postgres://app@db/app"),
+        ("postgres://db/app", "postgres://db/app"),
+        ("sqlite://data/a:b@c.db", "sqlite://data/a:b@c.db"),
+        ("sqlite::memory:", "sqlite::memory:"),
+        ("events.db", "events.db"),
+        ("/var/lib/a:b@c.db", "/var/lib/a:b@c.db"),
+        ("", ""),
+    ] {
+        let redacted = redact_url(url);
+        assert_eq!(redacted, shown, "{url}");
+        assert!(!redacted.contains("s3"), "{url}: {redacted}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_url_with_reserved_characters_in_its_password_is_refused_without_it() {
+    for url in [
+        "postgress://app:s3c?r@t@db.example/app",
+        "postgress://app:s3c?ret@db.example/app",
+    ] {
+        match connect(url).await {
+            Err(Error::Config(message)) => {
+                assert!(!message.contains("s3"), "{message}");
+                assert!(
+                    message.contains("postgress://app:***@db.example/app"),
+                    "{message}"
+                );
+            }
+            Err(other) => panic!("{url}: expected a configuration error, got {other}"),
+            Ok(_) => panic!("{url}: expected an error"),
+        }
+    }
+}

@@ -106,6 +106,18 @@ impl SqliteOptions {
         Self::with_location(Location::Memory)
     }
 
+    /// The database file these options open, as given (a relative path is resolved
+    /// against the current directory when the store opens); `None` for a private
+    /// in-memory database ([`in_memory`](Self::in_memory), `sqlite::memory:`, the path
+    /// `:memory:`), which [`migrate`](Self::migrate) refuses: a caller can tell that
+    /// refusal from a file that cannot be opened.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::File(path) => Some(path),
+            Location::Memory => None,
+        }
+    }
+
     /// Options from a URL: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
     /// `sqlite:path.db` or `sqlite::memory:`. The path is percent-decoded
     /// (`sqlite:///data/my%20events.db` names `/data/my events.db`). A URL takes no

@@ -1,6 +1,6 @@
 //! `append`: one event from flags, or a CloudEvents JSON event or batch.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use comfy_table::Table;
 use eventstore_sql::time::OffsetDateTime;
 use eventstore_sql::{AppendOptions, Event, ExpectedVersion, Json, JsonFormat};
@@ -67,6 +67,21 @@ pub(crate) async fn run(backend: &Backend, cx: &Context, args: &AppendArgs) -> R
     Ok(OK)
 }
 
+/// Reads the flags as `run` will, so that a malformed one (`--time noon`, `--expect x`,
+/// `--data` that is not JSON) is refused before the store is opened: opening creates
+/// and migrates a SQLite file that is not there yet. The `--json` document is read by
+/// `run` only: stdin can be read once.
+pub(crate) fn check(args: &AppendArgs) -> Result<()> {
+    let types = ExtensionTypes::parse(&args.extension_types)?;
+    if args.json.is_none() {
+        from_flags(args, &types)?;
+    }
+    if let Some(expect) = &args.expect {
+        expected_version(expect)?;
+    }
+    Ok(())
+}
+
 /// A file's text, or stdin's for `-`. Input that is not UTF-8 is refused like input
 /// that is not JSON (exit 3), not as a failure to read (exit 1).
 fn read_input(path: &str) -> Result<String> {
@@ -105,11 +120,12 @@ fn from_flags(args: &AppendArgs, types: &ExtensionTypes) -> Result<Event> {
     if let Some(subject) = &args.subject {
         builder = builder.subject(subject);
     }
-    if let Some(time) = &args.time {
-        let time = if time == "now" {
-            now
-        } else {
-            instant(time, now).context("--time")?
+    // An event typed at a prompt happens now: without a time, `query --since 24h` would
+    // not find it.
+    if !args.no_time {
+        let time = match args.time.as_deref() {
+            None | Some("now") => now,
+            Some(time) => instant(time, now).context("--time")?,
         };
         builder = builder.time(time);
     }
@@ -153,15 +169,22 @@ fn generated_id(now: OffsetDateTime) -> String {
     format!("{:x}-{:x}", now.unix_timestamp_nanos(), std::process::id())
 }
 
+/// `--expect`'s value. Stream versions start at 1: a number below it could only ever
+/// conflict, so it is refused as the usage error it is (`none` expects no events).
 fn expected_version(text: &str) -> Result<ExpectedVersion> {
     Ok(match text {
         "any" => ExpectedVersion::Any,
         "none" => ExpectedVersion::NoStream,
         "exists" => ExpectedVersion::Exists,
-        n => ExpectedVersion::Exact(n.parse().map_err(|_| {
-            Usage(format!(
+        n => match n.parse::<i64>() {
+            Ok(version @ 1..) => ExpectedVersion::Exact(version),
+            Ok(_) => bail!(Usage(format!(
+                "--expect {n}: stream versions start at 1; give `none` to expect a \
+                 subject without events"
+            ))),
+            Err(_) => bail!(Usage(format!(
                 "--expect takes any, none, exists or a version number, not {n:?}"
-            ))
-        })?),
+            ))),
+        },
     })
 }

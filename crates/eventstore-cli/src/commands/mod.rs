@@ -66,7 +66,7 @@ fn check_flags(command: &Command) -> Result<()> {
         }
         Command::Relay(args) => drop(args.filters.query(now)?),
         Command::Import(args) => drop(ExtensionTypes::parse(&args.extension_types)?),
-        Command::Append(args) => drop(ExtensionTypes::parse(&args.extension_types)?),
+        Command::Append(args) => append::check(args)?,
         _ => {}
     }
     Ok(())

@@ -1,9 +1,10 @@
 //! Where a benchmark writes: a store of its own, removed afterwards, so that it never
 //! touches the events of the store it was pointed at.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use eventstore_sql::SqliteOptions;
 
 use crate::Context;
 use crate::backend::{Backend, Kind, Target};
@@ -20,8 +21,8 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     /// A scratch store beside the one `cx` names: on SQLite a new file in the same
-    /// directory (the temporary directory when no URL was given), on PostgreSQL a new
-    /// schema in the same database.
+    /// directory (the temporary directory when no URL was given or it names an in-memory
+    /// database), on PostgreSQL a new schema in the same database.
     pub(crate) fn new(cx: &Context) -> Result<Self> {
         let unique = format!(
             "{}_{}",
@@ -35,17 +36,20 @@ impl Scratch {
         };
         match kind {
             Kind::Sqlite => {
-                let directory = if cx.url_given {
-                    let path = cx.target.url.trim_start_matches("sqlite:");
-                    let path = PathBuf::from(path.trim_start_matches("//"));
-                    path.parent().map(PathBuf::from).unwrap_or_default()
+                // The file the URL names, as the store reads it (percent-decoded); an
+                // in-memory database has no directory to put a scratch file beside.
+                let given = if cx.url_given {
+                    SqliteOptions::from_url(&cx.target.url)?
+                        .path()
+                        .map(|path| path.parent().map(PathBuf::from).unwrap_or_default())
                 } else {
-                    std::env::temp_dir()
+                    None
                 };
+                let directory = given.unwrap_or_else(std::env::temp_dir);
                 let file = directory.join(format!("eventstore-bench-{unique}.db"));
                 Ok(Self {
                     target: Target {
-                        url: format!("sqlite://{}", file.display()),
+                        url: sqlite_url(&file),
                         table: None,
                     },
                     file: Some(file),
@@ -105,4 +109,20 @@ impl Scratch {
         }
         Ok(())
     }
+}
+
+/// A `sqlite://` URL naming `path`: the characters a URL path gives a meaning to (`%`
+/// starts an escape, `?` and `#` end the path) are percent-encoded, so that the store
+/// opens this file and no other.
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    url
 }
