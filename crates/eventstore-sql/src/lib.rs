@@ -35,12 +35,12 @@
 //!
 //! | feature  | default | brings |
 //! |----------|---------|--------|
-//! | `sqlite` | yes     | [`SqliteEventStore`]: rusqlite with bundled SQLite |
+//! | `sqlite` | yes     | `SqliteEventStore`: rusqlite with bundled SQLite |
 //! | `postgres` | no    | `PostgresEventStore`: tokio-postgres and deadpool, TLS with rustls |
 //! | `postgres-no-tls` | no | the same without TLS support |
-//! | `outbox` | no      | the [`outbox`]: `TransactionalPublisher`, `OutboxRelay` |
-//! | `replay` | no      | [`replay`]: `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
-//! | `sqlx`   | no      | [`sqlx_store`]: `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
+//! | `outbox` | no      | the `outbox` module: `TransactionalPublisher`, `OutboxRelay` |
+//! | `replay` | no      | `replay`: `Replayer`, subscriptions, `ProjectionRunner`, snapshots |
+//! | `sqlx`   | no      | `sqlx_store`: `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
 //! | `cloudevents-sdk` | no | `sdk`: conversions to and from the CloudEvents SDK's `cloudevents::Event` |
 //!
 //! Choose the backend at run time from a URL with [`connect`].
