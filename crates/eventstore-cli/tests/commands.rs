@@ -182,6 +182,19 @@ fn an_expected_version_that_does_not_hold_exits_3(store: Store) {
     store.ok(&append);
     let line = store.run(&append).fails_with(3);
     assert!(line.contains("conflict"), "{line}");
+    // No stream has a version below 1: a usage error, not a conflict, and nothing is
+    // written.
+    for version in ["0", "-1", "-9223372036854775808"] {
+        let expect = format!("--expect={version}");
+        let mut bad = append[..7].to_vec();
+        bad.push(&expect);
+        let line = store.run(&bad).fails_with(2);
+        assert!(
+            line.contains("stream versions start at 1") && line.contains(version),
+            "{line}"
+        );
+    }
+    assert!(store.ok(&["stream", "x"]).contains("is at version 1"));
     let bad = store.run(&["append", "--source", "/s", "--type", "t", "--time", "noon"]);
     assert!(bad.fails_with(2).contains("--time"));
     let invalid = store.run(&["append", "--source", "", "--type", "t"]);

@@ -16,7 +16,10 @@ pub enum ExpectedVersion {
     NoStream,
     /// The subject has at least one event.
     Exists,
-    /// The subject's last event has exactly this stream version.
+    /// The subject's last event has exactly this stream version. Stream versions start
+    /// at 1, so the version must be at least 1: `Exact(0)` or below is refused with
+    /// [`Error::Config`](crate::Error::Config) before anything is written (a subject
+    /// without events is [`NoStream`](Self::NoStream)).
     Exact(i64),
 }
 
@@ -69,6 +72,9 @@ pub enum OnDuplicate {
 ///     .on_duplicate(OnDuplicate::Skip);
 /// assert_eq!(options.expected("order-42"), ExpectedVersion::Exact(3));
 /// ```
+///
+/// An expectation no stream can meet, [`ExpectedVersion::Exact`] below 1, is refused by
+/// the append with [`Error::Config`](crate::Error::Config) ([`check`](Self::check)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct AppendOptions {
@@ -110,6 +116,24 @@ impl AppendOptions {
     /// The duplicate policy.
     pub fn duplicate_policy(&self) -> OnDuplicate {
         self.on_duplicate
+    }
+
+    /// Refuses an expectation no stream can meet as it is stated: an
+    /// [`ExpectedVersion::Exact`] below 1, the first stream version (a subject without
+    /// events is [`ExpectedVersion::NoStream`]), with [`Error::Config`](crate::Error::Config)
+    /// naming the subject and the version. Every backend checks this before anything
+    /// else about an append, so such an append writes nothing, on every backend alike.
+    pub fn check(&self) -> crate::Result<()> {
+        for (subject, expected) in self.expectations() {
+            if let ExpectedVersion::Exact(version @ ..=0) = expected {
+                return Err(crate::Error::Config(format!(
+                    "expected version {version} of subject {subject:?} is no stream version: \
+                     stream versions start at 1 (expect no stream, ExpectedVersion::NoStream, \
+                     for a subject without events)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Decides the expectations on subjects no stream can have, those holding U+0000

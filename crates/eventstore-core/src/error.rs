@@ -138,9 +138,10 @@ pub enum Error {
     Database(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A statement or a wait ran past its time limit (PostgreSQL's `statement_timeout`
-    /// or `lock_timeout`, the pool's wait timeout, SQLite's busy timeout on another
-    /// process's lock) and was cancelled: nothing of it was written. Retrying may
-    /// succeed; raising the limit may be needed.
+    /// or `lock_timeout`, the pool's wait timeout, opening a PostgreSQL connection past
+    /// its connect timeout, SQLite's busy timeout on another process's lock or its
+    /// reader wait) and was cancelled: nothing of it was written. Retrying may succeed;
+    /// raising the limit may be needed.
     #[error("timed out: {0}")]
     Timeout(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }

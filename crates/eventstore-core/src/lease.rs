@@ -9,10 +9,11 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::coordination::{LeaseStore, MAX_LEASE_TTL};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// The shortest time to live a lease is given.
-const MIN_TTL: Duration = Duration::from_millis(30);
+/// The shortest time to live a lease is given (30 ms): renewed every third of it, a
+/// shorter lease would be lost to a late timer or one slow round trip.
+pub const MIN_LEASE_TTL: Duration = Duration::from_millis(30);
 
 /// Why a job run under a lease ([`Lease::keep_while`]) was dropped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +39,31 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// A lease on `key` lasting `ttl` (at least 30 ms, at most [`MAX_LEASE_TTL`]) per
-    /// renewal, for a holder id unique across processes.
+    /// A lease on `key` lasting `ttl` per renewal, for a holder id unique across
+    /// processes. A `ttl` under [`MIN_LEASE_TTL`] is raised to it and one over
+    /// [`MAX_LEASE_TTL`] lowered to it; a builder taking a lease's time to live from
+    /// its caller refuses the shorter ones ([`check_ttl`](Self::check_ttl)).
     pub fn new(key: impl Into<String>, ttl: Duration) -> Self {
         Self {
             key: key.into(),
             holder: unique_holder(),
-            ttl: ttl.clamp(MIN_TTL, MAX_LEASE_TTL),
+            ttl: ttl.clamp(MIN_LEASE_TTL, MAX_LEASE_TTL),
             granted: None,
         }
+    }
+
+    /// Refuses a time to live under [`MIN_LEASE_TTL`] with [`Error::Config`] naming
+    /// `option` (the builder method that was given it, such as `lease_ttl`) and the
+    /// value. One over [`MAX_LEASE_TTL`] is taken, and the lease held for
+    /// `MAX_LEASE_TTL`.
+    pub fn check_ttl(option: &str, ttl: Duration) -> Result<()> {
+        if ttl < MIN_LEASE_TTL {
+            return Err(Error::Config(format!(
+                "{option} must be at least {MIN_LEASE_TTL:?}, not {ttl:?}: the lease is \
+                 renewed every third of it, and a shorter one would lapse between renewals"
+            )));
+        }
+        Ok(())
     }
 
     /// The key the lease is held under.

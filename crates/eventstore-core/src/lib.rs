@@ -66,14 +66,14 @@ pub use extension::{ExtensionType, ExtensionValue};
 pub use follow::{CommitSignal, Horizon, Position, Wakeups, follow};
 pub use format::JsonFormat;
 pub use import::{ImportChunks, ImportResult, StreamVersions};
-pub use lease::{Interrupted, Lease};
+pub use lease::{Interrupted, Lease, MIN_LEASE_TTL};
 pub use limits::Limits;
 pub use query::{EventQuery, Order};
 pub use retry::RetryPolicy;
 pub use sender::{SendError, Sender, Unavailable};
 pub use store::{EventStore, EventStream};
 pub use stored::StoredEvent;
-pub use tx::{CheckpointMove, Transacted, TransactionalStore};
+pub use tx::{CheckpointMove, Transacted, TransactionalStore, check_transaction};
 
 /// Re-exported so that users name the same time type the store uses.
 pub use time;

@@ -25,6 +25,25 @@ pub enum CheckpointMove {
     Reset,
 }
 
+/// Refuses, with [`Error::Config`](crate::Error::Config), a transaction no backend can
+/// run as asked: an expectation of `options` no stream can meet
+/// ([`AppendOptions::check`]), or a `checkpoint` whose name holds U+0000 or is longer
+/// than [`MAX_NAME_BYTES`](crate::sql::text::MAX_NAME_BYTES) (as
+/// [`CheckpointStore`](crate::CheckpointStore) refuses it). Every backend's
+/// [`TransactionalStore::transact_with`] calls it first, so that such a transaction is
+/// refused alike on every backend, whichever method it came through, before its work
+/// runs.
+pub fn check_transaction(
+    options: &AppendOptions,
+    checkpoint: Option<(&str, CheckpointMove)>,
+) -> Result<()> {
+    options.check()?;
+    if let Some((name, _)) = checkpoint {
+        crate::sql::text::check_name("checkpoint name", name)?;
+    }
+    Ok(())
+}
+
 /// A store whose appends can share one database transaction with the caller's writes,
 /// so that both commit or neither does.
 ///
@@ -44,6 +63,10 @@ pub trait TransactionalStore: EventStore {
     /// [`transact_at_checkpoint`](Self::transact_at_checkpoint)), and commits. `None`
     /// when the checkpoint showed the work done already. What backends implement; call
     /// [`transact`](Self::transact) or `transact_at_checkpoint`.
+    ///
+    /// Backends refuse what [`check_transaction`] refuses (an expectation no stream can
+    /// meet, a checkpoint name no backend keeps) before the transaction begins, so that
+    /// neither the work nor anything else runs.
     async fn transact_with<T: Send + 'static>(
         &self,
         work: Self::Work<T>,
@@ -76,7 +99,7 @@ pub trait TransactionalStore: EventStore {
     /// [`CheckpointMove::Reset`] always runs, and forgets the checkpoint with the state
     /// the work resets. A `name` no backend keeps (holding U+0000, or over 1 KiB) is
     /// refused with [`Error::Config`](crate::Error) before anything runs, as by
-    /// `CheckpointStore`.
+    /// `CheckpointStore` (see [`check_transaction`]).
     async fn transact_at_checkpoint<T: Send + 'static>(
         &self,
         work: Self::Work<T>,
@@ -84,7 +107,6 @@ pub trait TransactionalStore: EventStore {
         name: &str,
         checkpoint: CheckpointMove,
     ) -> Result<Option<Transacted<T>>> {
-        crate::sql::text::check_name("checkpoint name", name)?;
         self.transact_with(work, options, Some((name, checkpoint)))
             .await
     }

@@ -194,10 +194,14 @@ impl OutboxRelay {
     /// How long the relay's lease lasts without renewal (default 15 s): how soon another
     /// process takes over after this one dies. It is renewed every third of this; a
     /// relay whose renewals fail stops sending at three quarters of it.
-    #[must_use]
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+    ///
+    /// A time to live under [`MIN_LEASE_TTL`](eventstore_core::MIN_LEASE_TTL) (30 ms)
+    /// is refused with [`Error::Config`] naming it; one over
+    /// [`MAX_LEASE_TTL`](eventstore_core::MAX_LEASE_TTL) holds the lease that long.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Result<Self> {
+        Lease::check_ttl("lease_ttl", ttl)?;
         self.lease_ttl = ttl;
-        self
+        Ok(self)
     }
 
     /// The relay's name.

@@ -58,13 +58,16 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Takes the in-batch duplicates out of `events` as `options` says. Expectations on
+    /// Takes the in-batch duplicates out of `events` as `options` says, once `options`
+    /// have passed [`AppendOptions::check`] (every PostgreSQL append, of the store and of
+    /// other drivers, comes through here). Expectations on
     /// subjects holding U+0000, which PostgreSQL's `text` cannot take, are decided here
     /// ([`AppendOptions::check_unheld_subjects`]) and left out of the statement; one
     /// that needs a stream refuses the batch, with the [`Error::Conflict`]
     /// [`outcome`](Self::outcome) reports for the first failed expectation in subject
     /// order, among these and those the statement checks, as SQLite's order.
     pub fn new(events: &'a [Event], options: &'a AppendOptions) -> Result<Self> {
+        options.check()?;
         let unheld = match options.check_unheld_subjects() {
             Ok(()) => None,
             Err(Error::Conflict { subject, .. }) => Some(subject),

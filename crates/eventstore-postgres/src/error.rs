@@ -7,8 +7,10 @@ use tokio_postgres::error::SqlState;
 use crate::batch::UniqueViolation;
 
 /// Wraps a tokio-postgres or pool error: [`Error::Timeout`] for a statement cancelled
-/// by `statement_timeout` (or a cancel request), a lock wait past `lock_timeout` and a
-/// pool wait past its timeout; [`Error::Database`] otherwise.
+/// by `statement_timeout` (or a cancel request), a lock wait past `lock_timeout`, a pool
+/// wait past its `wait_timeout` and a connection the pool could not open within its
+/// `connect_timeout` (the TCP connection or the server's start-up exchange);
+/// [`Error::Database`] otherwise.
 pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     if is_timeout(&error) {
         Error::Timeout(Box::new(error))
@@ -20,8 +22,16 @@ pub(crate) fn db(error: impl std::error::Error + Send + Sync + 'static) -> Error
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(pool) = error.downcast_ref::<PoolError>() {
         return match pool {
-            PoolError::Timeout(TimeoutType::Wait) => true,
-            PoolError::Backend(e) => is_timeout(e),
+            // Waiting for a free connection, opening one, or checking one before lending
+            // it: nothing of the call has reached the server.
+            PoolError::Timeout(TimeoutType::Wait | TimeoutType::Create | TimeoutType::Recycle) => {
+                true
+            }
+            // Opening a connection: tokio-postgres reports its own `connect_timeout` as
+            // an I/O error of kind `TimedOut`. Only here, where nothing was sent yet: the
+            // same error on a connection in use is a lost connection, whose statement
+            // may have committed.
+            PoolError::Backend(e) => is_timeout(e) || connect_timed_out(e),
             _ => false,
         };
     }
@@ -29,6 +39,21 @@ fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         .downcast_ref::<tokio_postgres::Error>()
         .and_then(tokio_postgres::Error::code)
         .is_some_and(|code| is_timeout_code(code.code()))
+}
+
+/// Whether `error` was caused by an I/O time-out (tokio-postgres's `connect_timeout`).
+fn connect_timed_out(error: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Whether a SQLSTATE is a time-out the store reports as [`Error::Timeout`]: a

@@ -161,19 +161,24 @@ impl PostgresOptions {
         self
     }
 
-    /// How long a call waits for a free pooled connection before failing (default
-    /// 30 s; `None` waits for ever).
-    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.wait_timeout = timeout;
-        self
+    /// How long a call waits for a free pooled connection, when every one is busy,
+    /// before failing with [`Error::Timeout`] (default 30 s; `None` waits for ever).
+    /// Zero is refused with [`Error::Config`], as by SQLite's
+    /// `SqliteOptions::reader_timeout`: a call would fail whenever the pool is busy
+    /// rather than wait at all.
+    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Result<Self> {
+        self.wait_timeout = nonzero("wait_timeout", timeout)?;
+        Ok(self)
     }
 
-    /// How long opening one connection may take (default: the URL's `connect_timeout`,
-    /// in seconds, else [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT);
-    /// `None` waits for ever).
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connect_timeout = timeout;
-        self
+    /// How long opening one connection may take (the TCP connection and, as the pool
+    /// opens them, the server's start-up exchange) before failing with
+    /// [`Error::Timeout`] (default: the URL's `connect_timeout`, in seconds, else
+    /// [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT); `None` waits for ever).
+    /// Zero, which no connection could meet, is refused with [`Error::Config`].
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Result<Self> {
+        self.connect_timeout = nonzero("connect_timeout", timeout)?;
+        Ok(self)
     }
 
     /// The TLS settings, replacing those the URL or configuration gave.
@@ -236,6 +241,16 @@ impl PostgresOptions {
     }
 }
 
+/// `timeout`, unless it is zero: refused with [`Error::Config`] naming `option`.
+fn nonzero(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>> {
+    if timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Error::Config(format!(
+            "{option} must be longer than zero (None waits for ever)"
+        )));
+    }
+    Ok(timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +265,26 @@ mod tests {
             );
         }
         assert!(options().pool_size(PostgresOptions::MAX_POOL_SIZE).is_ok());
+    }
+
+    #[test]
+    fn zero_time_outs_are_refused_naming_the_option() {
+        let options = || PostgresOptions::from_url("postgres://localhost/db").unwrap();
+        let refused = options().wait_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert!(
+            matches!(&refused, Error::Config(m) if m.starts_with("wait_timeout must be longer than zero")),
+            "{refused}"
+        );
+        let refused = options().connect_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert!(
+            matches!(&refused, Error::Config(m) if m.starts_with("connect_timeout must be longer than zero")),
+            "{refused}"
+        );
+        let kept = options()
+            .wait_timeout(Some(Duration::from_nanos(1)))
+            .and_then(|o| o.connect_timeout(None))
+            .unwrap();
+        assert_eq!(kept.wait_timeout, Some(Duration::from_nanos(1)));
+        assert_eq!(kept.connect_timeout, None);
     }
 }

@@ -285,6 +285,11 @@ impl PostgresEventStore {
         self.shared.connections.clone()
     }
 
+    /// [`Error::Closed`](eventstore_core::Error::Closed) once the store is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.shared.check_open()
+    }
+
     /// A pooled connection for one call, which must end with [`Checkout::release`]
     /// (see [`with_client`](Self::with_client)).
     pub(crate) async fn client(&self) -> Result<Checkout> {

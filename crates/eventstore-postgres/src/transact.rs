@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use eventstore_core::{
     AppendOptions, AppendResult, CheckpointMove, Error, Event, Result, Transacted,
-    TransactionalStore,
+    TransactionalStore, check_transaction,
 };
 use futures::future::BoxFuture;
 use tokio_postgres::Transaction;
@@ -54,6 +54,9 @@ impl TransactionalStore for PostgresEventStore {
         options: AppendOptions,
         checkpoint: Option<(&str, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
+        // A closed store refuses every call with `Error::Closed`, whatever it is given.
+        self.check_open()?;
+        check_transaction(&options, checkpoint)?;
         self.commit(work, options, checkpoint).await
     }
 }

@@ -1,5 +1,6 @@
 //! Connection options a URL gives are the store's: its `connect_timeout` bounds how
-//! long opening a connection may take, instead of the store's default of 10 s.
+//! long opening a connection may take, instead of the store's default of 10 s, and a
+//! connection not opened in time is an `Error::Timeout`.
 //!
 //! On tokio's paused clock, which moves on to the next timer whenever every task
 //! waits: the time a refused open took is exact, however slow the machine.
@@ -27,14 +28,17 @@ async fn time_to_fail(
     let options = options(
         PostgresOptions::from_url(url)
             .expect("a valid URL")
-            .wait_timeout(None),
+            .wait_timeout(None)
+            .expect("no wait time-out"),
     );
     let started = tokio::time::Instant::now();
-    let result = options.open().await;
-    assert!(
-        result.is_err(),
-        "a server that never answers cannot be opened"
-    );
+    let error = options
+        .open()
+        .await
+        .expect_err("a server that never answers cannot be opened");
+    // A time-out, as callers branch on it (retry later), not a database error.
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(error.to_string().starts_with("timed out"), "{error}");
     started.elapsed()
 }
 
@@ -53,6 +57,7 @@ async fn a_url_s_connect_timeout_bounds_opening_a_connection() {
     );
     let waited = time_to_fail(&format!("{url}&connect_timeout=3"), |o| {
         o.connect_timeout(Some(Duration::from_secs(5)))
+            .expect("a connect time-out")
     })
     .await;
     assert_eq!(waited.as_secs(), 5, "{waited:?}");

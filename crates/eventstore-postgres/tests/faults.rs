@@ -421,3 +421,41 @@ async fn a_store_outage_while_applying_is_waited_out() {
     )
     .await;
 }
+
+/// A call that waits for a pooled connection past `wait_timeout`, every connection held
+/// by open reads, is an [`Error::Timeout`](eventstore_core::Error::Timeout) and writes
+/// nothing; once a read ends, its connection serves the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_wait_past_its_timeout_is_typed() {
+    let schema = common::Schema::new("fault_pool_wait");
+    let store = schema
+        .options()
+        .pool_size(1)
+        .expect("a valid pool size")
+        .wait_timeout(Some(Duration::from_millis(50)))
+        .expect("a valid wait time-out")
+        .open()
+        .await
+        .expect("the store opens");
+    store.append(batch(0, 3)).await.expect("the first batch");
+    // The read holds the pool's only connection until it ends.
+    let mut read = store.query(EventQuery::new());
+    read.next()
+        .await
+        .expect("an event")
+        .expect("the read starts");
+    let error = store.append(batch(1, 3)).await.expect_err("no connection");
+    assert!(error.is_timeout(), "{error:?}");
+    let error = store
+        .get("/faults", "b0-0")
+        .await
+        .expect_err("no connection");
+    assert!(error.is_timeout(), "{error:?}");
+    drop(read);
+    assert_eq!(
+        ids(&store).await.len(),
+        3,
+        "the timed-out append wrote nothing"
+    );
+    store.append(batch(2, 3)).await.expect("appends work again");
+}

@@ -40,6 +40,7 @@ async fn backlog(schema: &Schema, size: usize) -> PostgresEventStore {
         .pool_size(size)
         .unwrap()
         .wait_timeout(Some(WAIT))
+        .unwrap()
         .open()
         .await
         .unwrap();

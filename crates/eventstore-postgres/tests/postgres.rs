@@ -319,6 +319,7 @@ async fn tls_require_connects_and_verify_full_checks_the_certificate() {
         .unwrap()
         .tls(TlsOptions::new(TlsMode::VerifyFull))
         .connect_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap()
         .open()
         .await;
     assert!(refused.is_err(), "an unverifiable certificate is refused");

@@ -212,7 +212,8 @@ impl SqliteOptions {
     /// How long a read waits for a free reader connection, when every one is busy,
     /// before failing with [`Error::Timeout`] (default 30 s; a longer time-out than about
     /// 24.8 days waits that long). Paged reads hold a reader only while a page is
-    /// fetched; point reads for one index probe.
+    /// fetched; point reads for one index probe. Zero is refused with [`Error::Config`],
+    /// as by PostgreSQL's `PostgresOptions::wait_timeout`, the same wait there.
     pub fn reader_timeout(mut self, timeout: Duration) -> Result<Self> {
         if timeout.is_zero() {
             return Err(Error::Config(

@@ -9,6 +9,7 @@ use eventstore_core::sql::{Pager, TableName, select_by_id};
 use eventstore_core::{
     AppendOptions, AppendResult, CheckpointMove, CommitSignal, Error, Event, EventQuery,
     EventStore, EventStream, Horizon, Result, StoredEvent, Transacted, TransactionalStore, Wakeups,
+    check_transaction,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -375,6 +376,7 @@ impl SqliteEventStore {
             ));
         }
         self.shared.write_sql.limits().check(events)?;
+        options.check()?;
         self.shared
             .write_sql
             .append_in_savepoint(conn, events, options)
@@ -517,6 +519,9 @@ impl TransactionalStore for SqliteEventStore {
         options: AppendOptions,
         checkpoint: Option<(&str, CheckpointMove)>,
     ) -> Result<Option<Transacted<T>>> {
+        // A closed store refuses every call with `Error::Closed`, whatever it is given.
+        self.shared.check_open()?;
+        check_transaction(&options, checkpoint)?;
         self.commit(
             work,
             options,
@@ -595,6 +600,7 @@ impl EventStore for SqliteEventStore {
             // Before the queue: an oversized batch is refused at once, not after waiting
             // for the write lock (and not with a time-out when another process holds it).
             self.shared.write_sql.limits().check(&events)?;
+            options.check()?;
             let (done, mut result) = tokio::sync::oneshot::channel();
             self.shared
                 .pending

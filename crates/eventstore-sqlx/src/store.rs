@@ -11,7 +11,8 @@ use eventstore_postgres::statements::{
     Attempt, Batch, LockKeys, MAX_ATTEMPTS, OutcomeRow, RELEASE_SAVEPOINT_SQL,
     ROLLBACK_TO_SAVEPOINT_SQL, SAVEPOINT_SQL, append_sql, current_version_sql, follows,
     horizon_from, horizon_param, horizon_sql, in_savepoint, is_outside_transaction_code,
-    is_transient_code, lock_subjects_sql, notify_channel, qualified, recorded_now, retries_after,
+    is_transient_code, lock_subjects_sql, notify_channel, planned_with_values, qualified,
+    recorded_now, retries_after,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -264,6 +265,17 @@ impl SqlxEventStore {
     /// (checked in the horizon's own statement; a connection outside a transaction
     /// whose `default_transaction_isolation` is higher is refused too). Plain queries
     /// run in any transaction.
+    ///
+    /// A query filtered on an indexed attribute (a type, a source, a subject, a
+    /// correlation id, a topic or a destination) without a time range, or reading events
+    /// since a time, is planned with its values, as the store's own sessions plan it
+    /// (`eventstore_postgres::statements::planned_with_values`): it is sent as an
+    /// unnamed statement, outside the connection's statement cache. A cached statement
+    /// would be given PostgreSQL's generic plan after five runs, which walks the whole
+    /// table for a rare type. This changes no setting of the caller's session or
+    /// transaction; a session whose `plan_cache_mode` is `force_generic_plan` still gets
+    /// the generic plan. Other queries use the statement cache, as their generic plans
+    /// are the same.
     pub fn query_in<'c>(&self, conn: &'c mut PgConnection, query: EventQuery) -> EventStreamIn<'c> {
         let table = self.table.clone();
         let follow = self.follow_sql.clone();
@@ -275,7 +287,7 @@ impl SqlxEventStore {
                 query
             };
             let sql = select_events(&PostgresDialect, &table, &query, None)?;
-            Ok::<_, eventstore_core::Error>(fetch(conn, sql))
+            Ok::<_, eventstore_core::Error>(fetch(conn, sql, planned_with_values(&query)))
         })
         .try_flatten()
         .boxed()
@@ -302,7 +314,7 @@ impl SqlxEventStore {
         from_version: i64,
     ) -> EventStreamIn<'c> {
         let sql = select_stream(&PostgresDialect, &self.table, subject, from_version, None);
-        fetch(conn, sql)
+        fetch(conn, sql, false)
     }
 
     /// The current version of `subject`'s stream (`None` when it has no events), read
@@ -395,9 +407,12 @@ fn prepare(sql: Sql) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgr
         .fold(sqlx::query(AssertSqlSafe(sql.text)), bind)
 }
 
-/// Streams a statement's rows as they arrive, as stored events.
-fn fetch(conn: &mut PgConnection, sql: Sql) -> EventStreamIn<'_> {
+/// Streams a statement's rows as they arrive, as stored events. `with_values`: sent as
+/// an unnamed statement, not kept in the connection's statement cache, which PostgreSQL
+/// plans with the values bound to it each time (see [`SqlxEventStore::query_in`]).
+fn fetch(conn: &mut PgConnection, sql: Sql, with_values: bool) -> EventStreamIn<'_> {
     prepare(sql)
+        .persistent(!with_values)
         .fetch(conn)
         .map(|row| row.map_err(db).and_then(|row| event_row(&row)))
         .boxed()

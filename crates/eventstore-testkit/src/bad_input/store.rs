@@ -196,7 +196,68 @@ fn duplicate_and_conflict_cases() -> Vec<Case> {
             "order-1",
             ExpectedVersion::Exact(i64::MAX),
         ),
-        conflict("a negative version", "order-1", ExpectedVersion::Exact(-1)),
+    ]
+}
+
+/// Expected versions no stream has, below the first (1): refused as bad input naming the
+/// subject and the version, before anything else about the batch, whatever the stream
+/// (one that exists, none, one no subject can have) and whatever else the batch holds
+/// (a duplicate, nothing at all).
+fn impossible_version_cases() -> Vec<Case> {
+    let refused = |name: &str, subject: &str, version: i64, events: Vec<Event>, expect| {
+        let options = AppendOptions::new()
+            .expect("order-404", ExpectedVersion::NoStream)
+            .expect(subject, ExpectedVersion::Exact(version));
+        case(
+            format!("expected version {version}: {name}"),
+            Attempt::Append(events, options),
+            Expect::Config(expect),
+        )
+    };
+    let fresh = || vec![event("fresh-1", Some("order-1")), event("fresh-2", None)];
+    vec![
+        refused(
+            "an existing stream",
+            "order-1",
+            0,
+            fresh(),
+            r#"expected version 0 of subject "order-1""#,
+        ),
+        refused(
+            "a negative version",
+            "order-1",
+            -1,
+            fresh(),
+            r#"expected version -1 of subject "order-1""#,
+        ),
+        refused(
+            "the least version",
+            "order-404",
+            i64::MIN,
+            fresh(),
+            r#"of subject "order-404""#,
+        ),
+        refused(
+            "no events",
+            "order-1",
+            0,
+            Vec::new(),
+            r#"expected version 0 of subject "order-1""#,
+        ),
+        refused(
+            "a batch with a duplicate",
+            "order-1",
+            0,
+            vec![event("stored-1", Some("order-1"))],
+            r#"expected version 0 of subject "order-1""#,
+        ),
+        refused(
+            "a subject holding U+0000",
+            "nul\0stream",
+            0,
+            fresh(),
+            r#"expected version 0 of subject "nul\0stream""#,
+        ),
     ]
 }
 
@@ -439,6 +500,7 @@ fn nul_cases() -> Vec<Case> {
 pub(super) fn cases() -> Vec<Case> {
     let mut cases = over_limit_cases();
     cases.extend(duplicate_and_conflict_cases());
+    cases.extend(impossible_version_cases());
     cases.extend(query_cases());
     cases.extend(injection_cases());
     cases.extend(nul_cases());

@@ -27,11 +27,21 @@ pub async fn one_relay_per_name_delivers_and_another_takes_over(first: &Handle, 
     let ttl = Duration::from_secs(1);
     let a = Arc::new(Recorder::default());
     let b = Arc::new(Recorder::default());
-    let (stop_a, task_a) = spawn(first.relay("shared", a.clone()).lease_ttl(ttl));
+    let (stop_a, task_a) = spawn(
+        first
+            .relay("shared", a.clone())
+            .lease_ttl(ttl)
+            .expect("a valid lease time to live"),
+    );
     append_numbered(first, 0..10).await;
     // Once it delivered, the first holds the lease: the second starts after it, for sure.
     a.wait_for(10).await;
-    let (stop_b, task_b) = spawn(second.relay("shared", b.clone()).lease_ttl(ttl));
+    let (stop_b, task_b) = spawn(
+        second
+            .relay("shared", b.clone())
+            .lease_ttl(ttl)
+            .expect("a valid lease time to live"),
+    );
     append_numbered(first, 10..20).await;
     a.wait_for(20).await;
     tokio::time::sleep(ttl * 2).await;
@@ -194,6 +204,7 @@ fn relay(handle: &Handle, broker: &Arc<Broker>, delay: Duration) -> OutboxRelay 
         .relay("shared", broker.sender(Some(delay)))
         .batch_size(10)
         .lease_ttl(TTL)
+        .expect("a valid lease time to live")
         .retry(RetryPolicy {
             max_attempts: 20,
             initial_delay: Duration::from_millis(20),

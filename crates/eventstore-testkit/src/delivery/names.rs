@@ -11,7 +11,8 @@ use crate::sender::Recorder;
 
 /// A name of [`OutboxRelay::MAX_NAME_BYTES`] delivers and keeps its checkpoint under
 /// `relay/<name>`; one byte more is refused by `run` and `lag` with `Error::Config`
-/// naming the relay's limit, and nothing is delivered.
+/// naming the relay's limit, and nothing is delivered. A lease time to live under
+/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`.
 pub async fn relay_names_up_to_their_limit_are_kept_and_longer_ones_refused(handle: &Handle) {
     assert_eq!(
         OutboxRelay::MAX_NAME_BYTES,
@@ -56,4 +57,25 @@ pub async fn relay_names_up_to_their_limit_are_kept_and_longer_ones_refused(hand
         );
     }
     assert!(refused.ids().is_empty());
+
+    // A lease too short to be renewed in time is refused when configured, naming it;
+    // the shortest allowed is kept.
+    for ttl in [
+        std::time::Duration::ZERO,
+        eventstore_core::MIN_LEASE_TTL / 2,
+    ] {
+        let error = handle
+            .relay("short-lease", Arc::new(Recorder::default()))
+            .lease_ttl(ttl)
+            .expect_err("a lease shorter than the shortest is refused");
+        assert!(
+            matches!(&error, eventstore_core::Error::Config(m)
+                if m.starts_with("lease_ttl must be at least 30ms") && m.contains(&format!("{ttl:?}"))),
+            "{error}"
+        );
+    }
+    handle
+        .relay("short-lease", Arc::new(Recorder::default()))
+        .lease_ttl(eventstore_core::MIN_LEASE_TTL)
+        .expect("the shortest lease is kept");
 }

@@ -36,7 +36,8 @@ pub async fn a_relay_killed_mid_batch_redelivers_only_that_batch(first: &Handle,
         .relay("r", hanging.clone())
         .batch_size(10)
         .linger(FILL)
-        .lease_ttl(LEASE);
+        .lease_ttl(LEASE)
+        .expect("a valid lease time to live");
     let (_stop, task) = spawn(relay);
     hanging.wait_for(30).await;
     task.abort(); // The process dies while the third batch is unacknowledged.
@@ -49,7 +50,8 @@ pub async fn a_relay_killed_mid_batch_redelivers_only_that_batch(first: &Handle,
         .relay("r", sender.clone())
         .batch_size(10)
         .linger(FILL)
-        .lease_ttl(LEASE);
+        .lease_ttl(LEASE)
+        .expect("a valid lease time to live");
     let (stop, task) = spawn(relay);
     sender.wait_for(80).await;
     append_numbered(first, 100..110).await; // live
@@ -83,7 +85,8 @@ where
     let relay = handle
         .relay("crash", Arc::new(FileSender::new(out)))
         .batch_size(relay_crash::BATCH)
-        .lease_ttl(LEASE);
+        .lease_ttl(LEASE)
+        .expect("a valid lease time to live");
     relay.run(CancellationToken::new()).await.unwrap();
 }
 
@@ -107,7 +110,10 @@ pub async fn a_relay_process_killed_mid_stream_loses_nothing_and_repeats_at_most
     ];
     let spawn = |kill| crash::spawn_child(child_test, kill, &env);
     relay_crash::killed_relays(kills, &expected, &out.0, spawn, |sender| {
-        let relay = handle.relay("crash", sender).lease_ttl(LEASE);
+        let relay = handle
+            .relay("crash", sender)
+            .lease_ttl(LEASE)
+            .expect("a valid lease time to live");
         async move {
             relay.run(CancellationToken::new()).await.unwrap();
         }

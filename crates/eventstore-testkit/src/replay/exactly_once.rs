@@ -54,3 +54,74 @@ pub async fn checkpointed_work_runs_once_per_position_from_zero<F: ReplayFixture
         "each position's work took effect once"
     );
 }
+
+/// A transaction no backend can run as asked is refused with `Error::Config` naming
+/// what was wrong, before its work runs, whichever method it came through: a checkpoint
+/// name holding U+0000 or over 1 KiB, given to `transact_with` directly as to
+/// `transact_at_checkpoint`, and an expected version below 1, the first stream version.
+/// Nothing is written: no count, no checkpoint, no event.
+pub async fn transactions_no_backend_can_run_are_refused_before_their_work<F: ReplayFixture>(
+    fixture: F,
+) {
+    use eventstore_core::{Error, EventQuery, EventStore, ExpectedVersion};
+    use futures::TryStreamExt as _;
+
+    let store = Arc::clone(fixture.store());
+    create_counts::<F>(&store).await;
+    let long = "c".repeat(eventstore_core::sql::text::MAX_NAME_BYTES + 1);
+    for (name, named) in [("consumer\0nul", "U+0000"), (long.as_str(), "1025 bytes")] {
+        for through_trait_method in [false, true] {
+            let work = F::count(&store, "refused".to_owned());
+            let checkpoint = CheckpointMove::To(1);
+            let refused = if through_trait_method {
+                store
+                    .transact_at_checkpoint(work, AppendOptions::new(), name, checkpoint)
+                    .await
+            } else {
+                store
+                    .transact_with(work, AppendOptions::new(), Some((name, checkpoint)))
+                    .await
+            };
+            let error = refused.expect_err("a checkpoint name no backend keeps is refused");
+            assert!(
+                matches!(&error, Error::Config(m) if m.contains("checkpoint name") && m.contains(named)),
+                "{error:?}"
+            );
+        }
+    }
+    for version in [0, -1, i64::MIN] {
+        let options = AppendOptions::new().expect("order-1", ExpectedVersion::Exact(version));
+        let events = vec![super::common::order_event(1, "placed")];
+        let work = F::count(&store, "refused".to_owned());
+        let error = store
+            .transact(work, options.clone())
+            .await
+            .expect_err("an expected version below 1 is refused");
+        let named = format!("expected version {version} of subject \"order-1\"");
+        assert!(
+            matches!(&error, Error::Config(m) if m.contains(&named)),
+            "{error:?}"
+        );
+        let error = store
+            .append_with(events, options)
+            .await
+            .expect_err("and by an append");
+        assert!(
+            matches!(&error, Error::Config(m) if m.contains(&named)),
+            "{error:?}"
+        );
+    }
+    assert!(
+        table_counts::<F>(&store).await.is_empty(),
+        "a refused work took effect"
+    );
+    let events: Vec<_> = store
+        .query(EventQuery::new())
+        .try_collect()
+        .await
+        .expect("the events read");
+    assert!(
+        events.is_empty(),
+        "a refused transaction appended {events:?}"
+    );
+}

@@ -39,6 +39,7 @@ fn runner<F: ReplayFixture>(store: &Arc<F::Store>) -> ProjectionRunner<F::Store>
     ProjectionRunner::new(Arc::clone(store))
         .with_transactional(CountsInTable::<F>::new(store))
         .lease_ttl(TTL)
+        .expect("a valid lease time to live")
 }
 
 /// The child: opens the database named by [`LOCATION_VAR`] and runs the projection in a
@@ -112,7 +113,11 @@ pub async fn projections_survive_a_killed_process_with_exactly_once_effect<F: Re
     // A last run, uninterrupted, finishes the job. It and the rebuild hold their lease
     // for longer than the children did: only a killed child's lease needs to lapse
     // soon, and a busy machine may renew a short one too late.
-    let patient = || runner::<F>(&store).lease_ttl(PATIENT_TTL);
+    let patient = || {
+        runner::<F>(&store)
+            .lease_ttl(PATIENT_TTL)
+            .expect("a valid lease time to live")
+    };
     let runner = patient();
     let shutdown = CancellationToken::new();
     let run = {

@@ -143,6 +143,7 @@ where
     ProjectionRunner::new(Arc::clone(store))
         .with(projection)
         .lease_ttl(TTL)
+        .expect("a valid lease time to live")
         .retry(RetryPolicy {
             max_attempts: 20,
             initial_delay: Duration::from_millis(20),

@@ -40,7 +40,10 @@ mod projections;
 mod replays;
 mod subscribe;
 
-pub use exactly_once::checkpointed_work_runs_once_per_position_from_zero;
+pub use exactly_once::{
+    checkpointed_work_runs_once_per_position_from_zero,
+    transactions_no_backend_can_run_are_refused_before_their_work,
+};
 pub use killed::{
     LOCATION_VAR, projection_child, projections_survive_a_killed_process_with_exactly_once_effect,
 };
@@ -137,7 +140,8 @@ macro_rules! replay_suite {
             retries_outlasting_the_lease_keep_one_runner_applying,
             a_rebuild_longer_than_the_lease_keeps_it,
             a_rebuild_while_the_projection_runs_elsewhere_is_refused,
-            checkpointed_work_runs_once_per_position_from_zero
+            checkpointed_work_runs_once_per_position_from_zero,
+            transactions_no_backend_can_run_are_refused_before_their_work
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

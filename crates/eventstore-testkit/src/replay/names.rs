@@ -46,7 +46,8 @@ impl Projection for Named {
 /// checkpoint under `projection/<name>`; one byte more is reported by `run` and refused
 /// by `rebuild` with `Error::Config` naming the projection's limit (not the key's),
 /// handling nothing; two projections of one name are both reported, handling nothing,
-/// while the runner's other projection runs.
+/// while the runner's other projection runs. A lease time to live under
+/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`.
 pub async fn projection_names_up_to_their_limit_are_kept_and_longer_or_shared_ones_refused<F>(
     fixture: F,
 ) where
@@ -121,4 +122,23 @@ pub async fn projection_names_up_to_their_limit_are_kept_and_longer_or_shared_on
     assert_eq!(kept_handled.load(Ordering::SeqCst), 2 * events.len());
     config(&runner.rebuild(&too_long).await, &too_long_message);
     config(&runner.rebuild("twin").await, "two projections");
+
+    // A lease too short to be renewed in time is refused when configured, naming it;
+    // the shortest allowed is kept.
+    for ttl in [
+        std::time::Duration::ZERO,
+        eventstore_core::MIN_LEASE_TTL / 2,
+    ] {
+        let refused = ProjectionRunner::new(Arc::clone(&store)).lease_ttl(ttl);
+        match refused {
+            Err(Error::Config(m))
+                if m.starts_with("lease_ttl must be at least 30ms")
+                    && m.contains(&format!("{ttl:?}")) => {}
+            Err(other) => panic!("expected Error::Config naming lease_ttl, got {other:?}"),
+            Ok(_) => panic!("a lease of {ttl:?} was kept"),
+        }
+    }
+    ProjectionRunner::new(Arc::clone(&store))
+        .lease_ttl(eventstore_core::MIN_LEASE_TTL)
+        .expect("the shortest lease is kept");
 }
