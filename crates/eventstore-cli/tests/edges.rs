@@ -569,3 +569,47 @@ fn an_event_over_a_limit_is_reported_with_its_line_and_the_import_goes_on() {
         .collect();
     assert_eq!(ids, ["e3", "e4"], "the batch after it was imported");
 }
+
+#[test]
+fn an_export_that_fails_partway_leaves_no_partial_file() {
+    let store = store_with(5, 10);
+    let dir = store.dir.path();
+    let conn = rusqlite::Connection::open(dir.join("events.db")).unwrap();
+    conn.execute(
+        "UPDATE events SET data = '{\"pad\": ' WHERE sequence = 3",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with("events.db") && name != "seed.jsonl")
+            .collect();
+        names.sort();
+        names
+    };
+
+    // Two events, then a corrupt row: nothing written where the export was going.
+    let failed = store.run(&["export", "--out", "new.jsonl"]);
+    assert_ne!(failed.code(), 0, "{}", failed.stderr());
+    assert!(failed.stderr().contains("corrupt"), "{}", failed.stderr());
+    assert_eq!(entries(), Vec::<String>::new(), "no file, partial or whole");
+
+    // A file already there stays as it was.
+    std::fs::write(dir.join("old.jsonl"), "kept\n").unwrap();
+    let failed = store.run(&["export", "--out", "old.jsonl"]);
+    assert_ne!(failed.code(), 0, "{}", failed.stderr());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("old.jsonl")).unwrap(),
+        "kept\n"
+    );
+    assert_eq!(entries(), ["old.jsonl"]);
+
+    // An export that gets through replaces it whole.
+    store.ok(&["export", "--out", "old.jsonl", "--max-sequence", "2"]);
+    let exported = std::fs::read_to_string(dir.join("old.jsonl")).unwrap();
+    assert_eq!(json_lines(&exported).len(), 2, "{exported}");
+    assert_eq!(entries(), ["old.jsonl"]);
+}

@@ -1,6 +1,7 @@
 //! `query`, `export`, `get` and `stream`: bounded reads.
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use eventstore_sql::time::OffsetDateTime;
@@ -28,32 +29,81 @@ pub(crate) async fn query(backend: &Backend, cx: &Context, args: &QueryArgs) -> 
     Ok(OK)
 }
 
-/// `export`: the matching events as JSON Lines, to stdout or a file.
+/// `export`: the matching events as JSON Lines, to stdout or a file. A file is written
+/// under a temporary name beside it and renamed into place once every event is in it,
+/// so an export that fails partway (a lost connection, a corrupt row, a full disk)
+/// leaves no partial file behind, and a file already there stays as it was.
 pub(crate) async fn export(backend: &Backend, args: &ExportArgs) -> Result<u8> {
     let mut events = backend.store().query(args.query.query()?);
-    let mut out: Box<dyn std::io::Write> = match &args.out {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = std::io::BufWriter::new(&mut out);
     let format = JsonFormat::new();
     let mut count = 0u64;
+    let Some(path) = &args.out else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        while let Some(event) = events.try_next().await? {
+            writeln!(out, "{}", json_line(&format, &event))?;
+        }
+        out.flush()?;
+        return Ok(OK);
+    };
+    let (partial, file) = Partial::create(path)?;
+    let mut out = std::io::BufWriter::new(file);
     while let Some(event) = events.try_next().await? {
         writeln!(out, "{}", json_line(&format, &event))?;
         count += 1;
     }
-    out.flush()?;
-    if let Some(path) = &args.out {
-        eprintln!(
-            "exported {count} event{} to {}",
-            plural(count),
-            path.display()
-        );
-    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    partial.commit()?;
+    eprintln!(
+        "exported {count} event{} to {}",
+        plural(count),
+        path.display()
+    );
     Ok(OK)
+}
+
+/// A file being written under a temporary name beside its destination
+/// (`.<name>.<pid>.partial`): [`commit`](Self::commit) renames it into place; dropped
+/// before that, it is removed.
+struct Partial {
+    temporary: PathBuf,
+    destination: PathBuf,
+    committed: bool,
+}
+
+impl Partial {
+    /// The partial file of `destination`, created empty, and the file to write to.
+    fn create(destination: &Path) -> Result<(Self, std::fs::File)> {
+        let name = destination
+            .file_name()
+            .with_context(|| format!("--out {}: not a file name", destination.display()))?;
+        let mut temporary_name = std::ffi::OsString::from(".");
+        temporary_name.push(name);
+        temporary_name.push(format!(".{}.partial", std::process::id()));
+        let partial = Self {
+            temporary: destination.with_file_name(temporary_name),
+            destination: destination.to_owned(),
+            committed: false,
+        };
+        let file = std::fs::File::create(&partial.temporary)
+            .with_context(|| format!("cannot create {}", destination.display()))?;
+        Ok((partial, file))
+    }
+
+    /// Renames the file into place.
+    fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.temporary, &self.destination)
+            .with_context(|| format!("cannot write {}", self.destination.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 /// `get`: one event by `(source, id)`; exit code 3 when there is none.
