@@ -221,9 +221,30 @@ async fn apply(
 /// Refuses, with [`Error::Config`], to create `table` where a relation of its name
 /// exists: a table that is not a store's, or an object of another store, made by a
 /// build before schema version 4 (`<table>_<suffix>`, which that store's next opening
-/// renames), or the migrations' ledger. Its own objects' names cannot be taken: no
-/// table name holds `$`.
+/// renames), or the migrations' ledger; and where such a store would make one of that
+/// name when it is migrated ([`migration::refuse_legacy_claim`]). Its own objects'
+/// names cannot be taken: no table name holds `$`.
 async fn name_is_free(tx: &tokio_postgres::Transaction<'_>, table: &TableName) -> Result<()> {
+    let behind: Vec<(String, i64)> = tx
+        .query(
+            &format!(
+                "SELECT table_name, MAX(version) FROM {} GROUP BY table_name \
+                 HAVING MAX(version) < $1",
+                ledger_name(table)
+            ),
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    migration::refuse_legacy_claim(
+        MIGRATIONS,
+        &qualified(table).to_string(),
+        table.as_str(),
+        &behind,
+    )?;
     let taken = tx
         .query_opt(
             "SELECT CASE c.relkind WHEN 'i' THEN 'an index' WHEN 'S' THEN 'a sequence' \

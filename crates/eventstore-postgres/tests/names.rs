@@ -251,3 +251,48 @@ async fn a_table_named_as_an_old_store_s_object_is_refused_naming_both() {
         .get(0);
     assert_eq!(recorded, 3);
 }
+
+/// A store of version 1 makes its coordination tables under their old names
+/// (`ev_leases`, …) when this build migrates it, before renaming them: a new store of
+/// such a name, made first, would make that migration fail, and the older store could
+/// never open again. It is refused, naming the older store, and can be made once that
+/// store has been opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_an_old_store_s_migration_would_make_is_refused_until_it_ran() {
+    let schema = common::Schema::new("claimed");
+    let admin = common::admin().await;
+    legacy_store(&admin, &schema.name, "ev").await;
+    admin
+        .batch_execute(&format!(
+            "DROP TABLE \"{s}\".\"ev_checkpoints\", \"{s}\".\"ev_leases\",
+                 \"{s}\".\"ev_dead_letters\", \"{s}\".\"ev_snapshots\";
+             DELETE FROM \"{s}\".eventstore_migrations WHERE table_name = 'ev' AND version > 1;",
+            s = schema.name
+        ))
+        .await
+        .unwrap();
+    let before = relations(&admin, &schema.name).await;
+    for table in ["ev_leases", "ev_dead_letters_relay_idx"] {
+        let err = open(&schema, table).await.unwrap_err();
+        let Error::Config(message) = &err else {
+            panic!("{table}: {err:?}");
+        };
+        assert!(
+            message.contains("the store of table \"ev\", at schema version 1"),
+            "{table}: {message}"
+        );
+    }
+    assert_eq!(
+        relations(&admin, &schema.name).await,
+        before,
+        "nothing written"
+    );
+
+    let old = open(&schema, "ev")
+        .await
+        .expect("the version-1 schema migrates");
+    assert_eq!(ids(&old).await, ["old-1"]);
+    open(&schema, "ev_leases")
+        .await
+        .expect("the name is free once the old store is migrated");
+}

@@ -150,7 +150,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
 /// The user information ends at the last `@` before the host part, so a password
 /// written with an unescaped `@`, `/`, `:` or `?` is hidden whole. The host part starts
 /// after the last `@` that comes before the query (`?`) or fragment (`#`) following the
-/// first `@`, so an `@` in the query (`?application_name=a@b`) is shown as written.
+/// first `@`, so an `@` in the query (`?application_name=a@b`) is shown as written; the
+/// query is the text after the first `?` or `#` that follows the user information (the
+/// whole URL's when it has none), and its `password` is hidden wherever its `@`s are.
 /// A password holding an unescaped `@` followed later by `?` or `#` cannot be told
 /// from such a query: write reserved characters percent-encoded, as URLs require.
 ///
@@ -170,17 +172,24 @@ pub fn redact_url(url: &str) -> String {
     }
     let (authority_and_path, query) = split_query(rest);
     let mut shown = format!("{scheme}://");
-    match authority_and_path.rsplit_once('@') {
+    let after_userinfo = match authority_and_path.rsplit_once('@') {
+        // A user name holds no `?` or `#`: text before the `:` that does is a path and
+        // query whose `@` and `:` are the query's (`db/app?application_name=a:b@c`).
         Some((userinfo, host_part)) => match userinfo.split_once(':') {
-            Some((user, password)) if !is_port(password) => {
+            Some((user, password)) if !is_port(password) && !user.contains(['?', '#']) => {
                 shown.push_str(user);
                 shown.push_str(":***@");
-                shown.push_str(host_part);
+                host_part
             }
-            _ => shown.push_str(authority_and_path),
+            _ => authority_and_path,
         },
-        None => shown.push_str(authority_and_path),
-    }
+        None => authority_and_path,
+    };
+    // A query `split_query` left in (an `@` in it, and none before it) starts at the
+    // first `?` or `#` after the user information.
+    let rest = format!("{after_userinfo}{query}");
+    let (path, query) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
+    shown.push_str(path);
     shown.push_str(&redact_query(query));
     shown
 }

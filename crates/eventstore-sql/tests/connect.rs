@@ -91,6 +91,23 @@ fn redact_url_hides_every_password_and_keeps_the_rest() {
             "postgres://db/app?user=app&password=s3cret&sslmode=require",
             "postgres://db/app?user=app&password=***&sslmode=require",
         ),
+        // ... beside an `@` in the query, without user information, or with a port.
+        (
+            "postgres://db/app?application_name=a@b&password=s3cret",
+            "postgres://db/app?application_name=a@b&password=***",
+        ),
+        (
+            "postgres://db:5432/app?password=s3cret&user=admin@srv",
+            "postgres://db:5432/app?password=***&user=admin@srv",
+        ),
+        (
+            "postgres://app@db/app?application_name=a@b&password=s3cret",
+            "postgres://app@db/app?application_name=a@b&password=***",
+        ),
+        (
+            "postgres://db/app?application_name=a:b@c&password=s3cret",
+            "postgres://db/app?application_name=a:b@c&password=***",
+        ),
         (
             "postgres://app:s3cret@[::1]:5432/app",
             "postgres://app:***@[::1]:5432/app",

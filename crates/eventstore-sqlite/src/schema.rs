@@ -107,8 +107,27 @@ fn type_time_index_exists(conn: &Connection, table: &TableName, names: Names) ->
 /// exists (SQLite's names ignore case): a table that is not a store's, or an index or
 /// coordination table of another store, made by a build before schema version 4
 /// (`<table>_<suffix>`, which that store's next opening renames), or the migrations'
-/// ledger. Its own objects' names cannot be taken: no table name holds `$`.
+/// ledger; and where such a store would make one of that name when it is migrated
+/// ([`migration::refuse_legacy_claim`]). Its own objects' names cannot be taken: no
+/// table name holds `$`.
 fn name_is_free(conn: &Connection, table: &TableName) -> Result<()> {
+    let behind = conn
+        .prepare(
+            "SELECT lower(table_name), MAX(version) FROM eventstore_migrations \
+             GROUP BY table_name HAVING MAX(version) < ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map([SCHEMA_VERSION], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, i64)>>>()
+        })
+        .map_err(db)?;
+    migration::refuse_legacy_claim(
+        MIGRATIONS,
+        &format!("{:?}", table.as_str()),
+        &table.as_str().to_ascii_lowercase(),
+        &behind,
+    )?;
     let taken: Option<(String, String, String)> = conn
         .query_row(
             "SELECT type, name, tbl_name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",

@@ -197,3 +197,43 @@ async fn a_table_named_as_an_old_store_s_object_is_refused_naming_both() {
     }
     assert_eq!(objects(&path), before, "nothing written");
 }
+
+/// A store of a version before 3 makes its snapshot table under its old name
+/// (`ev_snapshots`) when this build migrates it, before renaming it: a new store of
+/// that name, made first, would make that migration fail, and the older store could
+/// never open again. It is refused, naming the older store, and can be made once that
+/// store has been opened.
+#[tokio::test]
+async fn a_table_an_old_store_s_migration_would_make_is_refused_until_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    legacy_store(&path, "ev");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE \"ev_snapshots\";
+             DELETE FROM eventstore_migrations WHERE table_name = 'ev' AND version = 3;",
+        )
+        .unwrap();
+    let before = objects(&path);
+    for table in ["ev_snapshots", "EV_SNAPSHOTS"] {
+        let err = open(&path, table).await.unwrap_err();
+        let Error::Config(message) = &err else {
+            panic!("{table}: {err:?}");
+        };
+        assert!(
+            message.contains("the store of table \"ev\", at schema version 2"),
+            "{table}: {message}"
+        );
+    }
+    assert_eq!(objects(&path), before, "nothing written");
+
+    let old = open(&path, "ev")
+        .await
+        .expect("the version-2 file migrates");
+    assert_eq!(ids(&old).await, ["old-1"]);
+    assert_eq!(old.load_checkpoint("relay").await.unwrap(), Some(7));
+    open(&path, "ev_snapshots")
+        .await
+        .expect("the name is free once the old store is migrated");
+}

@@ -83,6 +83,41 @@ fn fill(sql: &str, open: &str, name: impl Fn(&str) -> String) -> String {
     out
 }
 
+/// Refuses, with [`Error::Config`], to create the table `name` (shown as `shown`) where
+/// a migration still to be applied to another table would make an object of that name:
+/// `behind` lists the tables whose recorded version is below the latest, with that
+/// version. A table made before [`Names::RenameLegacy`] (or its backend's equivalent)
+/// makes its missing objects under their legacy names, `<table>_<suffix>`
+/// ([`Names::Legacy`]), and renames them after: a new table holding one of those names
+/// would make that migration fail, and the older store could not be opened again.
+/// Names are compared as given: a backend whose names ignore case passes them folded.
+pub fn refuse_legacy_claim(
+    migrations: &[Migration],
+    shown: &str,
+    name: &str,
+    behind: &[(String, i64)],
+) -> Result<()> {
+    let claim = behind.iter().find_map(|(other, found)| {
+        let suffix = name.strip_prefix(other.as_str())?.strip_prefix('_')?;
+        let placeholder = format!("{{table_{suffix}}}");
+        migrations
+            .iter()
+            .filter(|m| m.version > *found && m.names_for(*found) == Some(Names::Legacy))
+            .any(|m| m.sql.contains(&placeholder))
+            .then_some((other, found))
+    });
+    match claim {
+        None => Ok(()),
+        Some((other, found)) => Err(Error::Config(format!(
+            "cannot create the event table {shown}: the store of table {other:?}, at schema \
+             version {found}, makes an object of that name when this build migrates it (a \
+             build before schema version 4 named them `<table>_<suffix>`, and this one \
+             renames them to `<table>$<suffix>` afterwards); open the store of {other:?} \
+             with this build first, or choose another table name"
+        ))),
+    }
+}
+
 /// Refuses a database whose recorded version `found` is newer than the `supported` one.
 pub fn ensure_not_newer(table: &TableName, found: i64, supported: i64) -> Result<()> {
     if found > supported {
@@ -157,6 +192,50 @@ mod tests {
             ..legacy
         };
         assert_eq!(companion.names_for(4), Some(Names::Companion));
+    }
+
+    #[test]
+    fn a_legacy_name_a_table_behind_would_make_is_refused() {
+        let migrations = [
+            Migration {
+                version: 1,
+                description: "",
+                sql: "{table_time}",
+                names: Names::Legacy,
+            },
+            Migration {
+                version: 2,
+                description: "",
+                sql: "{table_checkpoints}",
+                names: Names::Legacy,
+            },
+            Migration {
+                version: 3,
+                description: "",
+                sql: "{legacy_checkpoints} {table_checkpoints}",
+                names: Names::RenameLegacy,
+            },
+        ];
+        let behind = [("ev".to_owned(), 1)];
+        let refused = refuse_legacy_claim(&migrations, "ev_checkpoints", "ev_checkpoints", &behind);
+        assert!(
+            matches!(refused, Err(Error::Config(m)) if m.contains("\"ev\", at schema version 1"))
+        );
+        // Made already (its name is taken, which the backend sees), or never made.
+        for name in [
+            "ev_time",
+            "ev_leases",
+            "ev",
+            "evx_checkpoints",
+            "e_checkpoints",
+        ] {
+            assert!(
+                refuse_legacy_claim(&migrations, name, name, &behind).is_ok(),
+                "{name}"
+            );
+        }
+        let current = [("ev".to_owned(), 2)];
+        assert!(refuse_legacy_claim(&migrations, "", "ev_checkpoints", &current).is_ok());
     }
 
     #[test]
