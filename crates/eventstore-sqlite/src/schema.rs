@@ -58,12 +58,7 @@ fn render(sql: &str, table: &TableName, names: Names) -> String {
 
 /// The unquoted name of the object `suffix` beside `table`, as `sqlite_master` holds it.
 fn object_name(table: &TableName, suffix: &str, names: Names) -> String {
-    match names {
-        Names::Legacy => table.derived(suffix),
-        Names::Companion | Names::RenameLegacy => table.companion(suffix),
-    }
-    .trim_matches('"')
-    .to_owned()
+    names.name(table, suffix).trim_matches('"').to_owned()
 }
 
 /// The version recorded for `table`, 0 when none.

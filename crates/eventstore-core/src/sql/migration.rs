@@ -36,6 +36,18 @@ pub enum Names {
     RenameLegacy,
 }
 
+impl Names {
+    /// The quoted, unqualified name of the object `suffix` beside `table`, as these
+    /// names fill a `{table_<suffix>}` placeholder: [`TableName::derived`] under
+    /// [`Names::Legacy`], [`TableName::companion`] otherwise.
+    pub fn name(self, table: &TableName, suffix: &str) -> String {
+        match self {
+            Names::Legacy => table.derived(suffix),
+            Names::Companion | Names::RenameLegacy => table.companion(suffix),
+        }
+    }
+}
+
 impl Migration {
     /// How to name this migration's objects ([`render`]) on a table at recorded version
     /// `found`, or `None` when it has nothing to do there (a rename of legacy names on
@@ -61,10 +73,7 @@ impl Migration {
 pub fn render(sql: &str, table: &TableName, table_sql: &str, names: Names) -> String {
     let out = sql.replace("{table}", table_sql);
     let out = fill(&out, "{legacy_", |suffix| table.derived(suffix));
-    fill(&out, "{table_", |suffix| match names {
-        Names::Legacy => table.derived(suffix),
-        Names::Companion | Names::RenameLegacy => table.companion(suffix),
-    })
+    fill(&out, "{table_", |suffix| names.name(table, suffix))
 }
 
 /// Replaces each `{prefix<suffix>}` (`open` is `{prefix`) with `name(suffix)`.
