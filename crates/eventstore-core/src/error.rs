@@ -84,6 +84,25 @@ pub enum Error {
         required: i64,
     },
 
+    /// The event table lacks a unique constraint the store's guarantees rest on (it was
+    /// dropped by hand), so it was not migrated: nothing was changed. Restore it with
+    /// the statement given (it fails if rows that break it were written meanwhile: remove
+    /// those first), then open the store again.
+    #[error(
+        "the event table {table:?} lacks {constraint}, which keeps {guarantees}; nothing was \
+         migrated: restore it with `{restore}`, then open the store again"
+    )]
+    MissingConstraint {
+        /// The event table.
+        table: String,
+        /// The missing constraint's name, as the database would hold it.
+        constraint: String,
+        /// What it guarantees.
+        guarantees: String,
+        /// The statement that makes it again.
+        restore: String,
+    },
+
     /// The caller's business logic failed inside a transaction, which was rolled back:
     /// nothing of it, nor any event, was written.
     #[error("transaction aborted by its business logic: {0}")]
@@ -193,11 +212,14 @@ impl Error {
         matches!(self, Self::Duplicate { .. })
     }
 
-    /// The schema in the database does not match this build.
+    /// The schema in the database does not match this build (or lacks a unique
+    /// constraint it needs: [`Error::MissingConstraint`]).
     pub fn is_schema_mismatch(&self) -> bool {
         matches!(
             self,
-            Self::SchemaTooNew { .. } | Self::SchemaOutdated { .. }
+            Self::SchemaTooNew { .. }
+                | Self::SchemaOutdated { .. }
+                | Self::MissingConstraint { .. }
         )
     }
 

@@ -18,28 +18,38 @@ BEGIN
                  AND objid = to_regclass('{schema}.{legacy_sequence}')
                  AND refobjid = '{table}'::regclass AND deptype = 'a') THEN
         ALTER SEQUENCE {schema}.{legacy_sequence} RENAME TO {table_sequence};
-        ALTER TABLE {table} RENAME CONSTRAINT {legacy_source_id} TO {table_source_id};
-        ALTER INDEX {schema}.{legacy_subject_version} RENAME TO {table_subject_version};
-        ALTER INDEX {schema}.{legacy_subject_sequence} RENAME TO {table_subject_sequence};
-        ALTER INDEX {schema}.{legacy_type_sequence} RENAME TO {table_type_sequence};
-        ALTER INDEX {schema}.{legacy_correlationid_sequence}
-            RENAME TO {table_correlationid_sequence};
-        ALTER INDEX {schema}.{legacy_topic_sequence} RENAME TO {table_topic_sequence};
-        ALTER INDEX {schema}.{legacy_destination_sequence}
-            RENAME TO {table_destination_sequence};
-        ALTER INDEX {schema}.{legacy_time} RENAME TO {table_time};
         ALTER TABLE {schema}.{legacy_checkpoints} RENAME TO {table_checkpoints};
         ALTER TABLE {schema}.{legacy_leases} RENAME TO {table_leases};
         ALTER TABLE {schema}.{legacy_dead_letters} RENAME TO {table_dead_letters};
-        ALTER INDEX {schema}.{legacy_dead_letters_relay_idx}
-            RENAME TO {table_dead_letters_relay_idx};
         ALTER TABLE {schema}.{legacy_snapshots} RENAME TO {table_snapshots};
-        -- The optional index on `extensions`, if the table has it.
-        IF EXISTS (SELECT 1 FROM pg_index
-                   WHERE indexrelid = to_regclass('{schema}.{legacy_extensions}')
-                     AND indrelid = '{table}'::regclass) THEN
-            ALTER INDEX {schema}.{legacy_extensions} RENAME TO {table_extensions};
-        END IF;
+        -- Each index the table has (renaming the index of a constraint renames the
+        -- constraint). One dropped by hand stays dropped: it only made reads faster.
+        -- The unique ones the store's guarantees rest on, `source_id` and
+        -- `subject_version`, were checked before this ran (`require_unique`), and the
+        -- optional one on `extensions` is there only if it was asked for.
+        FOR target IN
+            SELECT * FROM (VALUES
+                ('{legacy_source_id}', '{table_source_id}', '{table}'),
+                ('{legacy_subject_version}', '{table_subject_version}', '{table}'),
+                ('{legacy_subject_sequence}', '{table_subject_sequence}', '{table}'),
+                ('{legacy_type_sequence}', '{table_type_sequence}', '{table}'),
+                ('{legacy_correlationid_sequence}', '{table_correlationid_sequence}',
+                    '{table}'),
+                ('{legacy_topic_sequence}', '{table_topic_sequence}', '{table}'),
+                ('{legacy_destination_sequence}', '{table_destination_sequence}',
+                    '{table}'),
+                ('{legacy_time}', '{table_time}', '{table}'),
+                ('{legacy_extensions}', '{table_extensions}', '{table}'),
+                ('{legacy_dead_letters_relay_idx}', '{table_dead_letters_relay_idx}',
+                    '{schema}.{table_dead_letters}')) AS renames (legacy, renamed, rel)
+        LOOP
+            IF EXISTS (SELECT 1 FROM pg_index
+                       WHERE indexrelid = to_regclass('{schema}.' || target.legacy)
+                         AND indrelid = target.rel::regclass) THEN
+                EXECUTE format('ALTER INDEX {schema}.%s RENAME TO %s', target.legacy,
+                    target.renamed);
+            END IF;
+        END LOOP;
     END IF;
     -- The names PostgreSQL chose itself, on every table, new ones included (it never
     -- fails to choose one: it takes a free name): the primary keys' indexes and the
@@ -53,13 +63,15 @@ BEGIN
     LOOP
         SELECT conname INTO current_name FROM pg_constraint
         WHERE conrelid = target.rel AND contype = 'p';
-        IF format('"%s"', current_name) <> target.quoted THEN
+        -- A primary key dropped by hand stays dropped.
+        IF current_name IS NOT NULL AND format('"%s"', current_name) <> target.quoted THEN
             EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %s',
                 target.rel, current_name, target.quoted);
         END IF;
     END LOOP;
     identity := pg_get_serial_sequence('{schema}.{table_dead_letters}', 'id')::regclass;
-    IF identity IS DISTINCT FROM to_regclass('{schema}.{table_dead_letters_id_seq}') THEN
+    IF identity IS NOT NULL
+       AND identity IS DISTINCT FROM to_regclass('{schema}.{table_dead_letters_id_seq}') THEN
         EXECUTE format('ALTER SEQUENCE %s RENAME TO %s', identity,
             '{table_dead_letters_id_seq}');
     END IF;

@@ -191,6 +191,8 @@ async fn apply(
         tx.batch_execute(&ledger(table)).await.map_err(db)?;
         if found == 0 {
             name_is_free(tx, table).await?;
+        } else {
+            require_unique(tx, table, found).await?;
         }
     }
     for migration in pending {
@@ -216,6 +218,50 @@ async fn apply(
             .map_err(db)?;
     }
     Ok(applied)
+}
+
+/// Refuses, with [`Error::MissingConstraint`], to migrate `table`, recorded at version
+/// `found`, when it lacks one of the unique constraints the store's guarantees rest on
+/// ([`migration::REQUIRED_UNIQUE`]), dropped by hand: the error gives the statement
+/// that makes it again. A missing secondary index is no reason to refuse (migration 4
+/// renames only those the table has).
+async fn require_unique(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &TableName,
+    found: i64,
+) -> Result<()> {
+    let names = migration::names_at(found);
+    for required in migration::REQUIRED_UNIQUE {
+        let name = names.name(table, required.suffix);
+        let qualified_name = format!("\"{}\".{name}", schema_of(table));
+        let present: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass($1) \
+                     AND indrelid = to_regclass($2) AND indisunique)",
+                &[&qualified_name, &table_name(table)],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if !present {
+            let restore = match required.suffix {
+                "source_id" => {
+                    "ALTER TABLE {table} ADD CONSTRAINT {table_source_id} UNIQUE (source, id)"
+                }
+                _ => {
+                    "CREATE UNIQUE INDEX {table_subject_version} ON {table} (subject, stream_version) \
+                      WHERE subject IS NOT NULL"
+                }
+            };
+            return Err(migration::missing_constraint(
+                &qualified(table).to_string(),
+                required,
+                &qualified_name,
+                render(restore, table, names),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses, with [`Error::Config`], to create `table` where a relation of its name

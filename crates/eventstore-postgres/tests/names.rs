@@ -76,20 +76,34 @@ async fn stores_whose_names_extend_another_s_live_side_by_side() {
 /// Makes `table` in `schema` as a build at schema version 3 did: the shipped
 /// migrations 1–3, their `{table_<suffix>}` names `<table>_<suffix>`, and the ledger.
 async fn legacy_store(client: &tokio_postgres::Client, schema: &str, table: &str) {
+    legacy_store_at(client, schema, table, 3).await;
+}
+
+/// Makes `table` in `schema` as a build at schema `version` (1 to 3) did.
+async fn legacy_store_at(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+    version: usize,
+) {
     let migrations = [
         include_str!("../migrations/0001_events.sql"),
         include_str!("../migrations/0002_coordination.sql"),
         include_str!("../migrations/0003_bytewise_text.sql"),
     ];
+    let recorded: Vec<String> = (1..=version)
+        .map(|v| format!("('{table}', {v}, 'version {v}')"))
+        .collect();
     let mut sql = format!(
         "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
          CREATE TABLE IF NOT EXISTS \"{schema}\".eventstore_migrations (
             table_name text NOT NULL, version bigint NOT NULL, description text NOT NULL,
             applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version));
          INSERT INTO \"{schema}\".eventstore_migrations (table_name, version, description)
-            VALUES ('{table}', 1, 'one'), ('{table}', 2, 'two'), ('{table}', 3, 'three');"
+            VALUES {};",
+        recorded.join(", ")
     );
-    for migration in migrations {
+    for migration in &migrations[..version] {
         let mut rendered = migration
             .replace(
                 "{sequence_literal}",
@@ -295,4 +309,199 @@ async fn a_table_an_old_store_s_migration_would_make_is_refused_until_it_ran() {
     open(&schema, "ev_leases")
         .await
         .expect("the name is free once the old store is migrated");
+}
+
+/// A store of version 3 whose secondary indexes were dropped by hand (the time index,
+/// the topic index, the dead letters' index, the optional one on `extensions`) still
+/// migrates: the indexes it has are renamed, those it lacks stay missing (the
+/// optional one is made again, as the options ask), and it reads and writes as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_schema_without_some_secondary_indexes_migrates() {
+    let schema = common::Schema::new("dropped");
+    let admin = common::admin().await;
+    legacy_store(&admin, &schema.name, "ev").await;
+    admin
+        .batch_execute(&format!(
+            "DROP INDEX \"{s}\".\"ev_time\", \"{s}\".\"ev_topic_sequence\",
+                 \"{s}\".\"ev_dead_letters_relay_idx\", \"{s}\".\"ev_extensions\";",
+            s = schema.name
+        ))
+        .await
+        .unwrap();
+
+    let store = open(&schema, "ev")
+        .await
+        .expect("a schema without secondary indexes migrates");
+    let after = relations(&admin, &schema.name).await;
+    for missing in ["ev$time", "ev$topic_sequence", "ev$dead_letters_relay_idx"] {
+        assert!(!after.contains(&missing.to_owned()), "{missing}: {after:?}");
+    }
+    for renamed in [
+        "ev$source_id",
+        "ev$subject_version",
+        "ev$type_sequence",
+        "ev$extensions",
+        "ev$pkey",
+        "ev$sequence",
+        "ev$dead_letters",
+    ] {
+        assert!(after.contains(&renamed.to_owned()), "{renamed}: {after:?}");
+    }
+    assert!(
+        !after.iter().any(|name| name.starts_with("ev_")),
+        "{after:?}"
+    );
+    assert_eq!(ids(&store).await, ["old-1"]);
+    assert_eq!(store.load_checkpoint("relay").await.unwrap(), Some(7));
+    store.append(vec![event("new-1", "s")]).await.unwrap();
+    let duplicate = store.append(vec![event("new-1", "t")]).await.unwrap_err();
+    assert!(duplicate.is_duplicate(), "{duplicate}");
+}
+
+/// A store of version 3 that lacks one of the unique constraints the store's
+/// guarantees rest on (`(source, id)`, `(subject, stream_version)`) is not migrated:
+/// opening it fails with `Error::MissingConstraint`, naming the constraint and the
+/// statement that makes it again, and writes nothing; once it is made, the store opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_schema_without_a_unique_constraint_is_refused_until_restored() {
+    for (suffix, drop) in [
+        (
+            "source_id",
+            "ALTER TABLE \"{s}\".\"ev\" DROP CONSTRAINT \"ev_source_id\"",
+        ),
+        (
+            "subject_version",
+            "DROP INDEX \"{s}\".\"ev_subject_version\"",
+        ),
+    ] {
+        let schema = common::Schema::new("unique");
+        let admin = common::admin().await;
+        legacy_store(&admin, &schema.name, "ev").await;
+        admin
+            .batch_execute(&drop.replace("{s}", &schema.name))
+            .await
+            .unwrap();
+        let before = relations(&admin, &schema.name).await;
+
+        let err = open(&schema, "ev").await.unwrap_err();
+        assert!(err.is_schema_mismatch(), "{err}");
+        let Error::MissingConstraint {
+            table,
+            constraint,
+            restore,
+            ..
+        } = &err
+        else {
+            panic!("{suffix}: {err:?}");
+        };
+        assert_eq!(table, &format!("{}.ev", schema.name));
+        assert!(
+            constraint.contains(&format!("\"ev_{suffix}\"")),
+            "{constraint}"
+        );
+        assert_eq!(
+            relations(&admin, &schema.name).await,
+            before,
+            "nothing written"
+        );
+        let recorded: i64 = admin
+            .query_one(
+                &format!(
+                    "SELECT max(version) FROM \"{}\".eventstore_migrations",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(recorded, 3);
+
+        admin.batch_execute(restore).await.expect(restore);
+        let store = open(&schema, "ev").await.expect("restored, it migrates");
+        let relations = relations(&admin, &schema.name).await;
+        assert!(relations.contains(&format!("ev${suffix}")), "{relations:?}");
+        let duplicate = store.append(vec![event("old-1", "t")]).await.unwrap_err();
+        assert!(duplicate.is_duplicate(), "{duplicate}");
+    }
+}
+
+/// What an application adds to a store of version 2 (a column, an index, a trigger
+/// with a condition, a view over the event table) does not stop this build from
+/// migrating it. PostgreSQL refuses to change the collation of a column a view, a
+/// rule, a policy or a trigger's condition uses, so migration 3 leaves those columns
+/// as they were (they only compare slower) and makes the others bytewise; the view,
+/// the trigger and the index keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_schema_with_the_application_s_objects_migrates() {
+    let schema = common::Schema::new("userobj");
+    let admin = common::admin().await;
+    legacy_store_at(&admin, &schema.name, "ev", 2).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE \"{s}\".ev ADD COLUMN tenant text;
+             CREATE INDEX ev_by_tenant ON \"{s}\".ev (tenant, type);
+             CREATE FUNCTION \"{s}\".set_tenant() RETURNS trigger LANGUAGE plpgsql AS
+                 $f$ BEGIN NEW.tenant := 'acme'; RETURN NEW; END $f$;
+             CREATE TRIGGER ev_tenant BEFORE INSERT ON \"{s}\".ev FOR EACH ROW
+                 WHEN (NEW.source <> '') EXECUTE FUNCTION \"{s}\".set_tenant();
+             CREATE VIEW \"{s}\".by_subject AS SELECT subject, type, tenant FROM \"{s}\".ev;",
+            s = schema.name
+        ))
+        .await
+        .unwrap();
+
+    let store = open(&schema, "ev")
+        .await
+        .expect("a schema with the application's objects migrates");
+    store.append(vec![event("new-1", "s")]).await.unwrap();
+    assert_eq!(ids(&store).await, ["old-1", "new-1"]);
+    let rows = admin
+        .query(
+            &format!(
+                "SELECT tenant FROM \"{}\".by_subject WHERE subject = 's' AND tenant IS NOT NULL",
+                schema.name
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the trigger ran and the view reads it");
+    let collations: Vec<(String, Option<String>)> = admin
+        .query(
+            "SELECT a.attname::text, c.collname::text FROM pg_attribute a \
+             LEFT JOIN pg_collation c ON c.oid = a.attcollation \
+             WHERE a.attrelid = $1::text::regclass AND a.attname IN ('id', 'type', 'subject', 'source')
+             ORDER BY 1",
+            &[&format!("\"{}\".ev", schema.name)],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let c = |name: &str| {
+        collations
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(c("id").as_deref(), Some("C"), "{collations:?}");
+    assert_ne!(
+        c("type").as_deref(),
+        Some("C"),
+        "kept for the view: {collations:?}"
+    );
+    assert_ne!(
+        c("source").as_deref(),
+        Some("C"),
+        "kept for the trigger: {collations:?}"
+    );
+    assert!(
+        relations(&admin, &schema.name)
+            .await
+            .contains(&"ev_by_tenant".to_owned())
+    );
 }

@@ -98,6 +98,131 @@ fn type_time_index_exists(conn: &Connection, table: &TableName, names: Names) ->
     .map_err(db)
 }
 
+/// The indexes a table made before schema version 4 has under their legacy names, by
+/// suffix, with the suffix of the table each is on (`None`: the event table). The
+/// optional `(type, time)` index is among them.
+const LEGACY_INDEXES: &[(&str, Option<&str>)] = &[
+    ("source_id", None),
+    ("subject_version", None),
+    ("subject_sequence", None),
+    ("type_sequence", None),
+    ("correlationid_sequence", None),
+    ("time", None),
+    ("type_time", None),
+    ("dead_letters_relay", Some("dead_letters")),
+];
+
+/// Makes each of `table`'s [`LEGACY_INDEXES`] that it has again under its companion
+/// name, from its own definition in `sqlite_master`, and drops the old one: SQLite
+/// cannot rename an index. One the table lacks (dropped by hand: it only made reads
+/// faster) stays missing; the unique ones the store's guarantees rest on were checked
+/// before ([`require_unique`]).
+fn rename_legacy_indexes(conn: &Connection, table: &TableName) -> Result<()> {
+    for (suffix, on) in LEGACY_INDEXES {
+        let legacy = object_name(table, suffix, Names::Legacy);
+        let owner = on.map_or_else(
+            || table.as_str().to_owned(),
+            |on| object_name(table, on, Names::Companion),
+        );
+        let definition: Option<String> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1 \
+                 AND tbl_name = ?2",
+                [legacy.as_str(), owner.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some(definition) = definition else {
+            if *suffix == "type_time" {
+                // Optional: made only when asked for.
+                continue;
+            }
+            tracing::warn!(
+                table = %table,
+                index = %legacy,
+                "the table has no index {legacy} (dropped by hand?): left out of the \
+                 renaming; reads it served scan instead"
+            );
+            continue;
+        };
+        let renamed =
+            renamed_definition(&definition, &legacy, &Names::Companion.name(table, suffix))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "cannot rename the index {legacy:?} of {owner:?}: its definition \
+                     {definition:?} does not name it"
+                    ))
+                })?;
+        conn.execute_batch(&format!("DROP INDEX \"{legacy}\"; {renamed}"))
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// `definition` (`CREATE [UNIQUE] INDEX [IF NOT EXISTS] <name> ON …`, as
+/// `sqlite_master` keeps it) with its index's name, `legacy` in any quoting or case,
+/// replaced by `quoted`; `None` when it does not name it.
+fn renamed_definition(definition: &str, legacy: &str, quoted: &str) -> Option<String> {
+    let start = definition
+        .to_ascii_lowercase()
+        .find(&legacy.to_ascii_lowercase())?;
+    let end = start + legacy.len();
+    let bytes = definition.as_bytes();
+    let quoted_around = start > 0
+        && end < bytes.len()
+        && matches!(
+            (bytes[start - 1], bytes[end]),
+            (b'"', b'"') | (b'`', b'`') | (b'[', b']') | (b'\'', b'\'')
+        );
+    let (start, end) = if quoted_around {
+        (start - 1, end + 1)
+    } else {
+        (start, end)
+    };
+    Some(format!(
+        "{}{quoted}{}",
+        &definition[..start],
+        &definition[end..]
+    ))
+}
+
+/// Refuses, with [`Error::MissingConstraint`], to migrate `table`, recorded at version
+/// `found`, when it lacks one of the unique indexes the store's guarantees rest on
+/// ([`migration::REQUIRED_UNIQUE`]), dropped by hand: the error gives the statement
+/// that makes it again.
+fn require_unique(conn: &Connection, table: &TableName, found: i64) -> Result<()> {
+    let names = migration::names_at(found);
+    for required in migration::REQUIRED_UNIQUE {
+        let name = object_name(table, required.suffix, names);
+        let present = conn
+            .query_row(
+                "SELECT 1 FROM pragma_index_list(?1) WHERE name = ?2 AND \"unique\" = 1",
+                [table.as_str(), name.as_str()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db)?
+            .is_some();
+        if !present {
+            let restore = match required.suffix {
+                "source_id" => "CREATE UNIQUE INDEX {table_source_id} ON {table} (source, id)",
+                _ => {
+                    "CREATE UNIQUE INDEX {table_subject_version} ON {table} \
+                      (subject, stream_version) WHERE subject IS NOT NULL"
+                }
+            };
+            return Err(migration::missing_constraint(
+                &table.to_string(),
+                required,
+                &names.name(table, required.suffix),
+                render(restore, table, names),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses, with [`Error::Config`], to create `table` where an object of its name
 /// exists (SQLite's names ignore case): a table that is not a store's, or an index or
 /// coordination table of another store, made by a build before schema version 4
@@ -177,16 +302,17 @@ pub(crate) fn migrate(
     tx.execute_batch(LEDGER).map_err(db)?;
     if found == 0 {
         name_is_free(&tx, table)?;
+    } else if found < SCHEMA_VERSION {
+        require_unique(&tx, table, found)?;
     }
-    // The optional index, under its name before schema version 4: made again under its
-    // new name below, as the renaming migration does the others (an existing one is
-    // never dropped).
-    let legacy_type_time = found > 0 && type_time_index_exists(&tx, table, Names::Legacy)?;
     let mut applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
         if let Some(names) = migration.names_for(found) {
             tx.execute_batch(&render(migration.sql, table, names))
                 .map_err(db)?;
+            if migration.names == Names::RenameLegacy {
+                rename_legacy_indexes(&tx, table)?;
+            }
         }
         tx.execute(
             "INSERT INTO eventstore_migrations (table_name, version, description, applied_at) \
@@ -196,15 +322,7 @@ pub(crate) fn migrate(
         .map_err(db)?;
         applied.push(migration.version);
     }
-    if legacy_type_time {
-        tx.execute_batch(&render(
-            "DROP INDEX {legacy_type_time}",
-            table,
-            Names::RenameLegacy,
-        ))
-        .map_err(db)?;
-    }
-    if type_time_index || legacy_type_time {
+    if type_time_index {
         tx.execute_batch(&render(TYPE_TIME_INDEX, table, Names::Companion))
             .map_err(db)?;
     }
@@ -223,6 +341,33 @@ pub(crate) fn check(conn: &Connection, table: &TableName) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_definition_is_renamed_in_any_quoting() {
+        for (definition, expected) in [
+            (
+                "CREATE INDEX \"ev_time\" ON \"ev\" (time)",
+                "CREATE INDEX \"ev$time\" ON \"ev\" (time)",
+            ),
+            (
+                "create unique index if not exists EV_TIME on ev(time)",
+                "create unique index if not exists \"ev$time\" on ev(time)",
+            ),
+            (
+                "CREATE INDEX [ev_time] ON ev (time)",
+                "CREATE INDEX \"ev$time\" ON ev (time)",
+            ),
+        ] {
+            assert_eq!(
+                renamed_definition(definition, "ev_time", "\"ev$time\"").as_deref(),
+                Some(expected)
+            );
+        }
+        assert_eq!(
+            renamed_definition("CREATE INDEX x ON ev (time)", "ev_time", "\"ev$time\""),
+            None
+        );
+    }
 
     #[test]
     fn renders_table_and_index_names() {

@@ -237,3 +237,161 @@ async fn a_table_an_old_store_s_migration_would_make_is_refused_until_it_ran() {
         .await
         .expect("the name is free once the old store is migrated");
 }
+
+/// A file of version 3 whose secondary indexes were dropped by hand (the time index,
+/// the dead letters' index, the optional `(type, time)` one) still migrates: the
+/// indexes it has are made again under their new names, those it lacks stay missing,
+/// and it reads and writes as before.
+#[tokio::test]
+async fn a_version_3_file_without_some_secondary_indexes_migrates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    legacy_store(&path, "ev");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP INDEX \"ev_time\"; DROP INDEX \"ev_dead_letters_relay\";
+             DROP INDEX \"ev_type_time\";",
+        )
+        .unwrap();
+    let store = SqliteOptions::file(&path)
+        .table("ev")
+        .unwrap()
+        .open()
+        .await
+        .expect("a file without secondary indexes migrates");
+    let names: Vec<String> = objects(&path).into_iter().map(|(_, name)| name).collect();
+    let mut expected: Vec<String> = [
+        "ev",
+        "ev$checkpoints",
+        "ev$correlationid_sequence",
+        "ev$dead_letters",
+        "ev$leases",
+        "ev$snapshots",
+        "ev$source_id",
+        "ev$subject_sequence",
+        "ev$subject_version",
+        "ev$type_sequence",
+        "eventstore_migrations",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(ids(&store).await, ["old-1"]);
+    assert_eq!(store.load_checkpoint("relay").await.unwrap(), Some(7));
+    store.append(vec![event("new-1")]).await.unwrap();
+    assert!(
+        store
+            .append(vec![event("new-1")])
+            .await
+            .unwrap_err()
+            .is_duplicate()
+    );
+}
+
+/// A file of version 3 that lacks one of the unique indexes the store's guarantees
+/// rest on (`(source, id)`, `(subject, stream_version)`) is not migrated: opening it
+/// fails with `Error::MissingConstraint`, naming the index and the statement that
+/// makes it again, and writes nothing; once it is made, the store opens.
+#[tokio::test]
+async fn a_version_3_file_without_a_unique_index_is_refused_until_restored() {
+    for suffix in ["source_id", "subject_version"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        legacy_store(&path, "ev");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!("DROP INDEX \"ev_{suffix}\""))
+            .unwrap();
+        let before = objects(&path);
+
+        let err = open(&path, "ev").await.unwrap_err();
+        assert!(err.is_schema_mismatch(), "{err}");
+        let Error::MissingConstraint {
+            table,
+            constraint,
+            restore,
+            ..
+        } = &err
+        else {
+            panic!("{suffix}: {err:?}");
+        };
+        assert_eq!(table, "ev");
+        assert!(
+            err.to_string().contains(restore.as_str()),
+            "the message gives the statement: {err}"
+        );
+        assert!(
+            constraint.contains(&format!("\"ev_{suffix}\"")),
+            "{constraint}"
+        );
+        assert_eq!(objects(&path), before, "nothing written");
+
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(restore)
+            .expect(restore);
+        let store = open(&path, "ev").await.expect("restored, it migrates");
+        assert!(
+            objects(&path)
+                .iter()
+                .any(|(_, name)| name == &format!("ev${suffix}")),
+            "{suffix}"
+        );
+        assert!(
+            store
+                .append(vec![event("old-1")])
+                .await
+                .unwrap_err()
+                .is_duplicate()
+        );
+    }
+}
+
+/// What an application adds to a file of version 3 (a column and an index on the event
+/// table, a trigger, views over the event table and a coordination table) does not stop
+/// this build from migrating it, and keeps working: SQLite's `ALTER TABLE … RENAME`
+/// rewrites the view that names the renamed table.
+#[tokio::test]
+async fn a_version_3_file_with_the_application_s_objects_migrates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    legacy_store(&path, "ev");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE ev ADD COLUMN tenant TEXT;
+         CREATE INDEX ev_by_tenant ON ev (tenant, type);
+         CREATE TRIGGER ev_tenant AFTER INSERT ON ev WHEN NEW.source <> ''
+             BEGIN UPDATE ev SET tenant = 'acme' WHERE sequence = NEW.sequence; END;
+         CREATE VIEW by_subject AS SELECT subject, type, tenant FROM ev;
+         CREATE VIEW positions AS SELECT name, position FROM ev_checkpoints;",
+    )
+    .unwrap();
+    let store = open(&path, "ev")
+        .await
+        .expect("a file with the application's objects migrates");
+    store.append(vec![event("new-1")]).await.unwrap();
+    assert_eq!(ids(&store).await, ["old-1", "new-1"]);
+    let tenants: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM by_subject WHERE tenant = 'acme'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tenants, 1, "the trigger ran and the view reads it");
+    let position: i64 = conn
+        .query_row(
+            "SELECT position FROM positions WHERE name = 'relay'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(position, 7);
+    assert!(
+        objects(&path)
+            .iter()
+            .any(|(_, name)| name == "ev_by_tenant")
+    );
+}

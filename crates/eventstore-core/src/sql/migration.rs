@@ -92,6 +92,64 @@ fn fill(sql: &str, open: &str, name: impl Fn(&str) -> String) -> String {
     out
 }
 
+/// The first schema version whose objects beside the table have [companion
+/// names](TableName::companion): a table recorded at an earlier version has them under
+/// their legacy names ([`TableName::derived`]) until its migration to this one.
+pub const COMPANION_NAMES_SINCE: i64 = 4;
+
+/// The names the objects beside a table recorded at version `found` (not 0) have.
+pub fn names_at(found: i64) -> Names {
+    if found < COMPANION_NAMES_SINCE {
+        Names::Legacy
+    } else {
+        Names::Companion
+    }
+}
+
+/// A unique constraint of the event table that the store's guarantees rest on.
+///
+/// Every other index of the table only makes reads faster: a migration leaves one that
+/// was dropped by hand dropped (reads it served scan instead). Without one of these,
+/// rows that break the guarantee could be written, so a migration refuses to go on
+/// ([`missing_constraint`]) rather than hide that it is gone.
+#[derive(Debug, Clone, Copy)]
+pub struct RequiredUnique {
+    /// The suffix of its name (`<table>$<suffix>`, `<table>_<suffix>` before
+    /// [`COMPANION_NAMES_SINCE`]).
+    pub suffix: &'static str,
+    /// What it keeps, as the error says.
+    pub keeps: &'static str,
+}
+
+/// The event table's unique constraints that a migration requires, on every backend.
+pub const REQUIRED_UNIQUE: &[RequiredUnique] = &[
+    RequiredUnique {
+        suffix: "source_id",
+        keeps: "one event per (source, id): duplicates are refused or skipped by it",
+    },
+    RequiredUnique {
+        suffix: "subject_version",
+        keeps: "one event per stream version: expected versions hold under concurrent \
+                appends by it",
+    },
+];
+
+/// The error for `table` (shown as `shown`) lacking `required`, named `name` (quoted,
+/// as the database holds it at the table's version), which `restore` makes again.
+pub fn missing_constraint(
+    shown: &str,
+    required: &RequiredUnique,
+    name: &str,
+    restore: String,
+) -> Error {
+    Error::MissingConstraint {
+        table: shown.to_owned(),
+        constraint: format!("the unique constraint {name}"),
+        guarantees: required.keeps.to_owned(),
+        restore,
+    }
+}
+
 /// Refuses, with [`Error::Config`], to create the table `name` (shown as `shown`) where
 /// a migration still to be applied to another table would make an object of that name:
 /// `behind` lists the tables whose recorded version is below the latest, with that
