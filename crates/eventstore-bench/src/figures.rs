@@ -18,8 +18,9 @@ pub(crate) const BATCHED_APPEND_TARGET: f64 = 25_000.0;
 /// Batched appends from eight writers must reach at least this many events per second.
 pub(crate) const CONCURRENT_BATCHED_TARGET: f64 = 50_000.0;
 
-/// A workload streaming the whole read set (full read, keyset walk, replay, relay
-/// drain) must keep its peak resident memory under this many MiB.
+/// A workload streaming the read set (full read, keyset walk, replay, relay drain, the
+/// relay drain filtered on one type) must keep its peak resident memory under this
+/// many MiB.
 pub(crate) const STREAMING_RSS_TARGET: f64 = 64.0;
 
 /// The store's bulk import must reach this fraction of the backend's raw bulk load

@@ -1,8 +1,12 @@
 //! The followers' workloads on either backend, on a loaded read set: replay into a
 //! no-op handler against the plain SQL reading the same rows, a relay draining the
 //! backlog into an in-memory sender against the same read batched with a checkpoint
-//! saved per batch, then the latency from an append's commit to a live subscription and
-//! to the relay's sender.
+//! saved per batch, the same relay filtered on one type ([`filtered`]), then the
+//! latency from an append's commit to a live subscription and to the relay's sender.
+
+mod filtered;
+
+pub(crate) use filtered::page_sql as filtered_page_sql;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,8 +110,15 @@ struct Relay {
 
 impl Relay {
     /// Starts the relay `name` (from its checkpoint) in batches of [`RELAY_BATCH`],
-    /// reporting its first `quiet_for` events in one message, then every batch.
-    fn start(rt: &Runtime, store: &Arc<dyn RelayStore>, name: &str, quiet_for: u64) -> Self {
+    /// delivering the events that match `filter`, reporting its first `quiet_for`
+    /// events in one message, then every batch.
+    fn start(
+        rt: &Runtime,
+        store: &Arc<dyn RelayStore>,
+        name: &str,
+        filter: EventQuery,
+        quiet_for: u64,
+    ) -> Self {
         let started = Instant::now();
         let (sender, reports) = mpsc::unbounded_channel();
         let sender = Counting {
@@ -115,8 +126,9 @@ impl Relay {
             quiet_for,
             delivered: AtomicU64::new(0),
         };
-        let relay =
-            OutboxRelay::new(name, Arc::clone(store), Arc::new(sender)).batch_size(RELAY_BATCH);
+        let relay = OutboxRelay::new(name, Arc::clone(store), Arc::new(sender))
+            .filter(filter)
+            .batch_size(RELAY_BATCH);
         let shutdown = CancellationToken::new();
         let task = rt.spawn({
             let shutdown = shutdown.clone();
@@ -153,6 +165,26 @@ impl Relay {
     }
 }
 
+/// The figure of a follower's rate against its baseline's, held to the ratio every
+/// read workload is.
+fn rates(
+    key: &'static str,
+    label: &str,
+    store: Throughput,
+    raw: Throughput,
+    details: serde_json::Value,
+) -> Figure {
+    Figure {
+        key,
+        label: label.to_owned(),
+        unit: Unit::EventsPerSec,
+        store: Some(store.per_sec()),
+        raw: Some(raw.per_sec()),
+        targets: vec![Target::RatioAtLeast(crate::figures::RATIO_TARGET)],
+        details,
+    }
+}
+
 /// What a backend hands the followers' workloads.
 pub(crate) struct Followed<'a> {
     /// The store on the read set.
@@ -167,6 +199,11 @@ pub(crate) struct Followed<'a> {
     /// batches of the given size, each handed to a no-op sender and then its last
     /// sequence saved with the store's checkpoint statement.
     pub(crate) raw_relay: &'a mut dyn FnMut(usize) -> Throughput,
+    /// The filtered relay drain by hand, the baseline of [`filtered`]: pages of the
+    /// given size of the events of the given type, read with [`filtered_page_sql`]'s
+    /// statement, each handed to a no-op sender and then its last sequence saved with
+    /// the store's checkpoint statement.
+    pub(crate) raw_filtered_relay: &'a mut dyn FnMut(&str, usize) -> Throughput,
     /// The subscription latency p99 the backend must meet, in milliseconds.
     pub(crate) latency_target_ms: f64,
     /// Rounds of replay and relay drain (and of their baselines).
@@ -175,9 +212,9 @@ pub(crate) struct Followed<'a> {
 
 /// Runs replay and relay drain `rounds` times each against their baselines, the best
 /// round of each side kept and the sides alternating which goes first, as for every
-/// throughput workload; then the latencies. The store then holds [`LATENCY_APPENDS`]
-/// more events.
-pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
+/// throughput workload; then the filtered relay drain the same way ([`filtered`]);
+/// then the latencies. The store then holds [`LATENCY_APPENDS`] more events.
+pub(crate) fn run(rt: &Runtime, mut followed: Followed<'_>) -> Vec<Figure> {
     let store: Arc<dyn EventStore> = followed.store.clone();
     let rounds = followed.rounds.max(1);
     let (mut raw, mut raw_relay, mut replay, mut drain) = (None, None, None, None);
@@ -205,8 +242,13 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
                 replay = Some(replayed.best(replay));
                 replay_peaks.store(peak);
                 let (drained, peak) = memory::peak(|| {
-                    let mut relay =
-                        Relay::start(rt, &followed.store, &relay_name(round), followed.events);
+                    let mut relay = Relay::start(
+                        rt,
+                        &followed.store,
+                        &relay_name(round),
+                        EventQuery::new(),
+                        followed.events,
+                    );
                     let drained = relay.drain(rt, followed.events);
                     relay.stop(rt);
                     drained
@@ -218,9 +260,12 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     }
     let [raw, raw_relay, replay, drain] =
         [raw, raw_relay, replay, drain].map(|t| t.expect("at least one round ran"));
+    // Before the latencies: their appends would add to the filtered relay's backlog.
+    let filtered = filtered::run(rt, &mut followed);
 
     // The last round's relay again: its checkpoint is at the head, so it waits live.
-    let mut relay = Relay::start(rt, &followed.store, &relay_name(rounds - 1), 0);
+    let live = relay_name(rounds - 1);
+    let mut relay = Relay::start(rt, &followed.store, &live, EventQuery::new(), 0);
     let (to_subscriber, to_relay) = rt.block_on(async {
         let head = store.horizon().await.expect("the horizon reads").head;
         let mut subscription =
@@ -247,15 +292,6 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
     });
     relay.stop(rt);
 
-    let rates = |key, label: &str, store: Throughput, raw: Throughput, details| Figure {
-        key,
-        label: label.to_owned(),
-        unit: Unit::EventsPerSec,
-        store: Some(store.per_sec()),
-        raw: Some(raw.per_sec()),
-        targets: vec![Target::RatioAtLeast(crate::figures::RATIO_TARGET)],
-        details,
-    };
     let target_us = followed.latency_target_ms * 1000.0;
     let latency = |key, label: &str, calls: &Latencies, targets| Figure {
         key,
@@ -272,7 +308,7 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
             "p99_us": calls.percentile_us(99.0),
         }),
     };
-    vec![
+    let mut figures = vec![
         rates(
             "replay",
             "replay into a no-op handler",
@@ -299,6 +335,9 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
             }),
         ),
         peak_rss("relay_drain_peak_rss", "relay backlog drain", relay_peaks),
+    ];
+    figures.extend(filtered);
+    figures.extend([
         latency(
             "subscription_p99",
             &format!(
@@ -317,5 +356,6 @@ pub(crate) fn run(rt: &Runtime, followed: Followed<'_>) -> Vec<Figure> {
             &to_relay,
             vec![],
         ),
-    ]
+    ]);
+    figures
 }

@@ -69,10 +69,16 @@ const METHOD: &str = "throughput workloads: best of `rounds` rounds per side, a 
     drain's a relay by hand: the same read in batches of the relay's size, each handed \
     to a no-op sender and its last sequence then saved with the store's checkpoint \
     statement, while the store's relay hands its batches to a sender that counts them \
-    and reports once, when the whole backlog is through; peak RSS: the process's \
+    and reports once, when the whole backlog is through; the relay drain filtered on one \
+    type (the store's relay with that type as its filter) against a relay by hand \
+    paging through the type's events with the statement the store's query builder \
+    makes for that query (`type = $1 AND sequence > $2 ORDER BY sequence LIMIT $3`, \
+    prepared once on PostgreSQL), each page handed to the no-op sender and its last \
+    sequence saved with the store's checkpoint statement; peak RSS: the process's \
     high-water mark (`VmHWM`), reset before each round of each side of the workloads \
-    that stream the whole read set (full read, keyset walk, replay, relay drain), the \
-    highest round kept; the resident memory a round started from is in the details";
+    that stream the read set (full read, keyset walk, replay, relay drain, filtered \
+    relay drain), the highest round kept; the resident memory a round started from is \
+    in the details";
 
 /// Parses the command line and runs the benchmark.
 fn main() -> ExitCode {

@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The figures every backend reports.
-const COMMON: [&str; 21] = [
+const COMMON: [&str; 23] = [
     "append_1x1",
     "append_100x1",
     "append_1x8",
@@ -32,6 +32,8 @@ const COMMON: [&str; 21] = [
     "replay_peak_rss",
     "relay_drain",
     "relay_drain_peak_rss",
+    "relay_drain_filtered",
+    "relay_drain_filtered_peak_rss",
     "subscription_p99",
 ];
 

@@ -4,6 +4,7 @@
 
 mod append;
 mod db;
+mod filtered_relay;
 mod raw;
 mod reads;
 mod scale;
@@ -136,9 +137,10 @@ pub(crate) fn run(
             ));
         }
         if wants.has("follow") {
-            progress!("postgres: replay, relay drain, subscription latency…");
+            progress!("postgres: replay, relay drain (all, one type), subscription latency…");
             let mut raw_read = || set.raw_full_read();
             let mut raw_relay = |batch| set.raw_relay(batch);
+            let mut raw_filtered_relay = |ty: &str, batch| set.raw_filtered_relay(ty, batch);
             out.extend(follow::run(
                 rt,
                 Followed {
@@ -147,6 +149,7 @@ pub(crate) fn run(
                     dataset,
                     raw_read: &mut raw_read,
                     raw_relay: &mut raw_relay,
+                    raw_filtered_relay: &mut raw_filtered_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
                     rounds: sizes.rounds,
                 },

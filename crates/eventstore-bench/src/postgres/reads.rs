@@ -4,6 +4,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use eventstore_core::sql::TableName;
 use eventstore_core::timestamp::format_fixed;
 use eventstore_core::{EventQuery, EventStore as _, StoredEvent};
 use eventstore_postgres::PostgresEventStore;
@@ -36,6 +37,8 @@ pub(crate) struct ReadSet<'a> {
     pub(crate) saver: Client,
     /// The table, quoted and qualified.
     pub(crate) table: String,
+    /// The same table, as the store's query builder names it.
+    pub(crate) table_name: TableName,
     /// The store's checkpoint table beside it, quoted and qualified.
     pub(crate) checkpoints: String,
     /// Its events are events `0..events` of this data set.
@@ -105,6 +108,9 @@ pub(crate) fn import<'a>(
         client,
         saver,
         table: db.qualified(&table),
+        table_name: TableName::new(table.as_str())
+            .and_then(|name| name.in_schema(super::db::schema()))
+            .expect("the bench's table names are valid"),
         checkpoints: db.qualified(&format!("{table}$checkpoints")),
         dataset,
         events,
@@ -156,16 +162,7 @@ impl ReadSet<'_> {
     /// batch is handed over (what the store's relay guarantees).
     pub(crate) fn raw_relay(&self, batch: usize) -> Throughput {
         self.rt.block_on(async {
-            let save = self
-                .saver
-                .prepare(&format!(
-                    "INSERT INTO {} AS c (name, position) VALUES ($1, $2) \
-                     ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                     updated_at = now() WHERE excluded.position > c.position",
-                    self.checkpoints
-                ))
-                .await
-                .expect("baseline SQL is valid");
+            let save = self.prepare_save().await;
             let start = Instant::now();
             let mut batches = std::pin::pin!(self.full_read_rows().await.chunks(batch));
             let mut count = 0u64;
@@ -183,6 +180,20 @@ impl ReadSet<'_> {
                 elapsed: start.elapsed(),
             }
         })
+    }
+
+    /// The store's checkpoint save (a named position moved forward, never back),
+    /// prepared on the hand-written relays' second connection.
+    pub(super) async fn prepare_save(&self) -> Statement {
+        self.saver
+            .prepare(&format!(
+                "INSERT INTO {} AS c (name, position) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                 updated_at = now() WHERE excluded.position > c.position",
+                self.checkpoints
+            ))
+            .await
+            .expect("baseline SQL is valid")
     }
 
     /// psql's own scan of the same rows and columns into `/dev/null` (`None` where no

@@ -2,6 +2,7 @@
 //! same statements on the same schema with the same pragmas, in the same run.
 
 mod append;
+mod filtered_relay;
 mod full_read;
 mod handoff;
 mod lookups;
@@ -77,12 +78,14 @@ pub(crate) fn run(
         // their own, not what the per-call workloads' connections left in the heap
         // (replay and the relay drain peaked at ~59 MiB after them, ~25 MiB before).
         if wants.has("follow") {
-            progress!("sqlite: replay, relay drain, subscription latency…");
+            progress!("sqlite: replay, relay drain (all, one type), subscription latency…");
             let store = rt
                 .block_on(eventstore_sqlite::SqliteEventStore::open(&set.path))
                 .expect("the store opens");
             let mut raw_read = || full_read::raw_round(&set);
             let mut raw_relay = |batch| full_read::raw_relay(&set, batch);
+            let mut raw_filtered_relay =
+                |ty: &str, batch| filtered_relay::raw_filtered_relay(&set, ty, batch);
             figures.extend(follow::run(
                 rt,
                 Followed {
@@ -91,6 +94,7 @@ pub(crate) fn run(
                     dataset,
                     raw_read: &mut raw_read,
                     raw_relay: &mut raw_relay,
+                    raw_filtered_relay: &mut raw_filtered_relay,
                     latency_target_ms: LATENCY_TARGET_MS,
                     rounds: sizes.rounds,
                 },

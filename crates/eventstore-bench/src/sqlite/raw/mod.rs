@@ -11,6 +11,14 @@ macro_rules! event_columns {
     };
 }
 
+/// [`event_columns!`] for code outside this module.
+pub(crate) const COLUMNS: &str = event_columns!();
+
+/// The store's table in the bench's files, as the store's query builder names it.
+pub(crate) fn table() -> TableName {
+    TableName::new("events").expect("a valid table name")
+}
+
 mod columns;
 mod decoded;
 mod read;
@@ -19,6 +27,7 @@ mod write;
 use std::path::Path;
 use std::time::Duration;
 
+use eventstore_core::sql::TableName;
 use rusqlite::Connection;
 
 pub(crate) use columns::Columns;

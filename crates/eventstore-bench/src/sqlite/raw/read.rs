@@ -154,8 +154,9 @@ impl Reader {
         count
     }
 
-    /// [`run_with`](Self::run_with) reading [`RawRow`]s.
-    fn run(&self, sql: &str, params: impl Params, each: impl FnMut(RawRow)) -> usize {
+    /// [`run_with`](Self::run_with) reading [`RawRow`]s: `sql` must select
+    /// [`COLUMNS`](super::COLUMNS).
+    pub(crate) fn run(&self, sql: &str, params: impl Params, each: impl FnMut(RawRow)) -> usize {
         self.run_with(sql, params, RawRow::read, each)
     }
 
