@@ -13,7 +13,8 @@ use crate::extension_types::ExtensionTypes;
 use crate::failure::Usage;
 
 impl Filters {
-    /// The query these filters describe, with times relative to `now`.
+    /// The query these filters describe, with times relative to `now`; one the store
+    /// would refuse is an `Error::InvalidQuery`.
     pub(crate) fn query(&self, now: OffsetDateTime) -> Result<EventQuery> {
         let mut query = EventQuery::new();
         if !self.types.is_empty() {
@@ -60,6 +61,9 @@ impl Filters {
         if let Some(max) = self.max_sequence {
             query = query.max_sequence(max);
         }
+        // What the store would refuse (`--ext BAD=1`) is refused here, before the store
+        // is opened, as the usage error it is.
+        query.check()?;
         Ok(query)
     }
 }

@@ -613,3 +613,25 @@ fn an_export_that_fails_partway_leaves_no_partial_file() {
     assert_eq!(json_lines(&exported).len(), 2, "{exported}");
     assert_eq!(entries(), ["old.jsonl"]);
 }
+
+#[test]
+fn an_import_refused_for_a_duplicate_says_how_to_skip_it() {
+    let store = Store::sqlite();
+    let path = store.dir.path().join("events.jsonl");
+    let event = r#"{"specversion":"1.0","id":"e1","source":"/imp","type":"t"}"#;
+    std::fs::write(&path, format!("{event}\n")).unwrap();
+    store.ok(&["import", path.to_str().unwrap()]);
+    let run = store.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(run.code(), 3);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(
+            "is already stored (import with `--on-duplicate skip` to skip events already stored)"
+        ),
+        "{stderr}"
+    );
+    // With it, the hint's advice works.
+    let run = store.run(&["import", "--on-duplicate", "skip", path.to_str().unwrap()]);
+    run.success();
+    assert!(run.stderr().contains("skipped 1"), "{}", run.stderr());
+}

@@ -125,7 +125,7 @@ fn bad_flags_leave_no_store_behind() {
     // The default URL names `eventstore.db` in the current directory: a usage error is
     // found before the store is opened, so the file is not created.
     let dir = tempfile::tempdir().unwrap();
-    let bad: [&[&str]; 13] = [
+    let bad: [&[&str]; 16] = [
         &["append", "--source", "/s", "--type", "t", "--time", "noon"],
         &["append", "--source", "/s", "--type", "t", "--data", "{"],
         &["append", "--source", "/s", "--type", "t", "--ext", "x"],
@@ -155,7 +155,10 @@ fn bad_flags_leave_no_store_behind() {
         &["export", "--ext", "novalue"],
         &["tail", "--from", "later"],
         &["tail", "--ext-type", "at=date"],
-        &["relay", "--ext", "Bad-Name=x"],
+        &["relay", "r", "--ext", "Bad-Name=x", "-n", "1"],
+        &["query", "--ext", "BAD=1"],
+        &["export", "--ext", "id=1"],
+        &["tail", "--ext", "BAD=1", "-n", "1"],
         &["import", "--ext-type", "at", "events.jsonl"],
         &["append", "--ext-type", "time=uri", "--json", "-"],
         &["relay", "r", "--batch-size", "0", "-n", "0"],

@@ -162,7 +162,9 @@ impl CommitSignal {
 /// Gap-free: it reads only up to the store's [`Horizon::safe`]. No duplicates: it moves
 /// strictly forward. Back-pressure: nothing is read ahead of the consumer beyond the
 /// store's pages. The query's order, limit, offset and `after` are replaced by the
-/// follower's own.
+/// follower's own. A query [`EventQuery::check`] refuses is yielded as that
+/// [`Error::InvalidQuery`](crate::Error::InvalidQuery) when the follower is first
+/// polled, and the follower ends.
 ///
 /// Each read is bounded with [`EventQuery::within_horizon`], which tells the store that
 /// a follower reads: the store serves it in pages of bounded size and never holds one of
@@ -173,6 +175,11 @@ impl CommitSignal {
 /// saving its checkpoint or a relay renewing its lease does, never waits for its own
 /// follower, however many followers catch up at once and however long the backlog.
 pub fn follow(store: Arc<dyn EventStore>, query: EventQuery, from: Position) -> EventStream {
+    // A filter no store can run fails the first read, which a follower of an idle store
+    // would not make before the next append: refused at once instead.
+    if let Err(error) = query.check() {
+        return futures::stream::once(async move { Err(error) }).boxed();
+    }
     let query = query.filters_only();
     Follower {
         page: None,

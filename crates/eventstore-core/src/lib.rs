@@ -77,3 +77,11 @@ pub use tx::{CheckpointMove, Transacted, TransactionalStore, check_transaction};
 
 /// Re-exported so that users name the same time type the store uses.
 pub use time;
+
+/// Re-exported so that a [`Sender`], or a replay `Projection`, is implemented with
+/// `#[eventstore_sql::async_trait]` without a dependency of your own.
+pub use async_trait::async_trait;
+
+/// Re-exported: the token that stops an outbox relay, a projection runner or a lease's
+/// work, the very type their `run` takes, without a `tokio-util` dependency of your own.
+pub use tokio_util::sync::CancellationToken;

@@ -2,7 +2,10 @@
 
 use time::OffsetDateTime;
 
+use crate::error::{Error, Result};
 use crate::extension::ExtensionValue;
+use crate::timestamp;
+use crate::validate::is_extension_name;
 
 /// The order of a query's results by sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -195,6 +198,33 @@ impl EventQuery {
         self
     }
 
+    /// Whether a store can run the query: every [`extension`](Self::extension) filter
+    /// names an extension, and every instant is within years 0000 to 9999 in UTC.
+    /// Otherwise [`Error::InvalidQuery`] saying which filter is wrong. Every read checks
+    /// this before it touches the database; call it to refuse a query built from user
+    /// input before opening a store, or before following one
+    /// ([`follow`](crate::follow) refuses such a query at once this way).
+    pub fn check(&self) -> Result<()> {
+        for (name, value) in &self.extensions {
+            if !is_extension_name(name) {
+                return Err(Error::InvalidQuery(format!(
+                    "extension name {name:?} is not valid: use only lower-case letters a-z and \
+                     digits 0-9, and not a name the specification reserves (id, source, type, …)"
+                )));
+            }
+            if let ExtensionValue::Timestamp(t) = value {
+                representable(*t, name)?;
+            }
+        }
+        if let Some(from) = self.time_from {
+            representable(from, "time_from")?;
+        }
+        if let Some(to) = self.time_to {
+            representable(to, "time_to")?;
+        }
+        Ok(())
+    }
+
     /// The same filters, oldest first, with no limit, offset or `after`: what a reader
     /// that orders and pages the events itself keeps of a caller's query (a follower, a
     /// relay, a projection's run and rebuild).
@@ -343,6 +373,18 @@ impl EventQuery {
 /// of their own (indexed, as their [`EventQuery`] filters use them).
 pub(crate) fn is_column_extension(name: &str) -> bool {
     matches!(name, "correlationid" | "topic" | "destination")
+}
+
+/// Refuses an instant no event can hold, outside years 0000 to 9999 in UTC: the store
+/// could not write it in the form it compares times in.
+fn representable(time: OffsetDateTime, what: &str) -> Result<()> {
+    if timestamp::is_representable(time) {
+        Ok(())
+    } else {
+        Err(Error::InvalidQuery(format!(
+            "{what} {time} is outside the years 0000 to 9999 in UTC that a time can have"
+        )))
+    }
 }
 
 #[cfg(test)]

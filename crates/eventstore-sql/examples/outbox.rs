@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use eventstore_sql::outbox::{OutboxRelay, TransactionalPublisher};
 use eventstore_sql::{
-    Event, EventStore, SendError, Sender, SqliteEventStore, SqliteWork, StoredEvent,
+    CancellationToken, Event, EventStore, SendError, Sender, SqliteEventStore, SqliteWork,
+    StoredEvent,
 };
-use tokio_util::sync::CancellationToken;
 
 /// A sender that prints: stands in for a broker.
 struct PrintingSender;
 
-#[async_trait::async_trait]
+#[eventstore_sql::async_trait]
 impl Sender for PrintingSender {
     async fn send(&self, events: &[StoredEvent]) -> Result<(), SendError> {
         for event in events {

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use eventstore_sql::replay::{ProjectionRunner, TransactionalProjection};
 use eventstore_sql::{
-    AppendOptions, Event, EventStore, SqliteEventStore, SqliteWork, StoredEvent, TransactionalStore,
+    AppendOptions, CancellationToken, Event, EventStore, SqliteEventStore, SqliteWork, StoredEvent,
+    TransactionalStore,
 };
-use tokio_util::sync::CancellationToken;
 
 /// Orders per state: `order.created` counts as "open", `order.shipped` moves one to
 /// "shipped".

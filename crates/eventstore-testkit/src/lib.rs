@@ -143,6 +143,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@shared $fresh;
             followers_catch_up_then_follow_live,
             followers_apply_filters,
+            followers_refuse_an_invalid_filter_at_once,
             followers_see_concurrent_appends_once_in_order,
             batches_spanning_many_subjects_append_beside_narrow_ones
         );

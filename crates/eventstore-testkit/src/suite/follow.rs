@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventstore_core::{EventQuery, EventStore, EventStream, Position, StoredEvent, follow};
+use eventstore_core::{Error, EventQuery, EventStore, EventStream, Position, StoredEvent, follow};
 use futures::StreamExt as _;
 
 use crate::data::{event, on_subject};
@@ -95,6 +95,26 @@ pub async fn followers_apply_filters(store: Arc<dyn EventStore>) {
         .unwrap();
     assert_eq!(ids(&take(&mut follower, 1).await), ["40"]);
     quiet(&mut follower).await;
+}
+
+/// A follower whose filter no store can run (an extension name that is not one) fails
+/// with `Error::InvalidQuery` as soon as it is polled, from any position and on a
+/// store with no event after it, rather than waiting for the next append to find out.
+pub async fn followers_refuse_an_invalid_filter_at_once(store: Arc<dyn EventStore>) {
+    let bad = EventQuery::new().extension("BAD", "1");
+    for from in [Position::Start, Position::Now, Position::After(0)] {
+        let mut follower = follow(Arc::clone(&store), bad.clone(), from);
+        match tokio::time::timeout(Duration::from_secs(5), follower.next()).await {
+            Ok(Some(Err(Error::InvalidQuery(message)))) => {
+                assert!(message.contains("\"BAD\""), "{from:?}: {message}");
+            }
+            other => panic!("{from:?}: expected InvalidQuery at once, got {other:?}"),
+        }
+        assert!(
+            follower.next().await.is_none(),
+            "{from:?}: a failed follower ends"
+        );
+    }
 }
 
 /// Eight writers append to shared subjects while a follower runs: it sees every event

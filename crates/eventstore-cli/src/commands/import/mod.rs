@@ -166,7 +166,13 @@ impl Writer {
             // invalid is the batch itself (more events than an append takes, with
             // `--on-duplicate skip`).
             Err(error) if error.is_duplicate() || error.is_conflict() || error.is_invalid() => {
-                eprintln!("error: {input} batch from {start} refused: {error}");
+                // The way past a duplicate is a flag away: say so where it is met.
+                let hint = if error.is_duplicate() && self.on_duplicate == OnDuplicate::Error {
+                    " (import with `--on-duplicate skip` to skip events already stored)"
+                } else {
+                    ""
+                };
+                eprintln!("error: {input} batch from {start} refused: {error}{hint}");
                 summary.refused_batches += 1;
                 summary.not_written += count;
                 Ok(())
