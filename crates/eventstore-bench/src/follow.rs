@@ -128,7 +128,8 @@ impl Relay {
         };
         let relay = OutboxRelay::new(name, Arc::clone(store), Arc::new(sender))
             .filter(filter)
-            .batch_size(RELAY_BATCH);
+            .batch_size(RELAY_BATCH)
+            .expect("a valid batch size");
         let shutdown = CancellationToken::new();
         let task = rt.spawn({
             let shutdown = shutdown.clone();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::failure::Unavailable;
 
 use eventstore_sql::{
-    Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore,
+    BackendKind, Error, EventStore, PostgresEventStore, PostgresOptions, Result, SqliteEventStore,
     SqliteOptions, redact_url,
 };
 
@@ -32,27 +32,11 @@ pub(crate) enum Backend {
     Postgres(PostgresEventStore),
 }
 
-/// Which backend a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// `sqlite:`.
-    Sqlite,
-    /// `postgres:` or `postgresql:`.
-    Postgres,
-}
-
 impl Target {
-    /// The backend the URL names, or a configuration error naming the schemes known.
-    pub(crate) fn kind(&self) -> Result<Kind> {
-        match self.url.split_once(':').map(|(scheme, _)| scheme) {
-            Some("sqlite") => Ok(Kind::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Kind::Postgres),
-            _ => Err(Error::Config(format!(
-                "unknown database URL {:?}: expected sqlite://path/to/events.db or \
-                 postgres://user@host/database",
-                redact_url(&self.url)
-            ))),
-        }
+    /// The backend the URL names (its scheme in any case), or a configuration error
+    /// naming the scheme: the facade's reading, which `eventstore_sql::connect` uses too.
+    pub(crate) fn kind(&self) -> Result<BackendKind> {
+        BackendKind::from_url(&self.url)
     }
 
     /// SQLite options for this target.
@@ -106,7 +90,7 @@ impl Target {
         Ok(match self.kind()? {
             // The options are checked by now: what opening refuses is the file (a
             // missing directory, no permission), not the configuration.
-            Kind::Sqlite => Backend::Sqlite(
+            BackendKind::Sqlite => Backend::Sqlite(
                 sqlite(self.sqlite_options()?)
                     .auto_migrate(auto_migrate)
                     .open()
@@ -116,7 +100,7 @@ impl Target {
                         e => anyhow::Error::from(e),
                     })?,
             ),
-            Kind::Postgres => Backend::Postgres(
+            BackendKind::Postgres => Backend::Postgres(
                 self.postgres_options()?
                     .auto_migrate(auto_migrate)
                     .open()

@@ -20,7 +20,20 @@ on_both_backends!(
     relay_delivers_in_order_from_its_checkpoint,
     bench_measures_on_a_scratch_store,
     demo_runs_twice,
+    a_url_scheme_in_capitals_names_the_same_store,
 );
+
+/// RFC 3986 §3.1: schemes are case-insensitive. `SQLITE://…` and `POSTGRESQL://…` open
+/// the store the lower-case URL names.
+fn a_url_scheme_in_capitals_names_the_same_store(mut store: Store) {
+    store.ok(&["append", "--id", "1", "--source", "/s", "--type", "t"]);
+    let (scheme, rest) = store.url.split_once(':').expect("a scheme");
+    store.url = format!("{}:{rest}", scheme.to_uppercase());
+    assert!(store.ok(&["migrate"]).contains("schema up to date"));
+    let events = json_lines(&store.ok(&["-o", "jsonl", "query"]));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["id"], "1");
+}
 
 fn migrate_reports_then_is_up_to_date(store: Store) {
     let first = store.ok(&["migrate"]);

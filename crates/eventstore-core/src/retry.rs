@@ -4,6 +4,8 @@
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::Duration;
 
+use crate::{Error, Result};
+
 /// How a failed step is retried: the outbox relay's sends, a projection's handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -27,6 +29,19 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Refuses a policy of no attempts (`max_attempts: 0`: the first attempt counts, so
+    /// a step could never run) with [`Error::Config`] naming `option` (the builder
+    /// method that was given it, such as `retry`) and the value.
+    pub fn check(&self, option: &str) -> Result<()> {
+        if self.max_attempts == 0 {
+            return Err(Error::Config(format!(
+                "{option}: max_attempts must be at least 1, not 0: it counts the first \
+                 attempt too"
+            )));
+        }
+        Ok(())
+    }
+
     /// The delay before attempt `attempt + 1`, after `attempt` failures (1-based):
     /// half the exponential delay plus a random part of the other half ("equal
     /// jitter"), so that relays restarted together do not retry in lockstep.

@@ -99,7 +99,7 @@ pub struct RelayStats {
 /// use tokio_util::sync::CancellationToken;
 ///
 /// let shutdown = CancellationToken::new();
-/// let relay = OutboxRelay::new("billing", store, sender).batch_size(100);
+/// let relay = OutboxRelay::new("billing", store, sender).batch_size(100)?;
 /// let stats = relay.run(shutdown.clone()).await?; // until shutdown.cancel()
 /// # Ok(()) }
 /// ```
@@ -156,11 +156,16 @@ impl OutboxRelay {
         self
     }
 
-    /// The most events per send (at least 1).
-    #[must_use]
-    pub fn batch_size(mut self, size: usize) -> Self {
-        self.batch_size = size.max(1);
-        self
+    /// The most events per send (default 100). Zero, which would send nothing, is
+    /// refused with [`Error::Config`] naming `batch_size`.
+    pub fn batch_size(mut self, size: usize) -> Result<Self> {
+        if size == 0 {
+            return Err(Error::Config(
+                "batch_size must be at least 1, not 0".to_owned(),
+            ));
+        }
+        self.batch_size = size;
+        Ok(self)
     }
 
     /// How long a batch waits for more events once it has one (default 2 ms): longer
@@ -175,13 +180,13 @@ impl OutboxRelay {
     /// attempts failing with errors not marked [`Unavailable`] are made before the
     /// relay gives up on a batch (and then on an event). An unavailable destination is
     /// retried with the same back-off, without a limit.
-    #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = RetryPolicy {
-            max_attempts: policy.max_attempts.max(1),
-            ..policy
-        };
-        self
+    ///
+    /// A policy of `max_attempts: 0` is refused with [`Error::Config`] naming `retry`
+    /// ([`RetryPolicy::check`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Result<Self> {
+        policy.check("retry")?;
+        self.retry = policy;
+        Ok(self)
     }
 
     /// What happens to an event that cannot be delivered.

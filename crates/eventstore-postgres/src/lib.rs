@@ -55,6 +55,7 @@ mod store;
 mod tls;
 mod transact;
 mod types;
+mod url;
 mod write;
 
 pub use deadpool_postgres;

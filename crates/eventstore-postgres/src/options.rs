@@ -8,6 +8,7 @@ use eventstore_core::{Error, Limits, Result};
 
 use crate::store::PostgresEventStore;
 use crate::tls::TlsOptions;
+use crate::url;
 
 /// Where connections come from.
 #[derive(Clone)]
@@ -74,12 +75,34 @@ impl PostgresOptions {
     /// `verify-ca` (TLS, certificate chain verified) or `verify-full` (chain and host
     /// name verified). `sslrootcert` names a PEM file of trusted CA certificates
     /// (default: the Mozilla roots of `webpki-roots`).
+    ///
+    /// `connect_timeout` is in seconds: without it, opening a connection may take
+    /// [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT); `0` (or less) waits
+    /// for ever, as libpq documents it ([`get_connect_timeout`](Self::get_connect_timeout)
+    /// is then `None`).
+    ///
+    /// The scheme is `postgres://` or `postgresql://`, in any case (`PostgreSQL://`: RFC
+    /// 3986 §3.1 has schemes case-insensitive).
     pub fn from_url(url: &str) -> Result<Self> {
-        let (url, tls) = TlsOptions::from_url(url)?;
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| Error::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let url = url::lower_case_scheme(url);
+        let (url, tls) = TlsOptions::from_url(&url)?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            // tokio-postgres says which option is wrong only in the error's source (which
+            // names the option, never its value).
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}"));
+            Error::Config(format!(
+                "invalid PostgreSQL URL: {e}{}",
+                cause.unwrap_or_default()
+            ))
+        })?;
+        // tokio-postgres parses a `connect_timeout` of zero or less and drops it, as if
+        // the URL had none; libpq waits for ever then.
+        let waits_for_ever =
+            config.get_connect_timeout().is_none() && url::has_parameter(&url, "connect_timeout");
         let mut options = Self::from_config(config);
+        if waits_for_ever {
+            options.connect_timeout = None;
+        }
         if let Some(tls) = tls {
             options.tls = tls;
         }
@@ -173,12 +196,21 @@ impl PostgresOptions {
 
     /// How long opening one connection may take (the TCP connection and, as the pool
     /// opens them, the server's start-up exchange) before failing with
-    /// [`Error::Timeout`] (default: the URL's `connect_timeout`, in seconds, else
-    /// [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT); `None` waits for ever).
-    /// Zero, which no connection could meet, is refused with [`Error::Config`].
+    /// [`Error::Timeout`] (default: the URL's `connect_timeout`, in seconds, where `0`
+    /// waits for ever, else [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT);
+    /// `None` waits for ever). Zero, which no connection could meet, is refused with
+    /// [`Error::Config`]: `None` is how this method says what a URL's `0` says.
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Result<Self> {
         self.connect_timeout = nonzero("connect_timeout", timeout)?;
         Ok(self)
+    }
+
+    /// How long opening one connection may take: the URL's or configuration's
+    /// `connect_timeout`, else [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT),
+    /// unless [`connect_timeout`](Self::connect_timeout) set another; `None` waits for
+    /// ever (a URL's `connect_timeout=0`, or `connect_timeout(None)`).
+    pub fn get_connect_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
     }
 
     /// The TLS settings, replacing those the URL or configuration gave.

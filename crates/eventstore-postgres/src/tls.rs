@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use eventstore_core::{Error, Result};
 use tokio_postgres::config::SslMode;
 
+use crate::url::percent_decoded;
+
 /// How the store secures its connections, in libpq's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsMode {
@@ -135,32 +137,6 @@ impl TlsOptions {
         };
         Ok((url, found.then_some(tls)))
     }
-}
-
-/// `text` with its `%XX` escapes decoded; a `%` not followed by two hex digits is kept
-/// as it is, as tokio-postgres decodes a URL.
-fn percent_decoded(text: &str) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        let escaped = (byte == b'%')
-            .then(|| tail.get(..2))
-            .flatten()
-            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(decoded) => {
-                bytes.push(decoded);
-                rest = &tail[2..];
-            }
-            None => {
-                bytes.push(byte);
-                rest = tail;
-            }
-        }
-    }
-    bytes
 }
 
 /// The file system path of decoded URL bytes: on Unix any bytes, elsewhere UTF-8.

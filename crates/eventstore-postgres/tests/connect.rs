@@ -62,3 +62,62 @@ async fn a_url_s_connect_timeout_bounds_opening_a_connection() {
     .await;
     assert_eq!(waited.as_secs(), 5, "{waited:?}");
 }
+
+/// libpq takes a `connect_timeout` of zero (or less) as no time-out; tokio-postgres
+/// drops it, which left the store's default in force.
+#[test]
+fn a_url_s_connect_timeout_of_zero_waits_for_ever() {
+    let timeout = |query: &str| {
+        PostgresOptions::from_url(&format!("postgres://app@db.example/app{query}"))
+            .expect("a valid URL")
+            .get_connect_timeout()
+    };
+    assert_eq!(timeout("?connect_timeout=0"), None);
+    assert_eq!(timeout("?sslmode=disable&connect_timeout=0"), None);
+    assert_eq!(timeout("?connect_timeout=-1"), None);
+    // The name percent-encoded, as tokio-postgres decodes it.
+    assert_eq!(timeout("?connect%5Ftimeout=0"), None);
+    assert_eq!(timeout(""), Some(PostgresOptions::DEFAULT_CONNECT_TIMEOUT));
+    assert_eq!(
+        timeout("?application_name=connect_timeout"),
+        Some(PostgresOptions::DEFAULT_CONNECT_TIMEOUT)
+    );
+    assert_eq!(timeout("?connect_timeout=3"), Some(Duration::from_secs(3)));
+    // The builder still refuses zero: `None` is how it says "for ever".
+    let options = PostgresOptions::from_url("postgres://app@db.example/app").unwrap();
+    assert!(options.connect_timeout(Some(Duration::ZERO)).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_url_s_connect_timeout_of_zero_outwaits_the_default() {
+    let port = silent_server();
+    let url = format!("postgres://app@127.0.0.1:{port}/db?sslmode=disable&connect_timeout=0");
+    let options = PostgresOptions::from_url(&url)
+        .unwrap()
+        .wait_timeout(None)
+        .unwrap();
+    let waited = PostgresOptions::DEFAULT_CONNECT_TIMEOUT * 6;
+    let outcome = tokio::time::timeout(waited, options.open()).await;
+    assert!(outcome.is_err(), "opening ended before {waited:?}");
+}
+
+/// RFC 3986 §3.1: schemes are case-insensitive; tokio-postgres knows only the
+/// lower-case ones.
+#[tokio::test(start_paused = true)]
+async fn a_url_s_scheme_is_read_in_any_case() {
+    let port = silent_server();
+    for scheme in ["POSTGRES", "PostgreSQL", "postgreSQL"] {
+        let url = format!("{scheme}://app@127.0.0.1:{port}/db?sslmode=disable&connect_timeout=3");
+        let waited = time_to_fail(&url, |o| o).await;
+        assert_eq!(waited.as_secs(), 3, "{url}: {waited:?}");
+    }
+    for bad in ["POSTGRESX://app@db/app", "postgres:/app@db/app"] {
+        assert!(
+            matches!(
+                PostgresOptions::from_url(bad),
+                Err(eventstore_core::Error::Config(_))
+            ),
+            "{bad}"
+        );
+    }
+}

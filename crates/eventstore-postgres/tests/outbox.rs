@@ -185,7 +185,11 @@ async fn the_relay_skips_nothing_while_writers_hold_transactions_open_and_roll_b
     let (_schema, store) = setup("obx_gap").await;
     let arc = Arc::new(store.clone());
     let sender = Arc::new(Recorder::default());
-    let (stop, task) = spawn(OutboxRelay::new("r", arc.clone(), sender.clone()).batch_size(17));
+    let (stop, task) = spawn(
+        OutboxRelay::new("r", arc.clone(), sender.clone())
+            .batch_size(17)
+            .expect("a valid batch size"),
+    );
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let store = store.clone();

@@ -171,14 +171,13 @@ where
         self
     }
 
-    /// How a failing event is retried before the projection stops.
-    #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = RetryPolicy {
-            max_attempts: policy.max_attempts.max(1),
-            ..policy
-        };
-        self
+    /// How a failing event is retried before the projection stops. A policy of
+    /// `max_attempts: 0` is refused with [`Error::Config`] naming `retry`
+    /// ([`RetryPolicy::check`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Result<Self> {
+        policy.check("retry")?;
+        self.retry = policy;
+        Ok(self)
     }
 
     /// How long a projection's lease lasts without renewal (default 15 s): how soon

@@ -66,6 +66,10 @@ use std::sync::Arc;
 
 pub use eventstore_core::*;
 
+mod backend_kind;
+
+pub use backend_kind::BackendKind;
+
 /// The SQLite backend.
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -115,35 +119,33 @@ pub mod sqlx_store {
 pub use eventstore_sqlx::SqlxEventStore;
 
 /// Opens the store a URL names, with default options: `sqlite://path/to/events.db`,
-/// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. A scheme whose backend was not compiled in is refused with
-/// [`Error::Config`] naming the feature to enable; an unknown scheme with an
-/// `Error::Config` that quotes the URL as [`redact_url`] shows it, without its password.
+/// `sqlite::memory:`, `postgres://user@host/database?sslmode=require`. The scheme is
+/// matched in any case (`SQLite:`, `PostgreSQL://`), as [`BackendKind::from_url`] reads
+/// it. A scheme whose backend was not compiled in is refused with [`Error::Config`]
+/// naming the feature to enable; an unknown scheme with an `Error::Config` that names it
+/// and quotes the URL as [`redact_url`] shows it, without its password.
 pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
-    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
-    match scheme {
+    match BackendKind::from_url(url)? {
         #[cfg(feature = "sqlite")]
-        "sqlite" => Ok(Arc::new(SqliteEventStore::open_url(url).await?)),
-        #[cfg(not(feature = "sqlite"))]
-        "sqlite" => Err(Error::Config(
-            "sqlite: URLs need the `sqlite` feature of eventstore-sql".to_owned(),
-        )),
+        BackendKind::Sqlite => Ok(Arc::new(SqliteEventStore::open_url(url).await?)),
         #[cfg(feature = "postgres-no-tls")]
-        "postgres" | "postgresql" => Ok(Arc::new(PostgresEventStore::open_url(url).await?)),
-        #[cfg(not(feature = "postgres-no-tls"))]
-        "postgres" | "postgresql" => Err(Error::Config(
-            "postgres: URLs need the `postgres` feature of eventstore-sql".to_owned(),
-        )),
-        _ => Err(Error::Config(format!(
-            "unknown database URL {:?}: expected sqlite://path/to/events.db or \
-             postgres://user@host/database",
-            redact_url(url)
+        BackendKind::Postgres => Ok(Arc::new(PostgresEventStore::open_url(url).await?)),
+        // Reached only for a backend left out of this build.
+        #[allow(unreachable_patterns)]
+        kind => Err(Error::Config(format!(
+            "{}: URLs need the `{}` feature of eventstore-sql",
+            kind.feature(),
+            kind.feature()
         ))),
     }
 }
 
 /// `url` as it may be shown in a message or a log: a password in its user information
 /// (`scheme://user:password@host…`) and the value of a `password` query parameter
-/// (`?password=…`, which tokio-postgres reads too) replaced by `***`. What is not a URL
+/// (`?password=…`, which tokio-postgres reads too, also when its name is
+/// percent-encoded: `?pass%77ord=…`) replaced by `***`. Parameter names are compared in
+/// any case: tokio-postgres refuses `?PASSWORD=…` as an unknown option, but a mistyped
+/// URL in a log holds a password all the same. What is not a URL
 /// with an authority (a SQLite path, `sqlite::memory:`) and a `sqlite:` URL, which holds
 /// no credentials, come back unchanged.
 ///
@@ -161,6 +163,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>> {
 ///
 /// assert_eq!(redact_url("postgres://app:p@ss@db/app"), "postgres://app:***@db/app");
 /// assert_eq!(redact_url("postgres://app@db/app?password=x"), "postgres://app@db/app?password=***");
+/// assert_eq!(redact_url("postgres://db/app?pass%77ord=x"), "postgres://db/app?pass%77ord=***");
 /// assert_eq!(redact_url("sqlite://data/events.db"), "sqlite://data/events.db");
 /// ```
 pub fn redact_url(url: &str) -> String {
@@ -223,7 +226,7 @@ fn redact_query(query: &str) -> String {
         }
         let name_end = parameter.find('=').unwrap_or(parameter.len());
         let name = parameter[..name_end].trim_start_matches(['?', '#']);
-        if name.eq_ignore_ascii_case("password") && name_end < parameter.len() {
+        if is_password(name) && name_end < parameter.len() {
             shown.push_str(&parameter[..=name_end]);
             shown.push_str("***");
         } else {
@@ -231,4 +234,14 @@ fn redact_query(query: &str) -> String {
         }
     }
     shown
+}
+
+/// Whether a query parameter's name, as written in the URL, names a password:
+/// `password` once percent-decoded as tokio-postgres decodes it (`pass%77ord`), in any
+/// case. tokio-postgres (as libpq) matches the name with its case and refuses
+/// `PASSWORD` as an unknown option, but a URL shown in a log may be a mistyped one:
+/// hiding errs towards hiding.
+fn is_password(name: &str) -> bool {
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(name).collect();
+    decoded.eq_ignore_ascii_case(b"password")
 }

@@ -1,6 +1,6 @@
 //! Choosing the backend at run time from a URL.
 
-use eventstore_sql::{Error, Event, connect};
+use eventstore_sql::{BackendKind, Error, Event, connect, redact_url};
 
 #[tokio::test]
 async fn sqlite_urls_open_a_store() {
@@ -60,7 +60,6 @@ async fn an_unknown_url_is_refused_without_its_password() {
 
 #[test]
 fn redact_url_hides_every_password_and_keeps_the_rest() {
-    use eventstore_sql::redact_url;
     for (url, shown) in [
         // An unescaped `@` in the password: the user information ends at the last one.
         (
@@ -145,5 +144,98 @@ async fn an_unknown_url_with_reserved_characters_in_its_password_is_refused_with
             Err(other) => panic!("{url}: expected a configuration error, got {other}"),
             Ok(_) => panic!("{url}: expected an error"),
         }
+    }
+}
+
+/// RFC 3986 §3.1: schemes are case-insensitive.
+#[tokio::test]
+async fn url_schemes_are_read_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    for scheme in ["SQLITE", "SQLite"] {
+        let path = dir.path().join(format!("{scheme}.db"));
+        let store = connect(&format!("{scheme}://{}", path.display()))
+            .await
+            .unwrap();
+        let event = Event::builder()
+            .id("1")
+            .source("/x")
+            .ty("t")
+            .build()
+            .unwrap();
+        store.append(vec![event]).await.unwrap();
+        assert!(path.exists(), "{scheme}");
+        let memory = connect(&format!("{scheme}::memory:")).await.unwrap();
+        assert!(memory.get("/x", "1").await.unwrap().is_none());
+    }
+}
+
+#[test]
+fn backend_kinds_are_read_from_the_scheme_in_any_case() {
+    for (url, kind) in [
+        ("sqlite://events.db", BackendKind::Sqlite),
+        ("SQLite::memory:", BackendKind::Sqlite),
+        ("sqlite:events.db", BackendKind::Sqlite),
+        ("postgres://db/app", BackendKind::Postgres),
+        ("POSTGRES://db/app", BackendKind::Postgres),
+        ("PostgreSQL://db/app", BackendKind::Postgres),
+    ] {
+        assert_eq!(BackendKind::from_url(url).unwrap(), kind, "{url}");
+    }
+    assert_eq!(BackendKind::Sqlite.feature(), "sqlite");
+    assert_eq!(BackendKind::Postgres.feature(), "postgres");
+    assert_eq!(BackendKind::Sqlite.is_enabled(), cfg!(feature = "sqlite"));
+}
+
+#[test]
+fn an_unknown_scheme_is_named_and_the_url_shown_without_its_password() {
+    for (url, named) in [
+        ("MySQL://app:s3cret@db/app", "its scheme \"MySQL\""),
+        ("sqlitex://events.db", "its scheme \"sqlitex\""),
+        ("postgress://app:s3cret@db/app", "its scheme \"postgress\""),
+        ("events.db", "no scheme"),
+        ("/data/a:b.db", "no scheme"),
+        ("", "no scheme"),
+    ] {
+        match BackendKind::from_url(url) {
+            Err(Error::Config(message)) => {
+                assert!(message.contains(named), "{url}: {message}");
+                assert!(message.contains(&redact_url(url)), "{url}: {message}");
+                assert!(!message.contains("s3"), "{url}: {message}");
+            }
+            other => panic!("{url}: expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+/// tokio-postgres (as libpq) percent-decodes a query parameter's name: `pass%77ord` is
+/// the password.
+#[test]
+fn redact_url_hides_a_password_parameter_with_an_encoded_name() {
+    for (url, shown) in [
+        (
+            "postgres://db/app?pass%77ord=s3cret",
+            "postgres://db/app?pass%77ord=***",
+        ),
+        (
+            "postgres://db/app?user=app&%70%61%73%73%77%6F%72%64=s3cret&sslmode=require",
+            "postgres://db/app?user=app&%70%61%73%73%77%6F%72%64=***&sslmode=require",
+        ),
+        (
+            "postgres://app@db/app?application_name=a@b&pass%77ord=s3cret",
+            "postgres://app@db/app?application_name=a@b&pass%77ord=***",
+        ),
+        (
+            "POSTGRES://db/app?pass%77ord=s3cret",
+            "POSTGRES://db/app?pass%77ord=***",
+        ),
+        // Not the password: another name, once decoded.
+        (
+            "postgres://db/app?pass%77ords=x&password%00=y",
+            "postgres://db/app?pass%77ords=x&password%00=y",
+        ),
+    ] {
+        let redacted = redact_url(url);
+        assert_eq!(redacted, shown, "{url}");
+        assert!(!redacted.contains("s3"), "{url}: {redacted}");
     }
 }

@@ -119,12 +119,13 @@ impl SqliteOptions {
     }
 
     /// Options from a URL: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
-    /// `sqlite:path.db` or `sqlite::memory:`. The path is percent-decoded
+    /// `sqlite:path.db` or `sqlite::memory:`, the scheme in any case (`SQLite:`, as RFC
+    /// 3986 §3.1 has schemes case-insensitive). The path is percent-decoded
     /// (`sqlite:///data/my%20events.db` names `/data/my events.db`). A URL takes no
     /// parameters: `?mode=ro` and the like are refused with [`Error::Config`] rather than
     /// ignored; the other options are set on the `SqliteOptions` it returns.
     pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
+        let rest = strip_scheme(url).ok_or_else(|| {
             Error::Config(format!(
                 "{url:?} is not a sqlite: URL (sqlite://path/to/events.db)"
             ))
@@ -333,6 +334,15 @@ impl SqliteOptions {
     pub async fn open(self) -> Result<SqliteEventStore> {
         SqliteEventStore::open_with(self).await
     }
+}
+
+/// What follows the `sqlite:` scheme of `url`, written in any case; `None` for another
+/// scheme.
+fn strip_scheme(url: &str) -> Option<&str> {
+    const SCHEME: &str = "sqlite:";
+    url.get(..SCHEME.len())
+        .filter(|scheme| scheme.eq_ignore_ascii_case(SCHEME))
+        .map(|_| &url[SCHEME.len()..])
 }
 
 /// A URL path with its `%XX` escapes decoded (`None` for a malformed escape), as the

@@ -95,6 +95,30 @@ async fn urls_name_files_or_memory() {
     );
 }
 
+/// RFC 3986 §3.1: schemes are case-insensitive.
+#[tokio::test]
+async fn url_schemes_are_read_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    for scheme in ["SQLITE", "SQLite", "sQlItE"] {
+        let path = dir.path().join(format!("{scheme}.db"));
+        let url = format!("{scheme}://{}", path.display());
+        let options = SqliteOptions::from_url(&url).unwrap();
+        assert_eq!(options.path(), Some(path.as_path()), "{url}");
+        let store = SqliteEventStore::open_url(&url).await.unwrap();
+        store.append(vec![event("1")]).await.unwrap();
+        assert!(path.exists(), "{url}");
+        let memory = SqliteOptions::from_url(&format!("{scheme}::memory:")).unwrap();
+        assert_eq!(memory.path(), None, "{scheme}::memory:");
+    }
+    // Only the scheme is read in any case: `sqlitex:` is another scheme.
+    for bad in ["SQLITEX:events.db", "SQLITE", "SQLITE://events.db?mode=ro"] {
+        assert!(
+            matches!(SqliteOptions::from_url(bad), Err(Error::Config(_))),
+            "{bad}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn in_memory_stores_are_private() {
     let a = SqliteEventStore::open_in_memory().await.unwrap();

@@ -1,10 +1,9 @@
 //! `migrate`: create or upgrade the store's tables, and say what was done.
 
 use anyhow::{Context as _, Result};
-use eventstore_sql::Error;
+use eventstore_sql::{BackendKind, Error};
 
 use crate::Context;
-use crate::backend::Kind;
 use crate::cli::Output;
 use crate::failure::{OK, Unavailable, Usage};
 
@@ -15,12 +14,12 @@ pub(crate) async fn run(cx: &Context) -> Result<u8> {
     let target = &cx.target;
     let url = target.display_url();
     let applied = match target.kind()? {
-        Kind::Postgres => target
+        BackendKind::Postgres => target
             .postgres_options()?
             .migrate()
             .await
             .with_context(|| format!("cannot migrate {url}"))?,
-        Kind::Sqlite => {
+        BackendKind::Sqlite => {
             let options = target.sqlite_options()?;
             if options.path().is_none() {
                 return Err(Usage(format!(

@@ -117,7 +117,7 @@ pub(crate) async fn run(backend: &Backend, args: &RelayArgs) -> Result<u8> {
         });
         let relay = OutboxRelay::new(&args.name, Arc::clone(&store), Arc::clone(&sender) as _)
             .filter(filter.clone())
-            .batch_size(batch_size)
+            .batch_size(batch_size)?
             .on_failure(OnFailure::Stop);
         let stats = relay.run(round).await;
         let failure = sender

@@ -21,7 +21,10 @@ pub async fn failed_sends_are_retried_then_dead_lettered(handle: &Handle) {
 
     // Fails twice, then works: everything is delivered, in order.
     let flaky = Arc::new(Recorder::failing_first(2));
-    let relay = handle.relay("flaky", flaky.clone()).retry(quick_retries());
+    let relay = handle
+        .relay("flaky", flaky.clone())
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     flaky.wait_for(10).await;
     stop.cancel();
@@ -34,7 +37,10 @@ pub async fn failed_sends_are_retried_then_dead_lettered(handle: &Handle) {
 
     // Refuses one event forever: it is dead-lettered and the rest are delivered.
     let picky = Arc::new(Recorder::refusing("o4-created"));
-    let relay = handle.relay("picky", picky.clone()).retry(quick_retries());
+    let relay = handle
+        .relay("picky", picky.clone())
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     picky.wait_for(9).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -68,6 +74,7 @@ pub async fn failed_sends_are_retried_then_dead_lettered(handle: &Handle) {
     let relay = handle
         .relay("strict", Arc::new(Recorder::refusing("o4-created")))
         .retry(quick_retries())
+        .expect("a valid retry policy")
         .on_failure(OnFailure::Stop);
     let err = relay.run(CancellationToken::new()).await.unwrap_err();
     assert!(err.to_string().contains("could not be delivered"), "{err}");

@@ -203,6 +203,7 @@ fn relay(handle: &Handle, broker: &Arc<Broker>, delay: Duration) -> OutboxRelay 
     handle
         .relay("shared", broker.sender(Some(delay)))
         .batch_size(10)
+        .expect("a valid batch size")
         .lease_ttl(TTL)
         .expect("a valid lease time to live")
         .retry(RetryPolicy {
@@ -210,6 +211,7 @@ fn relay(handle: &Handle, broker: &Arc<Broker>, delay: Duration) -> OutboxRelay 
             initial_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(40),
         })
+        .expect("a valid retry policy")
 }
 
 /// Runs `relay` on a task until `shutdown`, expecting it to end without error.

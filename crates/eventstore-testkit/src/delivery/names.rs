@@ -12,7 +12,8 @@ use crate::sender::Recorder;
 /// A name of [`OutboxRelay::MAX_NAME_BYTES`] delivers and keeps its checkpoint under
 /// `relay/<name>`; one byte more is refused by `run` and `lag` with `Error::Config`
 /// naming the relay's limit, and nothing is delivered. A lease time to live under
-/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`.
+/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`, and
+/// so are a `batch_size` of 0 and a `retry` policy of no attempts, rather than raised to 1.
 pub async fn relay_names_up_to_their_limit_are_kept_and_longer_ones_refused(handle: &Handle) {
     assert_eq!(
         OutboxRelay::MAX_NAME_BYTES,
@@ -78,4 +79,36 @@ pub async fn relay_names_up_to_their_limit_are_kept_and_longer_ones_refused(hand
         .relay("short-lease", Arc::new(Recorder::default()))
         .lease_ttl(eventstore_core::MIN_LEASE_TTL)
         .expect("the shortest lease is kept");
+
+    // Options that would deliver nothing are refused, naming the option and the value;
+    // the smallest meaningful ones are kept.
+    let relay = || handle.relay("options", Arc::new(Recorder::default()));
+    let error = relay()
+        .batch_size(0)
+        .expect_err("a batch size of 0 is refused");
+    assert!(
+        matches!(&error, eventstore_core::Error::Config(m)
+            if m.starts_with("batch_size must be at least 1, not 0")),
+        "{error}"
+    );
+    let no_attempts = eventstore_core::RetryPolicy {
+        max_attempts: 0,
+        ..Default::default()
+    };
+    let error = relay()
+        .retry(no_attempts)
+        .expect_err("a retry policy of no attempts is refused");
+    assert!(
+        matches!(&error, eventstore_core::Error::Config(m)
+            if m.starts_with("retry: max_attempts must be at least 1, not 0")),
+        "{error}"
+    );
+    relay()
+        .batch_size(1)
+        .expect("a batch of one is kept")
+        .retry(eventstore_core::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        })
+        .expect("a single attempt is kept");
 }

@@ -15,7 +15,10 @@ use crate::sender::Recorder;
 pub async fn relay_delivers_in_order_and_resumes_from_its_checkpoint(handle: &Handle) {
     append_numbered(handle, 0..250).await;
     let sender = Arc::new(Recorder::default());
-    let relay = handle.relay("r", sender.clone()).batch_size(40);
+    let relay = handle
+        .relay("r", sender.clone())
+        .batch_size(40)
+        .expect("a valid batch size");
     assert_eq!(relay.lag().await.unwrap(), 250);
     let (stop, task) = spawn(relay);
     sender.wait_for(250).await;
@@ -56,6 +59,7 @@ pub async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_li
     let relay = handle
         .relay("r", sender.clone())
         .batch_size(100)
+        .expect("a valid batch size")
         .linger(linger);
     let (stop, task) = spawn(relay);
     sender.wait_for(250).await;
@@ -77,7 +81,12 @@ pub async fn a_backlog_drains_in_full_batches_and_a_lone_event_waits_only_the_li
 /// holds, each once, in sequence order.
 pub async fn concurrent_writers_while_the_relay_runs_lose_nothing(handle: &Handle) {
     let sender = Arc::new(Recorder::default());
-    let (stop, task) = spawn(handle.relay("r", sender.clone()).batch_size(25));
+    let (stop, task) = spawn(
+        handle
+            .relay("r", sender.clone())
+            .batch_size(25)
+            .expect("a valid batch size"),
+    );
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let store = Arc::clone(handle.store());

@@ -33,8 +33,10 @@ pub async fn an_unavailable_destination_is_waited_out_without_dead_letters(handl
     let relay = handle
         .relay("outage", sender.clone())
         .batch_size(10)
+        .expect("a valid batch size")
         .linger(FILL)
-        .retry(quick_retries());
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     sender.wait_for(10).await;
     stop.cancel();
@@ -83,8 +85,10 @@ pub async fn shutdown_during_an_outage_returns_with_the_checkpoint_before_undeli
     let relay = handle
         .relay("down", sender.clone())
         .batch_size(5)
+        .expect("a valid batch size")
         .linger(FILL)
-        .retry(quick_retries());
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     sender.wait_for(5).await;
     append_numbered(handle, 5..10).await;
@@ -124,7 +128,10 @@ pub async fn shutdown_during_an_outage_returns_with_the_checkpoint_before_undeli
     );
 
     let back = Arc::new(Recorder::default());
-    let relay = handle.relay("down", back.clone()).retry(quick_retries());
+    let relay = handle
+        .relay("down", back.clone())
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     back.wait_for(5).await;
     stop.cancel();
@@ -148,8 +155,10 @@ pub async fn an_outage_during_the_one_by_one_pass_dead_letters_only_the_refused_
     let relay = handle
         .relay("partial", sender.clone())
         .batch_size(10)
+        .expect("a valid batch size")
         .linger(FILL)
-        .retry(quick_retries());
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     // The refused event is set aside before the events after it are sent.
     sender.wait_for(9).await;
@@ -196,7 +205,8 @@ pub async fn a_closed_destination_store_is_waited_out(source: &Handle, destinati
     });
     let relay = source
         .relay("archive", sender.clone())
-        .retry(quick_retries());
+        .retry(quick_retries())
+        .expect("a valid retry policy");
     let (stop, task) = spawn(relay);
     // Long past the attempts the batch and each of its events get.
     sender.wait_for_unavailable(4 * ATTEMPTS).await;

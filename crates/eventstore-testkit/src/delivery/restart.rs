@@ -35,6 +35,7 @@ pub async fn a_relay_killed_mid_batch_redelivers_only_that_batch(first: &Handle,
     let relay = first
         .relay("r", hanging.clone())
         .batch_size(10)
+        .expect("a valid batch size")
         .linger(FILL)
         .lease_ttl(LEASE)
         .expect("a valid lease time to live");
@@ -49,6 +50,7 @@ pub async fn a_relay_killed_mid_batch_redelivers_only_that_batch(first: &Handle,
     let relay = second
         .relay("r", sender.clone())
         .batch_size(10)
+        .expect("a valid batch size")
         .linger(FILL)
         .lease_ttl(LEASE)
         .expect("a valid lease time to live");
@@ -85,6 +87,7 @@ where
     let relay = handle
         .relay("crash", Arc::new(FileSender::new(out)))
         .batch_size(relay_crash::BATCH)
+        .expect("a valid batch size")
         .lease_ttl(LEASE)
         .expect("a valid lease time to live");
     relay.run(CancellationToken::new()).await.unwrap();

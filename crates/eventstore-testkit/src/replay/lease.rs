@@ -149,6 +149,7 @@ where
             initial_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(40),
         })
+        .expect("a valid retry policy")
 }
 
 fn spawn<S>(

@@ -47,7 +47,8 @@ impl Projection for Named {
 /// by `rebuild` with `Error::Config` naming the projection's limit (not the key's),
 /// handling nothing; two projections of one name are both reported, handling nothing,
 /// while the runner's other projection runs. A lease time to live under
-/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`.
+/// [`eventstore_core::MIN_LEASE_TTL`] is refused by `lease_ttl` with `Error::Config`, and
+/// so is a `retry` policy of no attempts, rather than raised to one.
 pub async fn projection_names_up_to_their_limit_are_kept_and_longer_or_shared_ones_refused<F>(
     fixture: F,
 ) where
@@ -141,4 +142,18 @@ pub async fn projection_names_up_to_their_limit_are_kept_and_longer_or_shared_on
     ProjectionRunner::new(Arc::clone(&store))
         .lease_ttl(eventstore_core::MIN_LEASE_TTL)
         .expect("the shortest lease is kept");
+
+    let policy = |max_attempts| eventstore_core::RetryPolicy {
+        max_attempts,
+        ..Default::default()
+    };
+    match ProjectionRunner::new(Arc::clone(&store)).retry(policy(0)) {
+        Err(Error::Config(m)) if m.starts_with("retry: max_attempts must be at least 1, not 0") => {
+        }
+        Err(other) => panic!("expected Error::Config naming retry, got {other:?}"),
+        Ok(_) => panic!("a retry policy of no attempts was kept"),
+    }
+    ProjectionRunner::new(Arc::clone(&store))
+        .retry(policy(1))
+        .expect("a single attempt is kept");
 }

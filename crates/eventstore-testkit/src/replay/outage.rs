@@ -69,7 +69,8 @@ where
             max_attempts: 3,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(40),
-        });
+        })
+        .expect("a valid retry policy");
     let shutdown = CancellationToken::new();
     let run = runner.run(shutdown.clone());
     tokio::pin!(run);

@@ -131,7 +131,8 @@ where
             max_attempts: 3,
             initial_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(10),
-        });
+        })
+        .expect("a valid retry policy");
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let run = tokio::spawn(async move { runner.run(shutdown).await });
@@ -335,7 +336,8 @@ pub async fn a_projection_failing_with_a_store_error_is_reported_at_the_events_s
             max_attempts: 2,
             initial_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(10),
-        });
+        })
+        .expect("a valid retry policy");
     // A hang guard, not a timing: the only projection stops, and `run` with it.
     let reports = tokio::time::timeout(
         Duration::from_secs(120),

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use eventstore_sql::SqliteOptions;
+use eventstore_sql::{BackendKind, SqliteOptions};
 
 use crate::Context;
-use crate::backend::{Backend, Kind, Target};
+use crate::backend::{Backend, Target};
 
 /// A scratch store: a new SQLite file, or a new PostgreSQL schema.
 pub(crate) struct Scratch {
@@ -32,10 +32,10 @@ impl Scratch {
         let kind = if cx.url_given {
             cx.target.kind()?
         } else {
-            Kind::Sqlite
+            BackendKind::Sqlite
         };
         match kind {
-            Kind::Sqlite => {
+            BackendKind::Sqlite => {
                 // The file the URL names, as the store reads it (percent-decoded); an
                 // in-memory database has no directory to put a scratch file beside.
                 let given = if cx.url_given {
@@ -56,7 +56,7 @@ impl Scratch {
                     schema: None,
                 })
             }
-            Kind::Postgres => {
+            BackendKind::Postgres => {
                 let schema = format!("eventstore_bench_{unique}");
                 Ok(Self {
                     target: Target {

@@ -238,7 +238,7 @@ async fn walk<S: Shop>(store: S, backend: &Backend, tag: &str) -> Result<()> {
         printer.clone(),
     )
     .filter(run.ours())
-    .batch_size(4);
+    .batch_size(4)?;
     let stats = tokio::time::timeout(Duration::from_secs(20), relay.run(shutdown))
         .await
         .context("the relay did not deliver within 20 s")??;
