@@ -43,7 +43,8 @@
 //! | `sqlx`   | no      | `sqlx_store`: `SqlxEventStore`, appending and reading inside your `sqlx` transactions (Rust 1.94) |
 //! | `cloudevents-sdk` | no | `sdk`: conversions to and from the CloudEvents SDK's `cloudevents::Event` |
 //!
-//! Choose the backend at run time from a URL with [`connect`].
+//! Choose the backend at run time from a URL with [`connect`], or with [`BackendKind`]
+//! where you need the backend's own type (an outbox relay, docs/outbox.md).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
