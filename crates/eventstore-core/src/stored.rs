@@ -46,8 +46,8 @@ impl StoredEvent {
     }
 
     /// The event's position in the store's global order (starts at 1, strictly
-    /// increasing in commit order for followers; gaps are possible after rolled-back
-    /// appends).
+    /// increasing in commit order for followers; on PostgreSQL an append that did not
+    /// commit, rolled back or refused, leaves a gap: see docs/architecture.md).
     pub fn sequence(&self) -> i64 {
         self.sequence
     }
